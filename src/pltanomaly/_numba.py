@@ -1,0 +1,62 @@
+"""One place for the numba options of every kernel (after scikit-hep's numba-stats).
+
+The on-disk cache must work on batch workers whose home is read-only or shared (AFS), so
+the cache folder is chosen before numba is imported: ``PLTANOMALY_NUMBA_CACHE`` if set,
+else ``NUMBA_CACHE_DIR`` if set, else ``~/.cache/pltanomaly/numba`` when writable, else a
+per-user folder under the system temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def numba_cache_dir() -> Path:
+    """The folder numba caches compiled kernels in (created if needed)."""
+    for name in ("PLTANOMALY_NUMBA_CACHE", "NUMBA_CACHE_DIR"):
+        value = os.environ.get(name)
+        if value and _writable(Path(value)):
+            return Path(value)
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    candidate = home_cache / "pltanomaly" / "numba"
+    if _writable(candidate):
+        return candidate
+    fallback = Path(tempfile.gettempdir()) / f"pltanomaly-numba-{os.getuid()}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
+os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
+
+import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
+
+numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+
+def _jit(*, parallel: bool = False) -> Callable[[F], F]:
+    """Compile a kernel with the project's numba options (nopython, nogil, cached)."""
+
+    def decorate(func: F) -> F:
+        return numba.njit(cache=True, nogil=True, parallel=parallel, error_model="numpy")(func)  # type: ignore[no-any-return]
+
+    return decorate
+
+
+prange = numba.prange

@@ -1,0 +1,55 @@
+"""The ``pltanomaly`` command line: each command is registered by the module that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from pltanomaly import __version__
+
+# command name -> module defining ``register(subparsers)``; imported lazily so that
+# ``pltanomaly --help`` stays fast and one broken optional part does not break the others.
+COMMAND_MODULES: dict[str, str] = {
+    "generate": "pltanomaly.generate",
+    "convert": "pltanomaly.convert",
+    "detect": "pltanomaly.detect",
+    "evaluate": "pltanomaly.evaluate",
+    "report": "pltanomaly.report",
+    "review": "pltanomaly.review",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pltanomaly", description="Find anomalies in CMS PLT data, fill by fill."
+    )
+    parser.add_argument("--version", action="version", version=f"pltanomaly {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
