@@ -1,0 +1,408 @@
+"""Convert one fill folder of BRIL HDF5 files to the fill series Parquet file.
+
+Every ``.hd5`` of the fill is streamed through the zero-counting kernel; the result has one
+row per (NB4, channel), sorted by time, with the columns of ``docs/DESIGN.md``. Rows that
+cannot be trusted are dropped and counted (counts outside [0, orbits], such as the garbage
+first NB4 of a file; channel ids above 15; zero timestamps; repeated run/LS/NB/channel).
+The output is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pltanomaly import __version__
+from pltanomaly.atomic import atomic_path
+from pltanomaly.io import (
+    DEFAULT_CHUNK_ROWS,
+    N_CHANNELS,
+    ORBITS_PER_NB4,
+    BrilFileError,
+    RowChunk,
+    iter_plt_chunks,
+    list_fill_files,
+    plt_table_info,
+    read_filling_scheme,
+)
+from pltanomaly.zerocount import (
+    CountsMode,
+    detect_counts_mode,
+    empty_bunches,
+    infer_colliding,
+    mu_table,
+    reduce_rows,
+    repeats_previous,
+)
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = b"pltanomaly"
+SAMPLE_ROWS = 512
+T = TypeVar("T")
+
+
+class EmptyFillError(Exception):
+    """A fill with no usable row (no file, no ``/pltaggzero`` table, or only garbage)."""
+
+    def __init__(self, fill_dir: str | os.PathLike[str], reason: str) -> None:
+        self.fill_dir = Path(fill_dir)
+        self.reason = reason
+        super().__init__(f"{self.fill_dir}: {reason}")
+
+
+@dataclass
+class ConvertSummary:
+    """What a conversion read, kept and dropped (also stored in the Parquet metadata)."""
+
+    fill: int
+    output: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    counts_mode: str = ""
+    orbits: int = 0
+    colliding_source: str = ""
+    n_colliding: list[int] = field(default_factory=list)
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_garbage: int = 0
+    rows_duplicate: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    version: str = __version__
+
+
+@dataclass
+class _FileRows:
+    timestamp: list[np.ndarray] = field(default_factory=list)
+    run: list[np.ndarray] = field(default_factory=list)
+    ls: list[np.ndarray] = field(default_factory=list)
+    nb: list[np.ndarray] = field(default_factory=list)
+    channel: list[np.ndarray] = field(default_factory=list)
+    fillnum: list[np.ndarray] = field(default_factory=list)
+    rate: list[np.ndarray] = field(default_factory=list)
+    empty_mu: list[np.ndarray] = field(default_factory=list)
+    checksum: list[np.ndarray] = field(default_factory=list)
+    valid: list[np.ndarray] = field(default_factory=list)
+    n_bx: list[np.ndarray] = field(default_factory=list)
+
+    def joined(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(parts) for name, parts in asdict(self).items()}
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Produce ``items`` in a background thread, ``depth`` ahead of the consumer, so file
+    reading and decompression overlap the (GIL-free) kernel."""
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put(("item", item))
+            buffer.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            buffer.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="pltanomaly-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, payload = buffer.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise payload
+            yield payload
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                buffer.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _native(data: np.ndarray) -> np.ndarray:
+    return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
+
+
+def _file_setup(
+    path: Path,
+    first: RowChunk,
+    counts: str,
+    orbits: int | None,
+    hits_orbits: int,
+    summary: ConvertSummary,
+) -> tuple[CountsMode, int, np.ndarray, np.ndarray]:
+    """Counts mode, orbits, colliding and empty bunch indices for one file."""
+    sample = _native(np.asarray(first.data[:SAMPLE_ROWS]))
+    if counts == "auto":
+        mode, found_orbits = detect_counts_mode(sample, hits_orbits=hits_orbits)
+    else:
+        mode, found_orbits = counts, (ORBITS_PER_NB4 if counts == "zeros" else hits_orbits)  # type: ignore[assignment]
+    orbits = orbits or found_orbits
+    scheme = read_filling_scheme(path)
+    if scheme is not None:
+        colliding, filled, source = scheme.colliding, scheme.filled, "beam"
+        if scheme.varies:
+            summary.warnings.append(
+                f"{path.name}: filling scheme changes within the file; majority used"
+            )
+    else:
+        values = sample.astype(np.float64)
+        ok = np.all((values >= 0) & (values <= orbits), axis=1)
+        if not ok.any():
+            raise BrilFileError(
+                path, "no valid row in the first block to infer colliding bunches from"
+            )
+        table = mu_table(orbits, mode)
+        mean_mu = table[values[ok].astype(np.int64)].mean(axis=0)
+        colliding, filled, source = infer_colliding(mean_mu), None, "inferred"
+        if not colliding.any():
+            summary.warnings.append(f"{path.name}: no colliding bunch found (no beam?)")
+    if summary.counts_mode and (summary.counts_mode, summary.orbits) != (mode, orbits):
+        summary.warnings.append(
+            f"{path.name}: counts mode {mode}/{orbits} differs from other files"
+        )
+    summary.counts_mode, summary.orbits = mode, orbits
+    summary.colliding_source = ",".join(
+        sorted({*summary.colliding_source.split(","), source} - {""})
+    )
+    summary.n_colliding.append(int(colliding.sum()))
+    empty = empty_bunches(colliding, filled)
+    return mode, orbits, np.flatnonzero(colliding), np.flatnonzero(empty)
+
+
+def _reduce_file(
+    path: Path,
+    rows: _FileRows,
+    summary: ConvertSummary,
+    *,
+    counts: str,
+    orbits: int | None,
+    hits_orbits: int,
+    chunk_rows: int,
+) -> None:
+    table: np.ndarray | None = None
+    colliding = empty = np.empty(0, dtype=np.int64)
+    for chunk in prefetch(iter_plt_chunks(path, chunk_rows)):
+        if table is None:
+            mode, file_orbits, colliding, empty = _file_setup(
+                path, chunk, counts, orbits, hits_orbits, summary
+            )
+            table = mu_table(file_orbits, mode)
+        n = len(chunk)
+        rate = np.empty(n)
+        empty_mu = np.empty(n, dtype=np.float32)
+        checksum = np.empty(n, dtype=np.uint64)
+        valid = np.empty(n, dtype=bool)
+        reduce_rows(_native(chunk.data), colliding, empty, table, rate, empty_mu, checksum, valid)
+        rows.timestamp.append(chunk.timestamp)
+        rows.run.append(chunk.run.astype(np.uint32))
+        rows.ls.append(chunk.ls.astype(np.uint32))
+        rows.nb.append(chunk.nb.astype(np.uint32))
+        rows.channel.append(chunk.channel.astype(np.int64))
+        rows.fillnum.append(chunk.fill.astype(np.int64))
+        rows.rate.append(rate)
+        rows.empty_mu.append(empty_mu)
+        rows.checksum.append(checksum)
+        rows.valid.append(valid)
+        rows.n_bx.append(np.full(n, len(colliding), dtype=np.uint16))
+        summary.rows_read += n
+
+
+def _to_nb4(columns: dict[str, np.ndarray], orbits: int) -> dict[str, np.ndarray]:
+    """Average nibble rows (``orbits`` < 16384, as in 2016) into NB4 rows."""
+    per_nb4 = ORBITS_PER_NB4 // orbits
+    if per_nb4 <= 1:
+        return columns
+    nb4 = ((columns["nb"].astype(np.int64) - 1) // per_nb4 + 1) * per_nb4
+    keys = np.stack([columns["run"], columns["ls"], nb4, columns["channel"]]).astype(np.int64)
+    unique, inverse = np.unique(keys, axis=1, return_inverse=True)
+    inverse = inverse.ravel()
+    count = np.bincount(inverse)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values.astype(np.float64)) / count
+
+    first = np.full(unique.shape[1], len(inverse), dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(len(inverse)))
+    stuck_all = np.bincount(inverse, weights=columns["stuck"].astype(np.float64)) == count
+    return {
+        "timestamp": columns["timestamp"][first],
+        "run": unique[0].astype(np.uint32),
+        "ls": unique[1].astype(np.uint32),
+        "nb": unique[2].astype(np.uint32),
+        "channel": unique[3],
+        "rate": mean(columns["rate"]),
+        "empty_mu": mean(columns["empty_mu"]).astype(np.float32),
+        "n_bx": columns["n_bx"][first],
+        "checksum": columns["checksum"][first],
+        "stuck": stuck_all,
+    }
+
+
+def series_table(columns: dict[str, np.ndarray]) -> pa.Table:
+    """The fill series as an Arrow table with the documented column types."""
+    return pa.table(
+        {
+            "timestamp": pa.array(columns["timestamp"], pa.float64()),
+            "run": pa.array(columns["run"], pa.uint32()),
+            "ls": pa.array(columns["ls"], pa.uint32()),
+            "nb": pa.array(columns["nb"], pa.uint32()),
+            "channel": pa.array(columns["channel"].astype(np.uint8), pa.uint8()),
+            "rate": pa.array(columns["rate"], pa.float64()),
+            "empty_mu": pa.array(columns["empty_mu"], pa.float32()),
+            "n_bx": pa.array(columns["n_bx"], pa.uint16()),
+            "checksum": pa.array(columns["checksum"], pa.uint64()),
+            "stuck": pa.array(columns["stuck"], pa.bool_()),
+        }
+    )
+
+
+def fill_number(fill_dir: Path) -> int | None:
+    """The fill number of a fill folder (its name), or None when the name is not a number."""
+    return int(fill_dir.name) if fill_dir.name.isdigit() else None
+
+
+def convert_fill(
+    fill_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    counts: str = "auto",
+    orbits: int | None = None,
+    hits_orbits: int = 4096,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ConvertSummary:
+    """Read every ``.hd5`` of ``fill_dir`` and write the fill series to ``out_path``.
+
+    ``counts`` is ``auto`` (told from the data, per file), ``zeros`` or ``hits``. Raises
+    :class:`BrilFileError` for an unreadable file and :class:`EmptyFillError` when no row
+    is usable.
+    """
+    started = time.perf_counter()
+    fill_dir = Path(fill_dir)
+    files = list_fill_files(fill_dir)
+    summary = ConvertSummary(fill=fill_number(fill_dir) or 0, output=str(out_path))
+    if not files:
+        raise EmptyFillError(fill_dir, "no .hd5 file in the fill folder")
+    rows = _FileRows()
+    for path in files:
+        stat = path.stat()
+        entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
+        summary.files.append(entry)
+        info = plt_table_info(path)
+        if info is None:
+            entry["pltaggzero"] = False
+            summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
+            continue
+        entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
+        _reduce_file(
+            path,
+            rows,
+            summary,
+            counts=counts,
+            orbits=orbits,
+            hits_orbits=hits_orbits,
+            chunk_rows=chunk_rows,
+        )
+    if not rows.rate:
+        raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
+    columns = rows.joined()
+    keep = columns.pop("valid") & (columns["channel"] < N_CHANNELS) & (columns["timestamp"] > 0)
+    summary.rows_garbage = int(np.count_nonzero(~keep))
+    fills_seen = np.unique(columns.pop("fillnum")[keep])
+    if summary.fill == 0 and len(fills_seen):
+        summary.fill = int(fills_seen[0])
+    if len(fills_seen) > 1 or (len(fills_seen) == 1 and fills_seen[0] != summary.fill):
+        summary.warnings.append(
+            f"fill numbers in the data {fills_seen.tolist()} differ from {summary.fill}"
+        )
+    columns = {name: values[keep] for name, values in columns.items()}
+    if not len(columns["rate"]):
+        raise EmptyFillError(
+            fill_dir, f"all {summary.rows_read} rows are garbage (counts outside [0, orbits])"
+        )
+
+    # repeated rows: the same run/LS/NB/channel written twice; keep the first
+    keys = np.stack([columns["run"], columns["ls"], columns["nb"], columns["channel"]]).astype(
+        np.int64
+    )
+    _, first_index = np.unique(keys, axis=1, return_index=True)
+    summary.rows_duplicate = len(columns["rate"]) - len(first_index)
+    order = first_index[
+        np.lexsort((columns["channel"][first_index], columns["timestamp"][first_index]))
+    ]
+    columns = {name: values[order] for name, values in columns.items()}
+    columns["stuck"] = repeats_previous(columns["channel"], columns["checksum"])
+    if summary.orbits < ORBITS_PER_NB4:
+        columns = _to_nb4(columns, summary.orbits)
+        order = np.lexsort((columns["channel"], columns["timestamp"]))
+        columns = {name: values[order] for name, values in columns.items()}
+    summary.rows_kept = len(columns["rate"])
+    summary.seconds = round(time.perf_counter() - started, 3)
+
+    table = series_table(columns)
+    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(asdict(summary)).encode()})
+    with atomic_path(out_path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    for warning in summary.warnings:
+        log.warning("fill %s: %s", summary.fill, warning)
+    return summary
+
+
+def read_series_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The conversion summary stored in a fill series Parquet file."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else {}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="convert one fill folder of .hd5 files to Parquet"
+    )
+    parser.add_argument("fill_dir", type=Path, help="folder holding the fill's .hd5 files")
+    parser.add_argument("output", type=Path, help="Parquet file to write")
+    parser.add_argument(
+        "--counts",
+        choices=["auto", "zeros", "hits"],
+        default="auto",
+        help="what the counts are: zeros (Run 3), hits (2016), or told from the data",
+    )
+    parser.add_argument("--hits-orbits", type=int, default=4096, help="orbits per row of hits data")
+    parser.add_argument(
+        "--summary", type=Path, default=None, help="also write the summary as JSON here"
+    )
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    summary = convert_fill(
+        args.fill_dir, args.output, counts=args.counts, hits_orbits=args.hits_orbits
+    )
+    if args.summary:
+        from pltanomaly.atomic import write_json_atomic
+
+        write_json_atomic(args.summary, asdict(summary))
+    print(
+        f"fill {summary.fill}: {summary.rows_kept} rows from {len(summary.files)} file(s) "
+        f"({summary.counts_mode}, {summary.orbits} orbits, colliding from {summary.colliding_source}, "
+        f"{summary.rows_garbage} garbage, {summary.rows_duplicate} duplicate) in {summary.seconds:.2f} s"
+    )
+    return 0
