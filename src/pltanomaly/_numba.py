@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,3 +61,28 @@ def _jit(*, parallel: bool = False) -> Callable[[F], F]:
 
 
 prange = numba.prange
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity, capped by ``PLTANOMALY_THREADS`` or
+    ``OMP_NUM_THREADS`` (HTCondor sets the latter to the slot's cores; numba would otherwise
+    use every core of the worker node)."""
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    for name in ("PLTANOMALY_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return max(1, min(cores, int(value)))
+    return max(1, cores)
+
+
+@contextmanager
+def kernel_threads(count: int) -> Iterator[None]:
+    """Run the ``prange`` kernels inside on ``count`` threads (at least 1)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

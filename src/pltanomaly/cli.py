@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module_name:
                 raise
             continue
-        module.register(subparsers)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
     return parser
 
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pltanomaly import __version__
+from pltanomaly._numba import available_cores, kernel_threads
 from pltanomaly.atomic import atomic_path
 from pltanomaly.io import (
     DEFAULT_CHUNK_ROWS,
@@ -258,6 +259,25 @@ def _to_nb4(columns: dict[str, np.ndarray], orbits: int) -> dict[str, np.ndarray
     }
 
 
+def _reduce_files(
+    files: list[Path],
+    rows: _FileRows,
+    summary: ConvertSummary,
+    **options: Any,
+) -> None:
+    for path in files:
+        stat = path.stat()
+        entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
+        summary.files.append(entry)
+        info = plt_table_info(path)
+        if info is None:
+            entry["pltaggzero"] = False
+            summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
+            continue
+        entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
+        _reduce_file(path, rows, summary, **options)
+
+
 def series_table(columns: dict[str, np.ndarray]) -> pa.Table:
     """The fill series as an Arrow table with the documented column types."""
     return pa.table(
@@ -303,18 +323,10 @@ def convert_fill(
     if not files:
         raise EmptyFillError(fill_dir, "no .hd5 file in the fill folder")
     rows = _FileRows()
-    for path in files:
-        stat = path.stat()
-        entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
-        summary.files.append(entry)
-        info = plt_table_info(path)
-        if info is None:
-            entry["pltaggzero"] = False
-            summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
-            continue
-        entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
-        _reduce_file(
-            path,
+    # one core reads and decompresses (prefetch thread), the others run the kernel
+    with kernel_threads(available_cores() - 1):
+        _reduce_files(
+            files,
             rows,
             summary,
             counts=counts,
@@ -402,7 +414,8 @@ def _main(args: argparse.Namespace) -> int:
         write_json_atomic(args.summary, asdict(summary))
     print(
         f"fill {summary.fill}: {summary.rows_kept} rows from {len(summary.files)} file(s) "
-        f"({summary.counts_mode}, {summary.orbits} orbits, colliding from {summary.colliding_source}, "
-        f"{summary.rows_garbage} garbage, {summary.rows_duplicate} duplicate) in {summary.seconds:.2f} s"
+        f"({summary.counts_mode}, {summary.orbits} orbits, "
+        f"colliding bunches from {summary.colliding_source}, {summary.rows_garbage} garbage, "
+        f"{summary.rows_duplicate} duplicate rows dropped) in {summary.seconds:.2f} s"
     )
     return 0

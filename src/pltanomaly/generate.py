@@ -646,6 +646,34 @@ def _write_beam(
     _pytables_attrs(table, "beam")
 
 
+def plan_year_fill(
+    year: int,
+    fill: int,
+    seed: int,
+    hours: float,
+    *,
+    counts: str | None = None,
+    anomalies: bool = True,
+    faults: bool = True,
+) -> tuple[np.random.Generator, FillPlan]:
+    """One fill's plan as :func:`generate_year` draws it, and the generator to write it with."""
+    profile = year_profile(year)
+    rng = np.random.default_rng([seed, year, fill])
+    day0 = dt.datetime.fromisoformat(profile.first_day).replace(tzinfo=dt.timezone.utc).timestamp()
+    start = day0 + (fill - profile.first_fill) * 86400.0 * 0.75 + rng.uniform(0, 3600.0)
+    plan = plan_fill(
+        rng,
+        year=year,
+        fill=fill,
+        start=start,
+        hours=hours,
+        counts=counts or profile.counts,
+        anomalies=anomalies,
+        faults=faults,
+    )
+    return rng, plan
+
+
 def generate_year(
     out_root: str | Path,
     year: int,
@@ -670,19 +698,9 @@ def generate_year(
         json.loads(truth_path.read_text()) if truth_path.exists() else {"year": year, "fills": {}}
     )
     fill = profile.first_fill if first_fill is None else first_fill
-    day0 = dt.datetime.fromisoformat(profile.first_day).replace(tzinfo=dt.timezone.utc).timestamp()
     for index in range(n_fills):
-        rng = np.random.default_rng([seed, year, fill])
-        start = day0 + (fill - profile.first_fill) * 86400.0 * 0.75 + rng.uniform(0, 3600.0)
-        plan = plan_fill(
-            rng,
-            year=year,
-            fill=fill,
-            start=start,
-            hours=hours,
-            counts=counts,
-            anomalies=anomalies,
-            faults=faults,
+        rng, plan = plan_year_fill(
+            year, fill, seed, hours, counts=counts, anomalies=anomalies, faults=faults
         )
         files = write_fill(
             plan,

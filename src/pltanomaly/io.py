@@ -205,7 +205,7 @@ class FillingScheme:
     """True when the scheme was not the same in every sampled row (the majority is used)."""
 
 
-def read_filling_scheme(path: str | os.PathLike[str], max_rows: int = 32) -> FillingScheme | None:
+def read_filling_scheme(path: str | os.PathLike[str], max_rows: int = 8) -> FillingScheme | None:
     """The filling scheme of a file from ``/beam``, or ``None`` when there is no usable table.
 
     Colliding bunches are ``collidable`` where present, else ``bxconfig1 & bxconfig2``. The
@@ -224,10 +224,11 @@ def read_filling_scheme(path: str | os.PathLike[str], max_rows: int = 32) -> Fil
             np.linspace(0, table.shape[0] - 1, min(max_rows, table.shape[0])).astype(int)
         )
         names = [n for n in ("bxconfig1", "bxconfig2", "collidable") if n in fields]
-        try:
-            rows = {name: np.asarray(table.fields(name)[index]) for name in names}
+        try:  # all columns of a sampled row at once: each storage chunk is decompressed once
+            records = table[index]
         except (OSError, ValueError, RuntimeError) as exc:
             raise BrilFileError(path, f"cannot read /{BEAM_TABLE} ({exc})") from exc
+        rows = {name: np.asarray(records[name]) for name in names}
     for name, values in rows.items():
         if values.ndim != 2 or values.shape[1] != N_BX:
             raise BrilFileError(

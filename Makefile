@@ -1,0 +1,44 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DATA ?= demo-data
+DEMO_YEAR ?= 2022
+CORES ?= 2
+
+.PHONY: demo test env system-deps lint benchmarks clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+env: $(VENV)/.installed
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+$(DEMO_DATA)/.generated: | env
+	$(BIN)/pltanomaly generate $(DEMO_DATA) --year $(DEMO_YEAR) --fills 4 --hours 2 --seed $(DEMO_YEAR)
+	touch $@
+
+## demo: environment, a few generated demo fills, and the main job on them
+demo: env $(DEMO_DATA)/.generated
+	$(BIN)/snakemake --cores $(CORES)
+
+## test: the whole test suite (exit 5, no test collected, is not a failure)
+test: env system-deps
+	$(BIN)/python -m pytest || [ $$? -eq 5 ]
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakemake --lint --cores 1
+
+benchmarks: env
+	$(BIN)/python benchmarks/convert.py
+
+clean:
+	rm -rf $(VENV) results .snakemake $(DEMO_DATA)

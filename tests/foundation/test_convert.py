@@ -1,0 +1,202 @@
+"""Converting a fill folder to the fill series: columns, order, faults, bad input, atomicity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from bril_files import make_records, write_bril
+
+from pltanomaly.convert import EmptyFillError, convert_fill, read_series_metadata
+from pltanomaly.generate import generate_year
+from pltanomaly.io import BrilFileError
+
+COLUMNS = [
+    "timestamp",
+    "run",
+    "ls",
+    "nb",
+    "channel",
+    "rate",
+    "empty_mu",
+    "n_bx",
+    "checksum",
+    "stuck",
+]
+
+
+def convert(fill_dir: Path, tmp_path: Path, **kwargs) -> tuple[pd.DataFrame, dict]:
+    out = tmp_path / "out" / f"{fill_dir.name}.parquet"
+    convert_fill(fill_dir, out, **kwargs)
+    return pd.read_parquet(out), read_series_metadata(out)
+
+
+def test_generated_fill_converts_to_sorted_nb4_series(generated_year: Path, tmp_path: Path) -> None:
+    truth = json.loads((generated_year / "truth.json").read_text())
+    fill = next(iter(truth["fills"]))
+    series, meta = convert(generated_year / fill, tmp_path)
+    assert list(series.columns) == COLUMNS
+    assert str(series["timestamp"].dtype) == "float64" and str(series["channel"].dtype) == "uint8"
+    assert series["timestamp"].is_monotonic_increasing
+    assert not series.duplicated(["run", "ls", "nb", "channel"]).any()
+    assert set(series["nb"].unique()) <= set(range(4, 65, 4))
+    assert meta["fill"] == int(fill) and meta["counts_mode"] == "zeros" and meta["orbits"] == 16384
+    assert (
+        meta["colliding_source"] == "beam"
+        and meta["n_colliding"][0] == truth["fills"][fill]["n_colliding"]
+    )
+    assert meta["rows_garbage"] > 0  # the garbage first NB4 of the file
+    assert meta["rows_kept"] == len(series)
+    per_channel = series.groupby("channel")["rate"].median()
+    for channel in truth["fills"][fill]["dead_channels"]:
+        if channel != 9:  # 9 is weak, not dead
+            assert per_channel[channel] == 0.0
+            assert series.loc[series["channel"] == channel, "stuck"].iloc[1:].all()
+    live = [c for c in range(16) if c not in truth["fills"][fill]["dead_channels"]]
+    start_mu = per_channel[live].median() / truth["fills"][fill]["n_colliding"]
+    assert 0.05 < start_mu < 0.25  # mu per colliding bunch, as bril-data.md says
+
+
+def test_duplicates_missing_channels_and_out_of_order_files(tmp_path: Path) -> None:
+    fill_dir = tmp_path / "8000"
+    early = make_records(10, t0=1.66e9, seed=1)
+    late = make_records(10, t0=1.66e9 + 10 * 1.4576, seed=2)
+    late["lsnum"] += 1
+    late = np.concatenate([late, late[:5]])  # the same run/LS/NB/channel written twice
+    late = late[late["channelid"] != 3]  # channel 3 missing in the later rows
+    write_bril(fill_dir / "8000_356000_2207010000_2207010001.hd5", late)  # sorts first by name
+    write_bril(fill_dir / "8000_356000_2207010001_2207010002.hd5", early)
+    series, meta = convert(fill_dir, tmp_path)
+    assert meta["rows_duplicate"] == 5 - 1  # channel 3 was among the five repeated rows
+    assert len(series) == 160 + 150
+    assert series["timestamp"].is_monotonic_increasing
+    assert (series.groupby("timestamp").size().iloc[:10] == 16).all()
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float32"])
+def test_dtypes_give_the_same_series(tmp_path: Path, dtype: str) -> None:
+    base = write_bril(tmp_path / "u" / "8000" / "8000_1_2207010000_2207010001.hd5", make_records(8))
+    other = write_bril(
+        tmp_path / "o" / "8000" / "8000_1_2207010000_2207010001.hd5", make_records(8, dtype=dtype)
+    )
+    a, _ = convert(base.parent, tmp_path / "a")
+    b, meta = convert(other.parent, tmp_path / "b")
+    pd.testing.assert_frame_equal(a, b)
+    assert meta["files"][0]["dtype"] == dtype
+
+
+def test_without_beam_table_colliding_bunches_are_inferred(tmp_path: Path) -> None:
+    records = make_records(8)
+    with_beam, _ = convert(write_bril(tmp_path / "w" / "8000" / "f.hd5", records).parent, tmp_path)
+    without, meta = convert(
+        write_bril(tmp_path / "n" / "8000" / "f.hd5", records, beam=False).parent, tmp_path
+    )
+    assert meta["colliding_source"] == "inferred"
+    np.testing.assert_allclose(without["rate"], with_beam["rate"], rtol=1e-12)
+
+
+def test_values_above_orbit_count_drop_only_those_rows(tmp_path: Path) -> None:
+    records = make_records(5)
+    records["data"][:16:2, 7] = 40000  # half the channels of the first NB4
+    series, meta = convert(write_bril(tmp_path / "8000" / "f.hd5", records).parent, tmp_path)
+    assert meta["rows_garbage"] == 8 and len(series) == 80 - 8
+
+
+def test_garbage_header_rows_are_dropped(tmp_path: Path) -> None:
+    records = make_records(5)
+    records["channelid"][3] = 200
+    records["timestampsec"][4] = 0
+    records["timestampmsec"][4] = 0
+    series, meta = convert(write_bril(tmp_path / "8000" / "f.hd5", records).parent, tmp_path)
+    assert meta["rows_garbage"] == 2 and series["channel"].max() <= 15
+
+
+def test_hits_per_nibble_are_averaged_into_nb4(tmp_path: Path) -> None:
+    year = generate_year(tmp_path / "gen", 2016, n_fills=1, hours=0.05, seed=5, faults=False)
+    fill_dir = next(p for p in year.iterdir() if p.is_dir())
+    series, meta = convert(fill_dir, tmp_path)
+    assert meta["counts_mode"] == "hits" and meta["orbits"] == 4096
+    assert set(series["nb"].unique()) <= set(range(4, 65, 4))
+    assert not series.duplicated(["run", "ls", "nb", "channel"]).any()
+    truth = json.loads((year / "truth.json").read_text())["fills"][fill_dir.name]
+    live = series[~series["channel"].isin(truth["dead_channels"])]
+    start_mu = live.groupby("channel")["rate"].median().median() / truth["n_colliding"]
+    assert 0.05 < start_mu < 0.25
+
+
+def test_empty_fill_folder_and_fill_without_table(tmp_path: Path) -> None:
+    (tmp_path / "8001").mkdir()
+    with pytest.raises(EmptyFillError, match=r"no \.hd5 file"):
+        convert_fill(tmp_path / "8001", tmp_path / "x.parquet")
+    write_bril(tmp_path / "8002" / "8002_1_2207010000_2207010001.hd5", None)
+    with pytest.raises(EmptyFillError, match="8002"):
+        convert_fill(tmp_path / "8002", tmp_path / "x.parquet")
+    write_bril(tmp_path / "8003" / "f.hd5", make_records(0), compress=False)
+    with pytest.raises(EmptyFillError):
+        convert_fill(tmp_path / "8003", tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_only_garbage_rows_is_an_empty_fill(tmp_path: Path) -> None:
+    records = make_records(3)
+    records["data"][:, 0] = 99999
+    write_bril(tmp_path / "8004" / "f.hd5", records)
+    with pytest.raises(EmptyFillError, match="garbage"):
+        convert_fill(tmp_path / "8004", tmp_path / "x.parquet")
+
+
+def test_file_without_table_beside_good_files_is_a_warning(tmp_path: Path) -> None:
+    write_bril(tmp_path / "8005" / "8005_1_2207010000_2207010001.hd5", make_records(4))
+    write_bril(tmp_path / "8005" / "8005_2_2207010001_2207010002.hd5", None)
+    series, meta = convert(tmp_path / "8005", tmp_path)
+    assert len(series) == 64 and any("no /pltaggzero" in w for w in meta["warnings"])
+
+
+def test_truncated_file_fails_the_fill_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+    good = write_bril(tmp_path / "8006" / "8006_1_2207010000_2207010001.hd5", make_records(4))
+    bad = write_bril(tmp_path / "8006" / "8006_2_2207010001_2207010002.hd5", make_records(40))
+    bad.write_bytes(bad.read_bytes()[:5000])
+    out = tmp_path / "res" / "8006.parquet"
+    with pytest.raises(BrilFileError, match=bad.name):
+        convert_fill(good.parent, out)
+    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
+
+
+def test_existing_output_is_replaced_only_on_success(tmp_path: Path) -> None:
+    out = tmp_path / "res" / "8007.parquet"
+    write_bril(tmp_path / "8007" / "f.hd5", make_records(4))
+    convert_fill(tmp_path / "8007", out)
+    before = out.read_bytes()
+    (tmp_path / "8007" / "g.hd5").write_bytes(b"garbage")
+    with pytest.raises(BrilFileError):
+        convert_fill(tmp_path / "8007", out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["8007.parquet"]
+
+
+def test_cli_convert(tmp_path: Path) -> None:
+    write_bril(tmp_path / "8008" / "f.hd5", make_records(4))
+    out = tmp_path / "8008.parquet"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pltanomaly.cli",
+            "convert",
+            str(tmp_path / "8008"),
+            str(out),
+            "--summary",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "fill 8008: 64 rows" in done.stdout
+    assert json.loads((tmp_path / "s.json").read_text())["rows_kept"] == 64
+    assert len(pd.read_parquet(out)) == 64

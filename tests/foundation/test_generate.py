@@ -1,0 +1,144 @@
+"""The synthetic fills: real layout, determinism, physics, and anomalies that are really there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from pltanomaly.convert import convert_fill
+from pltanomaly.generate import ANOMALY_TYPES, generate_year, plan_year_fill
+from pltanomaly.io import FILE_NAME_RE, iter_plt_chunks
+
+
+def fill_dirs(year_dir: Path) -> list[Path]:
+    return sorted(p for p in year_dir.iterdir() if p.is_dir())
+
+
+def test_layout_and_tables_look_like_bril_files(generated_year: Path) -> None:
+    assert generated_year.name == "22"
+    truth = json.loads((generated_year / "truth.json").read_text())
+    assert sorted(truth["fills"]) == [p.name for p in fill_dirs(generated_year)]
+    for fill_dir in fill_dirs(generated_year):
+        files = sorted(fill_dir.iterdir())
+        assert [p.name for p in files] == sorted(truth["fills"][fill_dir.name]["files"])
+        for path in files:
+            match = FILE_NAME_RE.match(path.name)
+            assert match and match["fill"] == fill_dir.name
+            with h5py.File(path) as handle:
+                table = handle["pltaggzero"]
+                assert table.chunks == (100,)
+                assert table.attrs["CLASS"] == b"TABLE"
+                assert {
+                    "fillnum",
+                    "runnum",
+                    "lsnum",
+                    "nbnum",
+                    "timestampsec",
+                    "timestampmsec",
+                    "totsize",
+                    "publishnnb",
+                    "datasourceid",
+                    "algoid",
+                    "channelid",
+                    "payloadtype",
+                    "data",
+                } == set(table.dtype.names)
+                assert {"bxconfig1", "bxconfig2", "collidable"} <= set(handle["beam"].dtype.names)
+                assert "32001" in handle["pltaggzero"]._filters  # blosc
+
+
+def test_same_seed_same_fills_other_seed_other_fills(tmp_path: Path) -> None:
+    def first_rows(root: Path) -> np.ndarray:
+        year = generate_year(root, 2023, n_fills=1, hours=0.05, seed=2 if root.name == "c" else 1)
+        path = next(next(p for p in year.iterdir() if p.is_dir()).iterdir())
+        return next(iter_plt_chunks(path)).data
+
+    a, b, c = (first_rows(tmp_path / name) for name in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    truth = [json.loads((tmp_path / n / "23" / "truth.json").read_text()) for n in "ab"]
+    assert truth[0] == truth[1]
+
+
+def test_plans_hold_every_anomaly_type_and_common_periods() -> None:
+    plans = [plan_year_fill(2022, 7920 + i, seed=21, hours=0.6)[1].truth for i in range(40)]
+    kinds = {e["type"] for f in plans for c in f["channels"].values() for e in c["events"]}
+    assert kinds == set(ANOMALY_TYPES)
+    for fill in plans:
+        assert {"emittance_scan", "beam_dump"} <= {c["type"] for c in fill["common"]}
+        assert {6, 8, 9} <= set(fill["dead_channels"])
+        for channel, entry in fill["channels"].items():
+            assert (entry["status"] == "dead") == (int(channel) in fill["dead_channels"])
+            assert (entry["status"] == "anomalous") == bool(entry["events"])
+            for event in entry["events"]:
+                assert fill["start"] <= event["start"] <= event["end"] <= fill["end"]
+    steps = [
+        e["magnitude"]
+        for f in plans
+        for c in f["channels"].values()
+        for e in c["events"]
+        if e["type"] == "step"
+    ]
+    assert steps and all(0.03 <= s <= 0.5 for s in steps)
+    clean = [f for f in plans if not any(c["events"] for c in f["channels"].values())]
+    assert 0 < len(clean) < len(plans)  # some fills are clean, most are not
+
+
+def test_clean_option_injects_nothing(tmp_path: Path) -> None:
+    truth = json.loads(
+        (generate_year(tmp_path, 2022, 2, 0.3, seed=3, anomalies=False) / "truth.json").read_text()
+    )
+    assert all(
+        c["status"] != "anomalous" for f in truth["fills"].values() for c in f["channels"].values()
+    )
+
+
+def test_new_fills_are_merged_into_the_truth(tmp_path: Path) -> None:
+    generate_year(tmp_path, 2022, 1, 0.05, seed=3, first_fill=8100)
+    year = generate_year(tmp_path, 2022, 1, 0.05, seed=3, first_fill=8200)
+    assert sorted(json.loads((year / "truth.json").read_text())["fills"]) == ["8100", "8200"]
+
+
+@pytest.mark.parametrize("kind", ["step", "dropout", "stuck", "gap"])
+def test_injected_anomaly_is_in_the_converted_series(tmp_path: Path, kind: str) -> None:
+    """Find a generated fill with an event of ``kind`` and check the data shows it."""
+    for seed in range(200):
+        info = plan_year_fill(2022, 7920, seed, 0.3, faults=False)[1].truth
+        found = [
+            (int(c), e)
+            for c, v in info["channels"].items()
+            for e in v["events"]
+            if e["type"] == kind
+        ]
+        if found and (kind != "step" or found[0][1]["magnitude"] > 0.05):
+            break
+    else:
+        pytest.fail(f"no planned fill with a {kind} in 200 seeds")
+    year = generate_year(tmp_path, 2022, 1, 0.3, seed=seed, faults=False)
+    fill = "7920"
+    assert (
+        json.loads((year / "truth.json").read_text())["fills"][fill]["channels"] == info["channels"]
+    )
+    channel, event = found[0]
+    convert_fill(year / fill, tmp_path / "s.parquet")
+    series = pd.read_parquet(tmp_path / "s.parquet")
+    rate = series.pivot_table(index="timestamp", columns="channel", values="rate")
+    live = [c for c in range(16) if c not in info["dead_channels"]]
+    ratio = rate[channel] / rate[[c for c in live if c != channel]].median(axis=1)
+    inside = (ratio.index >= event["start"]) & (ratio.index <= event["end"])
+    before = ratio.index < event["start"] - 60
+    own = series[series["channel"] == channel].set_index("timestamp")
+    if kind == "step":
+        change = ratio[inside].median() / ratio[before].median() - 1
+        assert abs(change) == pytest.approx(event["magnitude"], rel=0.2)
+    elif kind == "dropout":
+        assert ratio[inside].max() < 0.1
+    elif kind == "stuck":
+        assert own.loc[event["start"] + 1 : event["end"], "stuck"].all()
+    else:
+        assert own.loc[event["start"] + 2 : event["end"] - 2].empty
