@@ -553,6 +553,8 @@ def write_fill(
                         garbage=faults and file_start,
                         faults=faults,
                     )
+                    if len(records) == 0:  # a block wholly inside a gap
+                        continue
                     table.resize((table.shape[0] + len(records),))
                     table[-len(records) :] = records
             table.attrs["NROWS"] = np.int64(table.shape[0])
