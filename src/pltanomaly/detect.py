@@ -67,7 +67,13 @@ import pandas as pd
 
 from pltanomaly import __version__
 from pltanomaly.atomic import write_json_atomic
-from pltanomaly.detect_kernels import loo_median, rolling_median, rolling_slope, window_shift
+from pltanomaly.detect_kernels import (
+    bin_median,
+    loo_median,
+    rolling_median,
+    rolling_slope,
+    window_shift,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +149,16 @@ class DetectorSettings:
     """Smallest relative step reported."""
     step_sigma: float = 6.0
     """A step also exceeds this many times the noise of its estimate."""
+    baseline_s: float = 1800.0
+    """Ratios are normalised to 1 over the first this-many seconds of steady beam."""
     step_window_s: float = 300.0
     """Length of the windows compared before and after a step."""
     segment_min: float = 0.008
     """Level changes above this are removed before the slope is measured."""
     drift_min_slope: float = 0.015
     """Smallest relative drift per hour reported."""
+    drift_sigma: float = 6.0
+    """A drift also exceeds this many times the noise of its slope."""
     drift_window_s: float = 1800.0
     """Window of the running slope."""
     drift_min_s: float = 1200.0
@@ -217,9 +227,11 @@ def _close_runs(mask: np.ndarray, max_hole: int) -> np.ndarray:
 
 
 def _rolling_max(x: np.ndarray, half: int) -> np.ndarray:
-    values = pd.Series(np.where(np.isfinite(x), x, -np.inf))
+    """Centred running maximum over ``2 * half + 1`` rows (per column), ignoring NaN."""
+    values = pd.DataFrame(np.where(np.isfinite(x), x, -np.inf))
     out = values.rolling(2 * half + 1, center=True, min_periods=1).max().to_numpy()
-    return np.where(np.isfinite(out), out, np.nan)
+    out = np.where(np.isfinite(out), out, np.nan)
+    return out[:, 0] if np.ndim(x) == 1 else out
 
 
 def _nanmedian(x: np.ndarray, axis: int | None = None) -> Any:
@@ -239,6 +251,28 @@ def _nanmedian(x: np.ndarray, axis: int | None = None) -> Any:
             else:
                 out[has] = np.nanmedian(masked[:, has], axis=0)
     return out
+
+
+def _sub_max(x: np.ndarray) -> float:
+    """Largest finite evidence below 1 (how close a channel came to an event)."""
+    below = x[np.isfinite(x) & (x < 1.0)]
+    return round(float(below.max()), 4) if below.size else 0.0
+
+
+def _change_points(sharp: np.ndarray, w: int, minimum: float) -> list[int]:
+    """Bins of the largest level changes: greedy local extremes of ``|sharp|`` at least
+    ``minimum``, no two within ``w`` bins; in time order."""
+    size = np.nan_to_num(np.abs(sharp), nan=0.0)
+    taken = np.zeros(len(size), dtype=bool)
+    points = []
+    for k in np.argsort(-size, kind="stable"):
+        if size[k] < minimum:
+            break
+        if taken[max(0, k - w) : k + w + 1].any():
+            continue
+        taken[k] = True
+        points.append(int(k))
+    return sorted(points)
 
 
 def evidence_score(x: float, exponent: float = 2.0) -> float:
@@ -452,13 +486,18 @@ class _Detector:
         with np.errstate(all="ignore"):
             ratio = normalised / reference
         ratio[~self.point_ok] = np.nan
+        # normalise each ratio to its start of fill (the first baseline_s of steady beam)
+        early = good & (np.cumsum(good) <= max(_rows(cfg.baseline_s, g.period), 1))
         for c in np.flatnonzero(live):
-            norm = _nanmedian(ratio[good, c])
+            norm = _nanmedian(ratio[early, c])
+            if not np.isfinite(norm) or np.isfinite(ratio[early, c]).sum() < 20:
+                norm = _nanmedian(ratio[good, c])
             if np.isfinite(norm) and norm > 0:
                 ratio[:, c] /= norm
             self.extra[g.channels[c]]["ratio_median"] = round(float(norm), 5)
         self.ratio = ratio
         self.reference = reference
+        self.normalised = normalised
         # statistical noise model: var(ratio) ~ k^2 / rate, k calibrated on all live channels
         ks = []
         for c in np.flatnonzero(live):
@@ -473,8 +512,7 @@ class _Detector:
             z = np.abs(np.diff(d))[pair] / s[pair]
             ks.append(float(np.median(z)) / 0.6745)
         self.k = float(np.median(ks)) if ks else 0.01
-        for c in np.flatnonzero(live):
-            self._ratio_detectors(c)
+        self._ratio_detectors(np.flatnonzero(live))
 
     def _gaps_and_stuck(self, c: int) -> None:
         g, cfg = self.grid, self.cfg
@@ -493,83 +531,56 @@ class _Detector:
                 _Candidate("stuck", first_shown, last, x, (n + 1) * g.period, "seconds")
             )
 
-    def _ratio_detectors(self, c: int) -> None:
+    def _ratio_detectors(self, live_idx: np.ndarray) -> None:
+        """All ratio-based detectors; kernels run on (rows, live channels) at once."""
         g, cfg = self.grid, self.cfg
-        ch = g.channels[c]
-        ratio = self.ratio[:, c]
-        rate = g.rate[:, c]
         period = g.period
+        ratio = np.ascontiguousarray(self.ratio[:, live_idx])
+        rate = g.rate[:, live_idx]
+        n_rows = ratio.shape[0]
         with np.errstate(all="ignore"):
             sigma = np.sqrt(self.k**2 / np.where(rate > 0, rate, np.nan) + cfg.noise_floor**2)
-        d = np.log(np.clip(ratio, 1e-3, None))
+            d = np.log(np.clip(ratio, 1e-3, None))
         d[~np.isfinite(ratio)] = np.nan
+        point_ok = self.point_ok[:, None]
+        steady = self.steady[:, None]
 
-        # running level (binned medians, robust to dropouts shorter than half the window)
         bin_rows = _rows(cfg.bin_s, period)
-        n_bins = -(-self.n_rows // bin_rows)
-        pad = n_bins * bin_rows - self.n_rows
-
-        def binned(x: np.ndarray) -> np.ndarray:
-            padded = np.concatenate([x, np.full(pad, np.nan)]).reshape(n_bins, bin_rows)
-            counts = np.isfinite(padded).sum(axis=1)
-            out = _nanmedian(padded, axis=1)
-            out[counts < max(1, bin_rows // 2)] = np.nan
-            return out
+        bin_seconds = bin_rows * period
+        n_bins = -(-n_rows // bin_rows)
+        min_in_bin = max(1, bin_rows // 2)
 
         def unbin(b: np.ndarray) -> np.ndarray:
-            return np.repeat(b, bin_rows)[: self.n_rows]
+            return np.repeat(b, bin_rows, axis=0)[:n_rows]
 
-        level_bins = binned(ratio)
-        level_half = max(1, _rows(cfg.dropout_window_s / 2, period * bin_rows))
-        running_level = unbin(rolling_median(level_bins, level_half, 1))
-        running_level = np.where(np.isfinite(running_level), running_level, 1.0)
-
-        # dropouts
+        # running level of the ratio (binned medians: robust to dropouts shorter than half
+        # the window) and dropouts below a fraction of it
+        level_half = max(1, _rows(cfg.dropout_window_s / 2, bin_seconds))
+        level_bins = bin_median(ratio, bin_rows, min_in_bin)
+        running = unbin(rolling_median(level_bins, -level_half, level_half + 1, 1))
+        running = np.where(np.isfinite(running), running, 1.0)
         with np.errstate(all="ignore"):
-            relative = ratio / running_level
+            relative = ratio / running
+            x_drop = (1.0 - relative) / max(1.0 - cfg.dropout_level, 1e-9)
         low = np.isfinite(relative) & (relative < cfg.dropout_level)
-        dropout_rows = np.zeros(self.n_rows, dtype=bool)
-        for first, last in runs(_close_runs(low, 2)):
-            deepest = float(np.nanmin(relative[first : last + 1]))
-            x = (1.0 - deepest) / max(1.0 - cfg.dropout_level, 1e-9)
-            self.candidates[ch].append(
-                _Candidate("dropout", first, last, x, (last - first + 1) * period, "seconds")
-            )
-            dropout_rows[first : last + 1] = True
-        finite_rel = relative[np.isfinite(relative) & ~low]
-        if finite_rel.size:
-            deepest = float(np.min(finite_rel))
-            x = (1.0 - deepest) / max(1.0 - cfg.dropout_level, 1e-9)
-            self.extra[ch].setdefault("evidence", {})["dropout"] = round(min(x, 0.999), 4)
 
-        # observed noise: running robust scatter of NB4-to-NB4 changes in expected-noise units
+        # observed noise: running robust scatter of NB4-to-NB4 changes, in units of the
+        # expected statistical noise (q ~ 1 for a normal channel)
         clean = d.copy()
-        clean[dropout_rows | ~self.steady] = np.nan
-        z = np.full(self.n_rows, np.nan)
-        z[1:] = np.abs(np.diff(clean)) / np.sqrt(sigma[1:] ** 2 + sigma[:-1] ** 2)
+        clean[low | ~steady] = np.nan
+        z = np.full(d.shape, np.nan)
+        with np.errstate(all="ignore"):
+            z[1:] = np.abs(np.diff(clean, axis=0)) / np.sqrt(sigma[1:] ** 2 + sigma[:-1] ** 2)
         noise_half = _rows(cfg.noise_window_s / 2, period)
-        q = rolling_median(z, noise_half, max(3, noise_half // 2)) / 0.6745
-        observed = q * sigma  # relative noise per NB4
-        noisy_rows = np.zeros(self.n_rows, dtype=bool)
+        q = rolling_median(z, -noise_half, noise_half + 1, max(3, noise_half // 2)) / 0.6745
+        observed = q * sigma
         with np.errstate(all="ignore"):
             x_noise = np.minimum(q / cfg.noise_factor, observed / cfg.noise_min_sigma)
-        min_rows = _rows(cfg.noise_min_s, period)
-        for first, last in runs(_close_runs(x_noise >= 1.0, noise_half)):
-            n = last - first + 1
-            x = min(float(np.nanmax(x_noise[first : last + 1])), n / min_rows)
-            typical = float(np.nanmedian(observed[first : last + 1]))
-            self.candidates[ch].append(
-                _Candidate("noise", first, last, x, typical, "relative sigma")
-            )
-            if x >= 1.0:
-                noisy_rows[first : last + 1] = True
-        finite_x = x_noise[np.isfinite(x_noise) & (x_noise < 1.0)]
-        if finite_x.size:
-            self.extra[ch].setdefault("evidence", {})["noise"] = round(float(finite_x.max()), 4)
+        noise_min_rows = _rows(cfg.noise_min_s, period)
 
-        # spikes
+        # spikes: excess over the running median, above the expected and observed noise
         spike_half = _rows(cfg.spike_window_s / 2, period)
-        base = rolling_median(ratio, spike_half, 3)
+        base = rolling_median(ratio, -spike_half, spike_half + 1, 3)
         with np.errstate(all="ignore"):
             excess = ratio / base - 1.0
             threshold = np.maximum(
@@ -577,108 +588,147 @@ class _Detector:
                 cfg.spike_sigma * np.fmax(sigma, np.where(np.isfinite(observed), observed, 0)),
             )
             x_spike = excess / threshold
-        x_spike[~self.point_ok | dropout_rows] = np.nan
+        x_spike[~np.broadcast_to(point_ok, x_spike.shape) | low] = np.nan
         spike_max = _rows(cfg.spike_max_s, period)
-        spike_rows = np.zeros(self.n_rows, dtype=bool)
-        for first, last in runs(np.nan_to_num(x_spike, nan=0.0) >= 1.0):
-            if last - first + 1 > spike_max:
-                continue
-            x = float(np.nanmax(x_spike[first : last + 1]))
-            factor = float(np.nanmax(excess[first : last + 1])) + 1.0
-            self.candidates[ch].append(_Candidate("spike", first, last, x, factor, "factor"))
-            spike_rows[first : last + 1] = True
-        sub = x_spike[np.isfinite(x_spike) & (x_spike < 1.0)]
-        if sub.size:
-            self.extra[ch].setdefault("evidence", {})["spike"] = round(float(sub.max()), 4)
 
-        # level changes on the binned ratio (steady NB4s, point anomalies removed)
-        level_d = d.copy()
-        level_d[~self.steady | dropout_rows | spike_rows] = np.nan
-        b = binned(level_d)
-        w = max(2, _rows(cfg.step_window_s, period * bin_rows))
-        delta = window_shift(b, w, max(2, w // 3))
-        before = np.concatenate([np.full(w, np.nan), delta[:-w]])[: len(delta)]
-        after = np.concatenate([delta[w:], np.full(w, np.nan)])[: len(delta)]
-        sharp = delta - 0.5 * (np.nan_to_num(before) + np.nan_to_num(after))
-        # noise of the step estimate from the observed per-NB4 noise
-        obs_bins = binned(np.where(np.isfinite(observed), observed, sigma))
-        noise_step = 1.25 * obs_bins / math.sqrt(bin_rows) * 1.25 * math.sqrt(2.0 / w)
-        noise_step = np.where(np.isfinite(noise_step), noise_step, 0.0)
-        x_step = np.minimum(
-            np.abs(sharp) / cfg.step_min,
-            np.abs(sharp) / np.maximum(cfg.step_sigma * noise_step, 1e-12),
-        )
-        change_points = []
-        order = np.argsort(-np.nan_to_num(np.abs(sharp), nan=-1.0))
-        taken = np.zeros(len(sharp), dtype=bool)
-        for k in order:
-            if not np.isfinite(sharp[k]) or abs(sharp[k]) < cfg.segment_min:
-                break
-            if taken[max(0, k - w) : k + w + 1].any():
-                continue
-            taken[k] = True
-            change_points.append(int(k))
-        change_points.sort()
-        bin_first = lambda k: min(k * bin_rows, self.n_rows - 1)  # noqa: E731
-        used = set()
-        steps_x = []
-        for i, k in enumerate(change_points):
-            if k in used:
-                continue
-            size = float(sharp[k])
-            x = float(x_step[k])
-            if x < 1.0:
-                steps_x.append(x)
-                continue
-            end_row = self.n_rows - 1
-            for j in change_points[i + 1 :]:
-                other = float(sharp[j])
-                if other * size < 0 and abs(size + other) <= 0.5 * abs(size):
-                    used.add(j)
-                    end_row = max(bin_first(j) - 1, bin_first(k))
-                    break
-            self.candidates[ch].append(
-                _Candidate("step", bin_first(k), end_row, x, math.expm1(size), "relative")
-            )
-        finite_sub = x_step[np.isfinite(x_step) & (x_step < 1.0)]
-        if finite_sub.size:
-            self.extra[ch].setdefault("evidence", {})["step"] = round(float(finite_sub.max()), 4)
-
-        # drifts: slope of the binned ratio with its level changes removed
-        corrected = b.copy()
-        for k in change_points:
-            corrected[k:] -= sharp[k]
-            corrected[max(0, k - 2) : k + 3] = np.nan
-        half = max(2, _rows(cfg.drift_window_s / 2, period * bin_rows))
-        slope = rolling_slope(corrected, half, half) * 3600.0 / (period * bin_rows)
-        x_slope = np.abs(slope) / cfg.drift_min_slope
-        min_bins = max(1, _rows(cfg.drift_min_s, period * bin_rows))
-        best_sub = 0.0
-        for sign in (1.0, -1.0):
-            above = np.nan_to_num(sign * slope, nan=0.0) >= cfg.drift_min_slope
-            for first, last in runs(above):
+        point_rows = np.zeros(ratio.shape, dtype=bool)
+        for j, c in enumerate(live_idx):
+            ch = g.channels[c]
+            evidence = self.extra[ch].setdefault("evidence", {})
+            cands = self.candidates[ch]
+            for first, last in runs(_close_runs(low[:, j], 2)):
+                x = float(np.nanmax(x_drop[first : last + 1, j]))
+                cands.append(
+                    _Candidate("dropout", first, last, x, (last - first + 1) * period, "seconds")
+                )
+                point_rows[first : last + 1, j] = True
+            evidence["dropout"] = _sub_max(np.where(low[:, j], np.nan, x_drop[:, j]))
+            for first, last in runs(_close_runs(x_noise[:, j] >= 1.0, noise_half)):
                 n = last - first + 1
-                x = min(float(np.nanmax(x_slope[first : last + 1])), n / min_bins)
-                if x < 1.0:
-                    best_sub = max(best_sub, x)
+                x = min(float(np.nanmax(x_noise[first : last + 1, j])), n / noise_min_rows)
+                typical = float(np.nanmedian(observed[first : last + 1, j]))
+                cands.append(_Candidate("noise", first, last, x, typical, "relative sigma"))
+            evidence["noise"] = _sub_max(x_noise[:, j])
+            for first, last in runs(np.nan_to_num(x_spike[:, j], nan=0.0) >= 1.0):
+                if last - first + 1 > spike_max:
                     continue
-                steepest = float(np.nanmax(np.abs(slope[first : last + 1])))
+                x = float(np.nanmax(x_spike[first : last + 1, j]))
+                factor = float(np.nanmax(excess[first : last + 1, j])) + 1.0
+                cands.append(_Candidate("spike", first, last, x, factor, "factor"))
+                point_rows[first : last + 1, j] = True
+            evidence["spike"] = _sub_max(x_spike[:, j])
+
+        # level changes on the binned log ratio (steady NB4s, point anomalies removed)
+        level_d = d.copy()
+        level_d[~np.broadcast_to(steady, d.shape) | point_rows] = np.nan
+        b = bin_median(level_d, bin_rows, min_in_bin)
+        w = max(2, _rows(cfg.step_window_s, bin_seconds))
+        delta = window_shift(b, w, max(2, w // 3))
+        shifted_before = np.full(delta.shape, np.nan)
+        shifted_after = np.full(delta.shape, np.nan)
+        shifted_before[w:] = delta[:-w]
+        shifted_after[:-w] = delta[w:]
+        sharp = delta - 0.5 * (np.nan_to_num(shifted_before) + np.nan_to_num(shifted_after))
+        # noise of the bin medians from the observed per-NB4 noise (the largest within a
+        # window, so that a window reaching into a noisy period is judged by its noise)
+        obs_bins = bin_median(np.where(np.isfinite(observed), observed, sigma), bin_rows, 1)
+        bin_noise = 1.25 * np.where(np.isfinite(obs_bins), obs_bins, 0.0) / math.sqrt(bin_rows)
+        noise_step = 1.25 * math.sqrt(2.0 / w) * _rolling_max(bin_noise, w)
+        with np.errstate(all="ignore"):
+            x_step = np.minimum(
+                np.abs(sharp) / cfg.step_min,
+                np.abs(sharp) / np.maximum(cfg.step_sigma * noise_step, 1e-12),
+            )
+
+        def bin_first(k: int) -> int:
+            return min(k * bin_rows, n_rows - 1)
+
+        corrected = b.copy()
+        for j, c in enumerate(live_idx):
+            ch = g.channels[c]
+            # change points: peaks of |delta|; their sharpness is the level change (a steady
+            # drift gives peaks with no sharpness)
+            peaks = _change_points(delta[:, j], w, cfg.segment_min)
+            changes = [
+                k
+                for k in peaks
+                if abs(sharp[k, j]) >= max(cfg.segment_min, cfg.step_sigma * noise_step[k, j])
+            ]
+            used: set[int] = set()
+            for i, k in enumerate(changes):
+                if k in used or x_step[k, j] < 1.0:
+                    continue
+                size = float(sharp[k, j])
+                end_row = n_rows - 1
+                for other in changes[i + 1 :]:
+                    back = float(sharp[other, j])
+                    if back * size < 0 and abs(size + back) <= 0.5 * abs(size):
+                        used.add(other)
+                        end_row = max(bin_first(other) - 1, bin_first(k))
+                        break
                 self.candidates[ch].append(
                     _Candidate(
-                        "drift",
-                        bin_first(max(first - half, 0)),
-                        min(
-                            bin_first(min(last + half, n_bins - 1)) + bin_rows - 1, self.n_rows - 1
-                        ),
-                        x,
-                        math.expm1(steepest * sign) if sign > 0 else -math.expm1(-steepest),
-                        "relative per hour",
+                        "step",
+                        bin_first(k),
+                        end_row,
+                        float(x_step[k, j]),
+                        math.expm1(size),
+                        "relative",
                     )
                 )
-        below = x_slope[np.isfinite(x_slope) & (x_slope < 1.0)]
-        if below.size:
-            best_sub = max(best_sub, float(below.max()))
-        self.extra[ch].setdefault("evidence", {})["drift"] = round(best_sub, 4)
+            self.extra[ch]["evidence"]["step"] = _sub_max(x_step[peaks, j]) if peaks else 0.0
+            for k in changes:
+                corrected[k:, j] -= sharp[k, j]
+                corrected[max(0, k - 2) : k + 3, j] = np.nan
+
+        # drifts: running slope of the binned log ratio with its level changes removed
+        half = max(2, _rows(cfg.drift_window_s / 2, bin_seconds))
+        per_hour = 3600.0 / bin_seconds
+        slope = rolling_slope(corrected, half, half) * per_hour
+        n_fit = 2 * half + 1
+        slope_noise = (
+            _rolling_max(bin_noise, half) / math.sqrt(n_fit * (n_fit**2 - 1) / 12.0) * per_hour
+        )
+        with np.errstate(all="ignore"):
+            x_slope = np.minimum(
+                np.abs(slope) / cfg.drift_min_slope,
+                np.abs(slope) / np.maximum(cfg.drift_sigma * slope_noise, 1e-12),
+            )
+        min_bins = max(1, _rows(cfg.drift_min_s, bin_seconds))
+        for j, c in enumerate(live_idx):
+            ch = g.channels[c]
+            best_sub = _sub_max(x_slope[:, j])
+            for sign in (1.0, -1.0):
+                above = (np.nan_to_num(sign * slope[:, j], nan=0.0) > 0) & (
+                    np.nan_to_num(x_slope[:, j], nan=0.0) >= 1.0
+                )
+                for first, last in runs(above):
+                    n = last - first + 1
+                    x = min(float(np.nanmax(x_slope[first : last + 1, j])), n / min_bins)
+                    if x < 1.0:
+                        best_sub = max(best_sub, x)
+                        continue
+                    steepest = sign * float(np.nanmax(np.abs(slope[first : last + 1, j])))
+                    # the drift runs where the centred slope is at least half its typical
+                    # value (a window centred on the start of a ramp sees half its slope)
+                    typical = float(np.nanpercentile(sign * slope[first : last + 1, j], 75))
+                    lo, hi = max(first - half, 0), min(last + half, n_bins - 1)
+                    inside = np.flatnonzero(
+                        np.nan_to_num(sign * slope[lo : hi + 1, j], nan=0.0) >= 0.5 * typical
+                    )
+                    first_bin, last_bin = lo + int(inside[0]), lo + int(inside[-1])
+                    last_row = min(bin_first(last_bin) + bin_rows - 1, n_rows - 1)
+                    self.candidates[ch].append(
+                        _Candidate(
+                            "drift",
+                            bin_first(first_bin),
+                            last_row,
+                            x,
+                            math.expm1(steepest),
+                            "relative per hour",
+                        )
+                    )
+            self.extra[ch]["evidence"]["drift"] = round(best_sub, 4)
 
     # -- result
     def _result(self) -> dict[str, Any]:
@@ -747,6 +797,50 @@ class _Detector:
             "version": __version__,
             "settings": cfg.to_dict(),
         }
+
+
+@dataclass
+class RatioView:
+    """What the detector compares, for plots: per NB4 and channel (``channels`` order)."""
+
+    times: np.ndarray
+    channels: list[int]
+    live: np.ndarray
+    """(channels,) bool: live channels (the others are dead)."""
+    normalised: np.ndarray
+    """(rows, channels) rate over the channel's median ratio to the median channel."""
+    ratio: np.ndarray
+    """(rows, channels) ratio to the leave-one-out reference, 1 = normal (NaN: not judged)."""
+    level: np.ndarray
+    """(rows,) reference level relative to its bright level."""
+
+
+def ratio_view(
+    series: pd.DataFrame,
+    *,
+    fill: int,
+    year: int,
+    settings: DetectorSettings | Mapping[str, Any] | None = None,
+    dead_channels: Iterable[int] = (),
+) -> RatioView:
+    """The normalised rates and ratios the detector looks at (runs the detector)."""
+    cfg = _settings(settings)
+    configured = {int(c) for c in dead_channels}
+    if len(series) == 0:
+        raise DetectorInputError(fill, "series has no row")
+    grid = _build_grid(series, fill, configured)
+    detector = _Detector(grid, cfg, fill=fill, year=year, configured=configured)
+    detector.run()
+    shape = grid.rate.shape
+    nan = np.full(shape, np.nan)
+    return RatioView(
+        times=grid.times,
+        channels=grid.channels,
+        live=detector.live,
+        normalised=getattr(detector, "normalised", nan),
+        ratio=getattr(detector, "ratio", nan),
+        level=getattr(detector, "level", np.full(shape[0], np.nan)),
+    )
 
 
 # ---------------------------------------------------------------- files and CLI

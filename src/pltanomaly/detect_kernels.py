@@ -1,19 +1,19 @@
 """Numba kernels of the detector, each with a plain numpy reference used in the tests.
 
-Every kernel works on float64 arrays in which NaN marks a missing value; windows only use
-their finite values and give NaN when fewer than ``min_count`` are finite. Kernels are small
-and pure (no allocation visible to the caller beyond their result); the loops over rows or
-channels are ``prange`` loops.
+Arrays are float64; NaN marks a missing value and windows use only their finite values,
+giving NaN when fewer than ``min_count`` (at least 1; 2 for a slope) are finite. The array
+kernels take a 2-D ``(rows, series)`` array and loop over the series with ``prange``; each
+series is handled by a small sequential helper (a sliding sorted window for medians,
+running sums for slopes), so a window costs O(window) per row at worst, not a sort.
 
-Kernels (numpy reference in brackets):
-
-- :func:`loo_median` (:func:`loo_median_reference`): for each row and channel, the median of
-  the *other* live channels' values (the leave-one-out reference).
-- :func:`rolling_median` (:func:`rolling_median_reference`): centred running median.
-- :func:`window_shift` (:func:`window_shift_reference`): median of the ``w`` values from ``i``
-  minus the median of the ``w`` values before ``i`` (a level change at ``i``).
-- :func:`rolling_slope` (:func:`rolling_slope_reference`): least-squares slope per index of a
-  centred window.
+- :func:`loo_median` (:func:`loo_median_reference`): per row and live channel, the median
+  of the *other* live channels (the leave-one-out reference).
+- :func:`rolling_median` (:func:`rolling_median_reference`): median of ``x[i+lo : i+hi]``.
+- :func:`window_shift` (:func:`window_shift_reference`):
+  ``median(x[i:i+w]) - median(x[i-w:i])``.
+- :func:`bin_median` (:func:`bin_median_reference`): medians of bins of ``size`` rows.
+- :func:`rolling_slope` (:func:`rolling_slope_reference`): least-squares slope per row over
+  ``x[i-half : i+half+1]``.
 """
 
 from __future__ import annotations
@@ -23,25 +23,6 @@ import numpy as np
 from pltanomaly._numba import _jit, prange
 
 # ---------------------------------------------------------------- scalar helpers
-
-
-@_jit()
-def window_median(x: np.ndarray, lo: int, hi: int, min_count: int, buf: np.ndarray) -> float:
-    """Median of the finite values of ``x[lo:hi]`` (``buf`` is scratch of length >= hi-lo);
-    NaN when fewer than ``min_count`` (at least 1) are finite."""
-    n = 0
-    for j in range(max(lo, 0), min(hi, x.shape[0])):
-        value = x[j]
-        if np.isfinite(value):
-            buf[n] = value
-            n += 1
-    if n < max(min_count, 1):
-        return np.nan
-    part = np.sort(buf[:n])
-    half = n // 2
-    if n % 2 == 1:
-        return part[half]
-    return 0.5 * (part[half - 1] + part[half])
 
 
 @_jit()
@@ -61,29 +42,105 @@ def median_without(sorted_values: np.ndarray, n: int, skip: int) -> float:
 
 
 @_jit()
-def window_slope(x: np.ndarray, lo: int, hi: int, min_count: int) -> float:
-    """Least-squares slope (per index) of the finite values of ``x[lo:hi]``."""
+def sorted_insert(buf: np.ndarray, n: int, value: float) -> int:
+    """Insert ``value`` into the sorted ``buf[:n]``; returns the new length."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    for j in range(n, lo, -1):
+        buf[j] = buf[j - 1]
+    buf[lo] = value
+    return n + 1
+
+
+@_jit()
+def sorted_remove(buf: np.ndarray, n: int, value: float) -> int:
+    """Remove one ``value`` from the sorted ``buf[:n]``; returns the new length."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo >= n or buf[lo] != value:
+        return n
+    for j in range(lo, n - 1):
+        buf[j] = buf[j + 1]
+    return n - 1
+
+
+@_jit()
+def sliding_median(x: np.ndarray, lo: int, hi: int, min_count: int, out: np.ndarray) -> None:
+    """``out[i]`` = median of the finite values of ``x[i+lo : i+hi]`` (window clipped to the
+    array), NaN when fewer than ``max(min_count, 1)`` are finite."""
+    n_rows = x.shape[0]
+    buf = np.empty(max(hi - lo, 1))
     n = 0
-    sx = 0.0
-    sy = 0.0
-    for j in range(max(lo, 0), min(hi, x.shape[0])):
+    need = max(min_count, 1)
+    for j in range(max(lo, 0), min(hi, n_rows)):
         if np.isfinite(x[j]):
-            n += 1
-            sx += j
-            sy += x[j]
-    if n < max(min_count, 2):
-        return np.nan
-    mx = sx / n
-    my = sy / n
-    sxx = 0.0
-    sxy = 0.0
-    for j in range(max(lo, 0), min(hi, x.shape[0])):
-        if np.isfinite(x[j]):
-            sxx += (j - mx) * (j - mx)
-            sxy += (j - mx) * (x[j] - my)
-    if sxx <= 0.0:
-        return np.nan
-    return sxy / sxx
+            n = sorted_insert(buf, n, x[j])
+    for i in range(n_rows):
+        if i > 0:
+            leaving = i - 1 + lo
+            if 0 <= leaving < n_rows and np.isfinite(x[leaving]):
+                n = sorted_remove(buf, n, x[leaving])
+            entering = i - 1 + hi
+            if 0 <= entering < n_rows and np.isfinite(x[entering]):
+                n = sorted_insert(buf, n, x[entering])
+        out[i] = median_without(buf, n, -1) if n >= need else np.nan
+
+
+@_jit()
+def slope_sums(x: np.ndarray, half: int, min_count: int, out: np.ndarray) -> None:
+    """``out[i]`` = least-squares slope per index of the finite values of
+    ``x[i-half : i+half+1]``, from running sums of 1, j, j^2, y and j*y."""
+    n_rows = x.shape[0]
+    need = max(min_count, 2)
+    c0 = np.zeros(n_rows + 1)
+    c1 = np.zeros(n_rows + 1)
+    c11 = np.zeros(n_rows + 1)
+    cy = np.zeros(n_rows + 1)
+    c1y = np.zeros(n_rows + 1)
+    for j in range(n_rows):
+        y = x[j]
+        ok = np.isfinite(y)
+        c0[j + 1] = c0[j] + (1.0 if ok else 0.0)
+        c1[j + 1] = c1[j] + (j if ok else 0.0)
+        c11[j + 1] = c11[j] + (float(j) * j if ok else 0.0)
+        cy[j + 1] = cy[j] + (y if ok else 0.0)
+        c1y[j + 1] = c1y[j] + (j * y if ok else 0.0)
+    for i in range(n_rows):
+        a = max(i - half, 0)
+        b = min(i + half + 1, n_rows)
+        n = c0[b] - c0[a]
+        if n < need:
+            out[i] = np.nan
+            continue
+        s1 = c1[b] - c1[a]
+        s11 = c11[b] - c11[a]
+        sy = cy[b] - cy[a]
+        s1y = c1y[b] - c1y[a]
+        var = s11 - s1 * s1 / n
+        out[i] = (s1y - s1 * sy / n) / var if var > 0 else np.nan
+
+
+@_jit()
+def bin_medians(x: np.ndarray, size: int, min_count: int, out: np.ndarray) -> None:
+    """``out[k]`` = median of the finite values of ``x[k*size : (k+1)*size]``."""
+    buf = np.empty(size)
+    need = max(min_count, 1)
+    for k in range(out.shape[0]):
+        n = 0
+        for j in range(k * size, min((k + 1) * size, x.shape[0])):
+            if np.isfinite(x[j]):
+                n = sorted_insert(buf, n, x[j])
+        out[k] = median_without(buf, n, -1) if n >= need else np.nan
 
 
 # ---------------------------------------------------------------- array kernels
@@ -100,9 +157,7 @@ def loo_median(values: np.ndarray, live: np.ndarray) -> np.ndarray:
         n = 0
         for c in range(n_channels):
             if live[c] and np.isfinite(values[i, c]):
-                buf[n] = values[i, c]
-                n += 1
-        ordered = np.sort(buf[:n])
+                n = sorted_insert(buf, n, values[i, c])
         for c in range(n_channels):
             if not live[c]:
                 continue
@@ -110,53 +165,74 @@ def loo_median(values: np.ndarray, live: np.ndarray) -> np.ndarray:
             skip = -1
             if np.isfinite(value):
                 for k in range(n):
-                    if ordered[k] == value:
+                    if buf[k] == value:
                         skip = k
                         break
-            out[i, c] = median_without(ordered, n, skip)
+            out[i, c] = median_without(buf, n, skip)
     return out
 
 
 @_jit(parallel=True)
-def rolling_median(x: np.ndarray, half: int, min_count: int) -> np.ndarray:
-    """Median of the finite values of ``x[i-half : i+half+1]`` for every ``i``."""
-    n = x.shape[0]
-    out = np.empty(n)
-    for i in prange(n):
-        buf = np.empty(2 * half + 1)
-        out[i] = window_median(x, i - half, i + half + 1, min_count, buf)
+def rolling_median(x: np.ndarray, lo: int, hi: int, min_count: int) -> np.ndarray:
+    """Per column of ``x`` (rows, series): median of the finite ``x[i+lo : i+hi]``."""
+    out = np.empty(x.shape)
+    for c in prange(x.shape[1]):
+        column = np.ascontiguousarray(x[:, c])
+        result = np.empty(x.shape[0])
+        sliding_median(column, lo, hi, min_count, result)
+        out[:, c] = result
     return out
 
 
 @_jit(parallel=True)
 def window_shift(x: np.ndarray, w: int, min_count: int) -> np.ndarray:
-    """``median(x[i:i+w]) - median(x[i-w:i])`` for every ``i`` (finite values only)."""
-    n = x.shape[0]
-    out = np.empty(n)
-    for i in prange(n):
-        buf = np.empty(w)
-        after = window_median(x, i, i + w, min_count, buf)
-        before = window_median(x, i - w, i, min_count, buf)
-        out[i] = after - before
+    """Per column: ``median(x[i:i+w]) - median(x[i-w:i])`` (finite values only)."""
+    n_rows = x.shape[0]
+    out = np.empty(x.shape)
+    for c in prange(x.shape[1]):
+        column = np.ascontiguousarray(x[:, c])
+        after = np.empty(n_rows)
+        sliding_median(column, 0, w, min_count, after)
+        for i in range(n_rows):
+            out[i, c] = after[i] - after[i - w] if i >= w else np.nan
+        if w > 0:
+            # before windows clipped at the start: median(x[0:i]) for i < w
+            buf = np.empty(w)
+            n = 0
+            for i in range(min(w, n_rows)):
+                if i > 0 and np.isfinite(column[i - 1]):
+                    n = sorted_insert(buf, n, column[i - 1])
+                before = median_without(buf, n, -1) if n >= max(min_count, 1) else np.nan
+                out[i, c] = after[i] - before
+    return out
+
+
+@_jit(parallel=True)
+def bin_median(x: np.ndarray, size: int, min_count: int) -> np.ndarray:
+    """Per column: medians of consecutive bins of ``size`` rows (the last bin may be short)."""
+    n_bins = -(-x.shape[0] // size)
+    out = np.empty((n_bins, x.shape[1]))
+    for c in prange(x.shape[1]):
+        column = np.ascontiguousarray(x[:, c])
+        result = np.empty(n_bins)
+        bin_medians(column, size, min_count, result)
+        out[:, c] = result
     return out
 
 
 @_jit(parallel=True)
 def rolling_slope(x: np.ndarray, half: int, min_count: int) -> np.ndarray:
-    """Least-squares slope per index of the finite values of ``x[i-half : i+half+1]``."""
-    n = x.shape[0]
-    out = np.empty(n)
-    for i in prange(n):
-        out[i] = window_slope(x, i - half, i + half + 1, min_count)
+    """Per column: least-squares slope per row of the finite ``x[i-half : i+half+1]``."""
+    out = np.empty(x.shape)
+    for c in prange(x.shape[1]):
+        column = np.ascontiguousarray(x[:, c])
+        result = np.empty(x.shape[0])
+        slope_sums(column, half, min_count, result)
+        out[:, c] = result
     return out
 
 
 # ---------------------------------------------------------------- numpy references
-
-
-def _windows(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
-    n = len(x)
-    return [x[max(a, 0) : min(b, n)] for a, b in zip(lo, hi, strict=True)]
 
 
 def _median_or_nan(window: np.ndarray, min_count: int) -> float:
@@ -164,6 +240,11 @@ def _median_or_nan(window: np.ndarray, min_count: int) -> float:
     if len(finite) < max(min_count, 1):
         return np.nan
     return float(np.median(finite))
+
+
+def _columns(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x[:, None] if x.ndim == 1 else x
 
 
 def loo_median_reference(values: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -178,41 +259,56 @@ def loo_median_reference(values: np.ndarray, live: np.ndarray) -> np.ndarray:
     return out
 
 
-def rolling_median_reference(x: np.ndarray, half: int, min_count: int) -> np.ndarray:
+def rolling_median_reference(x: np.ndarray, lo: int, hi: int, min_count: int) -> np.ndarray:
     """Plain numpy version of :func:`rolling_median`."""
-    idx = np.arange(len(x))
-    wins = _windows(np.asarray(x, float), idx - half, idx + half + 1)
-    return np.array([_median_or_nan(w, min_count) for w in wins])
+    x = _columns(x)
+    n = x.shape[0]
+    out = np.full(x.shape, np.nan)
+    for i in range(n):
+        a, b = min(max(i + lo, 0), n), min(max(i + hi, 0), n)
+        for c in range(x.shape[1]):
+            out[i, c] = _median_or_nan(x[a:b, c], min_count)
+    return out
 
 
 def window_shift_reference(x: np.ndarray, w: int, min_count: int) -> np.ndarray:
     """Plain numpy version of :func:`window_shift`."""
-    x = np.asarray(x, float)
-    idx = np.arange(len(x))
-    after = [_median_or_nan(v, min_count) for v in _windows(x, idx, idx + w)]
-    before = [_median_or_nan(v, min_count) for v in _windows(x, idx - w, idx)]
-    return np.array(after) - np.array(before)
+    after = rolling_median_reference(x, 0, w, min_count)
+    before = rolling_median_reference(x, -w, 0, min_count)
+    return after - before
+
+
+def bin_median_reference(x: np.ndarray, size: int, min_count: int) -> np.ndarray:
+    """Plain numpy version of :func:`bin_median`."""
+    x = _columns(x)
+    n_bins = -(-x.shape[0] // size)
+    out = np.full((n_bins, x.shape[1]), np.nan)
+    for k in range(n_bins):
+        for c in range(x.shape[1]):
+            out[k, c] = _median_or_nan(x[k * size : (k + 1) * size, c], min_count)
+    return out
 
 
 def rolling_slope_reference(x: np.ndarray, half: int, min_count: int) -> np.ndarray:
     """Plain numpy version of :func:`rolling_slope`."""
-    x = np.asarray(x, float)
-    out = np.full(len(x), np.nan)
-    for i in range(len(x)):
-        lo, hi = max(i - half, 0), min(i + half + 1, len(x))
-        j = np.arange(lo, hi)
-        y = x[lo:hi]
-        ok = np.isfinite(y)
-        if ok.sum() < max(min_count, 2):
-            continue
-        jj = j[ok].astype(float)
-        if np.ptp(jj) == 0:
-            continue
-        out[i] = np.polyfit(jj, y[ok], 1)[0]
+    x = _columns(x)
+    out = np.full(x.shape, np.nan)
+    for c in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            lo, hi = max(i - half, 0), min(i + half + 1, x.shape[0])
+            j = np.arange(lo, hi, dtype=np.float64)
+            y = x[lo:hi, c]
+            ok = np.isfinite(y)
+            if ok.sum() < max(min_count, 2) or np.ptp(j[ok]) == 0:
+                continue
+            out[i, c] = np.polyfit(j[ok], y[ok], 1)[0]
     return out
 
 
 __all__ = [
+    "bin_median",
+    "bin_median_reference",
+    "bin_medians",
     "loo_median",
     "loo_median_reference",
     "median_without",
@@ -220,8 +316,10 @@ __all__ = [
     "rolling_median_reference",
     "rolling_slope",
     "rolling_slope_reference",
-    "window_median",
+    "sliding_median",
+    "slope_sums",
+    "sorted_insert",
+    "sorted_remove",
     "window_shift",
     "window_shift_reference",
-    "window_slope",
 ]
