@@ -17,6 +17,7 @@ COMMAND_MODULES: dict[str, str] = {
     "convert": "pltanomaly.convert",
     "detect": "pltanomaly.detect",
     "evaluate": "pltanomaly.evaluate",
+    "plot": "pltanomaly.plot",
     "report": "pltanomaly.report",
     "review": "pltanomaly.review",
 }
