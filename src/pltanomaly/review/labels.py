@@ -1,0 +1,392 @@
+"""Human verdicts per (year, fill, channel), stored in SQLite beside the results.
+
+The database lives beside the results folder, not in it (default ``results.labels.sqlite``
+next to ``results/``), and verdicts are keyed by (year, fill, channel) only, so a results
+folder that is deleted and regenerated keeps its labels. Every save is one ``BEGIN IMMEDIATE``
+transaction on a fresh connection in WAL mode: concurrent saves from several browsers (threads
+of the web server, or several server processes) serialise on SQLite's write lock and none is
+lost. Every change is also appended to ``verdict_log``, so an overwritten verdict can be traced.
+
+Re-evaluation job states live here too, so that every page (and every server process) sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LABELS_SUFFIX = ".labels.sqlite"
+SCHEMA_VERSION = 1
+
+#: what an expert may say about one channel of one fill
+VERDICTS = ("good", "bad")
+#: ``skipped`` is stored like a verdict so that the evaluation queue counts it as seen
+SKIPPED = "skipped"
+#: the results contract's event types, plus ``other`` for what fits none of them
+ANOMALY_TYPES = ("step", "drift", "spike", "dropout", "stuck", "noise", "gap", "other")
+
+#: re-evaluation job states, in the order a job goes through them
+PENDING = "PENDING_REEVALUATION"
+RUNNING = "REEVALUATING"
+FINISHED = "FINISHED"
+ERROR = "ERROR"
+JOB_STATES = (PENDING, RUNNING, FINISHED, ERROR)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verdicts (
+    year INTEGER NOT NULL,
+    fill INTEGER NOT NULL,
+    channel INTEGER NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('good', 'bad', 'skipped')),
+    anomaly_type TEXT,
+    comment TEXT NOT NULL DEFAULT '',
+    user TEXT NOT NULL DEFAULT '',
+    net_score REAL,
+    net_status TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (year, fill, channel)
+);
+CREATE TABLE IF NOT EXISTS verdict_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    action TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    fill INTEGER NOT NULL,
+    channel INTEGER,
+    verdict TEXT,
+    anomaly_type TEXT,
+    comment TEXT,
+    user TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    year INTEGER NOT NULL,
+    fill INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    queued REAL,
+    started REAL,
+    finished REAL,
+    PRIMARY KEY (year, fill)
+);
+"""
+
+
+class LabelStoreError(RuntimeError):
+    """The label database cannot be opened or written (read-only folder, network file system)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    year: int
+    fill: int
+    channel: int
+    verdict: str
+    anomaly_type: str | None
+    comment: str
+    user: str
+    net_score: float | None
+    net_status: str | None
+    updated: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Job:
+    year: int
+    fill: int
+    state: str
+    message: str
+    queued: float | None
+    started: float | None
+    finished: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.state in (PENDING, RUNNING)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+def default_labels_path(results_dir: str | Path) -> Path:
+    """Where the labels of a results folder live unless told otherwise: beside the folder,
+    ``results/`` -> ``results.labels.sqlite``, so that deleting and regenerating the results
+    (``make clean``) keeps them."""
+    folder = Path(os.path.abspath(results_dir))  # normalised, symlinks not followed
+    return folder.parent / f"{folder.name}{LABELS_SUFFIX}"
+
+
+class LabelStore:
+    """SQLite store of verdicts and job states; safe to share between threads."""
+
+    def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self.journal_mode = "unknown"
+        if not create and not self.path.exists():
+            raise FileNotFoundError(f"no label database at {self.path}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                self.journal_mode = str(mode).lower()
+                if self.journal_mode != "wal":
+                    log.warning(
+                        "label database %s is in %s mode, not WAL (network file system?)",
+                        self.path,
+                        mode,
+                    )
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise LabelStoreError(f"cannot open label database {self.path}: {exc}") from exc
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        # One short-lived connection per operation: no connection is ever shared between
+        # threads, and autocommit mode (isolation_level=None) lets us issue BEGIN ourselves.
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front (no deadlock)."""
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise LabelStoreError(f"cannot open label database {self.path}: {exc}") from exc
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LabelStoreError(f"cannot write label database {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise LabelStoreError(f"cannot open label database {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise LabelStoreError(f"cannot read label database {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def save(
+        self,
+        year: int,
+        fill: int,
+        channel: int,
+        verdict: str,
+        *,
+        anomaly_type: str | None = None,
+        comment: str = "",
+        user: str = "",
+        net_score: float | None = None,
+        net_status: str | None = None,
+    ) -> Verdict:
+        """Insert or replace the verdict on one channel; one transaction."""
+        if verdict not in (*VERDICTS, SKIPPED):
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        if anomaly_type is not None and anomaly_type not in ANOMALY_TYPES:
+            raise ValueError(f"unknown anomaly type {anomaly_type!r}")
+        now = time.time()
+        row = (year, fill, channel, verdict, anomaly_type, comment, user, net_score, net_status)
+        with self._write() as conn:
+            conn.execute(
+                """INSERT INTO verdicts (year, fill, channel, verdict, anomaly_type, comment, user,
+                                         net_score, net_status, updated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (year, fill, channel) DO UPDATE SET
+                     verdict=excluded.verdict, anomaly_type=excluded.anomaly_type,
+                     comment=excluded.comment, user=excluded.user, net_score=excluded.net_score,
+                     net_status=excluded.net_status, updated=excluded.updated""",
+                (*row, now),
+            )
+            conn.execute(
+                """INSERT INTO verdict_log (time, action, year, fill, channel, verdict,
+                                            anomaly_type, comment, user)
+                   VALUES (?, 'save', ?, ?, ?, ?, ?, ?, ?)""",
+                (now, year, fill, channel, verdict, anomaly_type, comment, user),
+            )
+        return Verdict(*row, now)
+
+    def delete_fill(self, year: int, fill: int, *, user: str = "") -> int:
+        """Remove every verdict (and skip) of one fill; return how many were removed."""
+        with self._write() as conn:
+            n = conn.execute("DELETE FROM verdicts WHERE year=? AND fill=?", (year, fill)).rowcount
+            conn.execute(
+                """INSERT INTO verdict_log (time, action, year, fill, user)
+                   VALUES (?, 'delete_fill', ?, ?, ?)""",
+                (time.time(), year, fill, user),
+            )
+        return int(n)
+
+    def delete(self, year: int, fill: int, channel: int, *, user: str = "") -> bool:
+        """Remove the verdict on one channel; return whether there was one."""
+        with self._write() as conn:
+            n = conn.execute(
+                "DELETE FROM verdicts WHERE year=? AND fill=? AND channel=?", (year, fill, channel)
+            ).rowcount
+            conn.execute(
+                """INSERT INTO verdict_log (time, action, year, fill, channel, user)
+                   VALUES (?, 'delete', ?, ?, ?, ?)""",
+                (time.time(), year, fill, channel, user),
+            )
+        return n > 0
+
+    def get(self, year: int, fill: int, channel: int) -> Verdict | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT * FROM verdicts WHERE year=? AND fill=? AND channel=?",
+                (year, fill, channel),
+            ).fetchone()
+        return _verdict(row) if row else None
+
+    def for_fill(self, year: int, fill: int) -> dict[int, Verdict]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM verdicts WHERE year=? AND fill=? ORDER BY channel", (year, fill)
+            ).fetchall()
+        return {int(r["channel"]): _verdict(r) for r in rows}
+
+    def all(self) -> list[Verdict]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM verdicts ORDER BY year, fill, channel").fetchall()
+        return [_verdict(r) for r in rows]
+
+    def seen_keys(self) -> set[tuple[int, int, int]]:
+        """(year, fill, channel) of every verdict, skips included."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT year, fill, channel FROM verdicts").fetchall()
+        return {(int(r[0]), int(r[1]), int(r[2])) for r in rows}
+
+    def log_count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM verdict_log").fetchone()[0])
+
+    # -- re-evaluation jobs ------------------------------------------------------------------
+    def set_job(self, year: int, fill: int, state: str, message: str = "") -> Job:
+        if state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        now = time.time()
+        with self._write() as conn:
+            if state == PENDING:
+                conn.execute(
+                    """INSERT INTO jobs (year, fill, state, message, queued, started, finished)
+                       VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                       ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
+                         message=excluded.message, queued=excluded.queued, started=NULL,
+                         finished=NULL""",
+                    (year, fill, state, message, now),
+                )
+            else:
+                column = "started" if state == RUNNING else "finished"
+                conn.execute(
+                    f"""INSERT INTO jobs (year, fill, state, message, {column})
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
+                          message=excluded.message, {column}=excluded.{column}""",
+                    (year, fill, state, message, now),
+                )
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
+            ).fetchone()
+        return _job(row)
+
+    def claim_job(self, year: int, fill: int, message: str = "") -> Job | None:
+        """Put a fill in the queue unless it is already queued or running (then return None)."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state FROM jobs WHERE year=? AND fill=?", (year, fill)
+            ).fetchone()
+            if row is not None and row["state"] in (PENDING, RUNNING):
+                return None
+            conn.execute(
+                """INSERT INTO jobs (year, fill, state, message, queued, started, finished)
+                   VALUES (?, ?, ?, ?, ?, NULL, NULL)
+                   ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
+                     message=excluded.message, queued=excluded.queued, started=NULL,
+                     finished=NULL""",
+                (year, fill, PENDING, message, time.time()),
+            )
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
+            ).fetchone()
+        return _job(row)
+
+    def job(self, year: int, fill: int) -> Job | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
+            ).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self) -> dict[tuple[int, int], Job]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY year, fill").fetchall()
+        return {(int(r["year"]), int(r["fill"])): _job(r) for r in rows}
+
+    def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
+        """Jobs left queued or running by a server that stopped can never finish: mark them."""
+        with self._write() as conn:
+            n = conn.execute(
+                "UPDATE jobs SET state=?, message=?, finished=? WHERE state IN (?, ?)",
+                (ERROR, message, time.time(), PENDING, RUNNING),
+            ).rowcount
+        return int(n)
+
+
+def _verdict(row: sqlite3.Row) -> Verdict:
+    return Verdict(
+        year=int(row["year"]),
+        fill=int(row["fill"]),
+        channel=int(row["channel"]),
+        verdict=str(row["verdict"]),
+        anomaly_type=row["anomaly_type"],
+        comment=str(row["comment"] or ""),
+        user=str(row["user"] or ""),
+        net_score=None if row["net_score"] is None else float(row["net_score"]),
+        net_status=row["net_status"],
+        updated=float(row["updated"]),
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        year=int(row["year"]),
+        fill=int(row["fill"]),
+        state=str(row["state"]),
+        message=str(row["message"] or ""),
+        queued=row["queued"],
+        started=row["started"],
+        finished=row["finished"],
+    )
