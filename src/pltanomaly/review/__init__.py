@@ -1,0 +1,96 @@
+"""The review web app: experts look at what the detector flagged and record verdicts.
+
+``pltanomaly review --results results/ [--host H] [--port P]`` serves it (default
+http://127.0.0.1:8080). Flask is imported only when the command runs, so ``pltanomaly --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "review",
+        help="web app to review flagged fills and record expert verdicts",
+        description=(
+            "Serve the review web app over a results folder. Verdicts are stored in SQLite "
+            "beside the results folder (default RESULTS.labels.sqlite), so regenerating the "
+            "results keeps them."
+        ),
+    )
+    parser.add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder (default: results)"
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST}: this machine only)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="workflow config YAML (detector settings, dead channels) for re-evaluation",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="score nearest which the evaluation queue starts (default 0.5: the detector "
+        "calls a channel anomalous at score >= 0.5)",
+    )
+    parser.set_defaults(func=run)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    from werkzeug.serving import run_simple
+
+    from pltanomaly.review.app import create_app
+
+    loopback = is_loopback(args.host)
+    if not loopback:
+        log.warning(
+            "binding to %s: anyone who can reach this address can read and change verdicts",
+            args.host,
+        )
+    if not Path(args.results).is_dir():
+        log.warning("results folder %s does not exist yet; the pages will say so", args.results)
+    app = create_app(
+        args.results,
+        labels_db=args.labels,
+        config=args.config,
+        threshold=args.threshold,
+        trusted_hosts=None if loopback else [],
+    )
+    log.info("review app on http://%s:%s/ (results %s)", args.host, args.port, args.results)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    return 0
