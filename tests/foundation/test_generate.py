@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from pltanomaly.convert import convert_fill
-from pltanomaly.generate import ANOMALY_TYPES, generate_year, plan_year_fill
+from pltanomaly.generate import (
+    ANOMALY_TYPES,
+    SLOTS_PER_BLOCK,
+    generate_year,
+    plan_year_fill,
+    write_fill,
+)
 from pltanomaly.io import FILE_NAME_RE, iter_plt_chunks
 
 
@@ -142,3 +148,12 @@ def test_injected_anomaly_is_in_the_converted_series(tmp_path: Path, kind: str) 
         assert own.loc[event["start"] + 1 : event["end"], "stuck"].all()
     else:
         assert own.loc[event["start"] + 2 : event["end"] - 2].empty
+
+
+def test_rows_absent_at_the_end_of_a_file_do_not_clobber_the_table(tmp_path: Path) -> None:
+    rng, plan = plan_year_fill(2022, 7920, seed=4, hours=0.1, faults=False)
+    last_block = plan.n_slots % SLOTS_PER_BLOCK or SLOTS_PER_BLOCK
+    plan.present[:, -last_block:] = False  # the file's last block holds no row at all
+    (path,) = write_fill(plan, tmp_path / "7920", rng, faults=False)
+    rows = sum(len(chunk) for chunk in iter_plt_chunks(path))
+    assert rows == int(plan.present.sum())
