@@ -48,14 +48,15 @@ os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
 
 import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
 
-numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]  # type: ignore[attr-defined]
 
 
 def _jit(*, parallel: bool = False) -> Callable[[F], F]:
     """Compile a kernel with the project's numba options (nopython, nogil, cached)."""
 
     def decorate(func: F) -> F:
-        return numba.njit(cache=True, nogil=True, parallel=parallel, error_model="numpy")(func)  # type: ignore[no-any-return]
+        compiled = numba.njit(cache=True, nogil=True, parallel=parallel, error_model="numpy")(func)
+        return compiled  # type: ignore[return-value]
 
     return decorate
 
@@ -81,7 +82,7 @@ def available_cores() -> int:
 def kernel_threads(count: int) -> Iterator[None]:
     """Run the ``prange`` kernels inside on ``count`` threads (at least 1)."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     try:
         yield
     finally:

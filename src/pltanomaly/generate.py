@@ -696,7 +696,7 @@ def generate_year(
     year_dir = Path(out_root) / f"{year % 100:02d}"
     year_dir.mkdir(parents=True, exist_ok=True)
     truth_path = year_dir / "truth.json"
-    truth = (
+    truth: dict[str, Any] = (
         json.loads(truth_path.read_text()) if truth_path.exists() else {"year": year, "fills": {}}
     )
     fill = profile.first_fill if first_fill is None else first_fill
