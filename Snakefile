@@ -1,0 +1,28 @@
+# pltanomaly: anomalies in CMS PLT data, fill by fill, year by year.
+#   snakemake --cores N                                   (this machine)
+#   snakemake --profile profiles/lxplus-condor            (lxplus HTCondor)
+#   snakemake --cores N --configfile other.yaml           (another source tree)
+#   snakemake --report report.html                        (plots + report tables)
+# Layout and design: docs/DESIGN.md; outputs: results-contract.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/fill.smk"
+include: "workflow/rules/year.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
+    localrule: True

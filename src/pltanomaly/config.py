@@ -1,0 +1,645 @@
+"""Workflow configuration: loading and validation, fill discovery, and sshfs sources.
+
+The configuration (``config/config.yaml``) lists the years to process, each with its
+source, its known dead channels, optional fill include/exclude lists, a minimum fill
+length and optional detector settings; plus global detector settings and the results
+folder. It is validated against ``workflow/schemas/config.schema.yaml``, the same schema
+the Snakefile hands to ``snakemake.utils.validate``, so the package and the workflow agree
+on what a valid configuration is.
+
+A year's source is a folder holding one folder per fill (``/brildata/22``, an EOS folder,
+or a local copy), or an sshfs mount of such a folder through a gateway host, which
+:func:`ensure_mounted` mounts and checks, saying what is wrong when it cannot. Nothing
+here imports numpy or pandas: the Snakefile imports this module at every parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
+DEFAULT_MOUNT_ROOT = Path("mnt") / "brildata"
+FORBIDDEN_SOURCE_KEYS = frozenset({"password", "passphrase", "passwd", "sshpass"})
+# ssh options the user may not set: they would let ssh ask for a password
+FORBIDDEN_SSH_OPTIONS = frozenset(
+    {"passwordauthentication", "kbdinteractiveauthentication", "batchmode",
+     "challengeresponseauthentication", "numberofpasswordprompts"}
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """An invalid workflow configuration; the message says where and what."""
+
+
+class MountError(RuntimeError):
+    """An sshfs source that cannot be mounted or used; the message says why and what to do."""
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def default_schema_path() -> Path:
+    """The workflow's config schema in the source tree this package comes from."""
+    path = Path(__file__).resolve().parents[2] / SCHEMA_RELPATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"config schema not found at {path}: pass schema_path= (the workflow's "
+            f"{SCHEMA_RELPATH})"
+        )
+    return path
+
+
+def load_schema(schema_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    path = Path(schema_path) if schema_path is not None else default_schema_path()
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def _where(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Make ``config`` fit for JSON-schema validation, in place, and return it.
+
+    YAML reads ``2022:`` as an integer key; JSON schema wants string keys. Also refuses,
+    with a plain message, any attempt to configure a password.
+    """
+    years = config.get("years")
+    if isinstance(years, dict):
+        normalized = {str(key): value for key, value in years.items()}
+        years.clear()
+        years.update(normalized)
+        for year, entry in years.items():
+            source = entry.get("source") if isinstance(entry, dict) else None
+            sshfs = source.get("sshfs") if isinstance(source, dict) else None
+            if isinstance(sshfs, dict):
+                bad = FORBIDDEN_SOURCE_KEYS & {str(k).lower() for k in sshfs}
+                if bad:
+                    raise ConfigError(
+                        f"config years.{year}.source.sshfs: {', '.join(sorted(bad))} is not "
+                        "accepted: authenticate with a key (auth: key, identity_file) or a "
+                        "Kerberos ticket (auth: kerberos); passwords are never used"
+                    )
+                options = sshfs.get("ssh_options") or {}
+                if isinstance(options, dict):
+                    bad = FORBIDDEN_SSH_OPTIONS & {str(k).lower() for k in options}
+                    if bad:
+                        raise ConfigError(
+                            f"config years.{year}.source.sshfs.ssh_options: "
+                            f"{', '.join(sorted(bad))} cannot be set: the mount runs in batch "
+                            "mode with password authentication off"
+                        )
+    return config
+
+
+def _validator(schema: dict[str, Any], set_defaults: bool) -> Any:
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    if not set_defaults:
+        return base(schema)
+    validate_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    extended = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+    return extended(schema)
+
+
+def validate_config(
+    config: dict[str, Any],
+    schema_path: str | os.PathLike[str] | None = None,
+    *,
+    set_defaults: bool = True,
+) -> dict[str, Any]:
+    """Normalize and validate ``config`` in place (filling schema defaults); return it.
+
+    Raises :class:`ConfigError` listing every problem as ``config <where>: <what>``.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"config: expected a mapping, got {type(config).__name__}")
+    normalize_config(config)
+    schema = load_schema(schema_path)
+    problems = []
+    for error in sorted(
+        _validator(schema, False).iter_errors(config), key=lambda e: list(map(str, e.path))
+    ):
+        message = error.message
+        if error.validator == "oneOf" and list(error.path)[-1:] == ["source"]:
+            message = (
+                f"{error.instance!r} is not a valid source: give a folder path (string) or "
+                "{sshfs: {host, remote, ...}}"
+            )
+            details = [e.message for e in error.context if e.validator != "type"]
+            if details:
+                message += f" ({'; '.join(details)})"
+        elif error.validator == "additionalProperties" and list(error.path)[-1:] == ["years"]:
+            message += " (year keys are four-digit years, e.g. 2022)"
+        problems.append(f"config {_where(error.path)}: {message}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    if set_defaults:
+        _validator(schema, True).validate(config)
+    return config
+
+
+def load_config(
+    path: str | os.PathLike[str], schema_path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    with open(path) as handle:
+        config = yaml.safe_load(handle) or {}
+    return validate_config(config, schema_path)
+
+
+# --------------------------------------------------------------------------- years
+
+
+@dataclass(frozen=True)
+class SshfsSource:
+    """An sshfs mount of ``user@host:remote`` on ``mountpoint``."""
+
+    host: str
+    remote: str
+    mountpoint: Path
+    user: str = ""
+    port: int = 22
+    jump: str = ""
+    auth: str = "key"
+    identity_file: str = ""
+    ssh_options: tuple[tuple[str, str], ...] = ()
+    timeout: float = 30.0
+
+    @property
+    def target(self) -> str:
+        return (
+            f"{self.user}@{self.host}:{self.remote}" if self.user else f"{self.host}:{self.remote}"
+        )
+
+
+@dataclass(frozen=True)
+class YearConfig:
+    """One configured year, with defaults filled and detector settings merged."""
+
+    year: int
+    source: Path
+    """the folder holding the fill folders (the mountpoint for an sshfs source)"""
+    sshfs: SshfsSource | None = None
+    dead_channels: tuple[int, ...] = ()
+    include: tuple[int, ...] = ()
+    exclude: tuple[int, ...] = ()
+    min_fill_hours: float = 0.0
+    counts: str = "auto"
+    detector: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings_hash(self) -> str:
+        """Hash of everything that changes the detector's result for a fill of this year."""
+        return settings_hash(
+            {
+                "detector": dict(self.detector),
+                "dead_channels": sorted(self.dead_channels),
+                "min_fill_hours": self.min_fill_hours,
+            }
+        )
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """A short stable hash of a JSON-able mapping (key order does not matter)."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sshfs_source(year: int, spec: Mapping[str, Any]) -> SshfsSource:
+    mountpoint = spec.get("mountpoint") or str(DEFAULT_MOUNT_ROOT / f"{year % 100:02d}")
+    options = spec.get("ssh_options") or {}
+    return SshfsSource(
+        host=spec["host"],
+        remote=spec["remote"],
+        mountpoint=Path(mountpoint),
+        user=spec.get("user") or getpass.getuser(),
+        port=int(spec.get("port", 22)),
+        jump=spec.get("jump", ""),
+        auth=spec.get("auth", "key"),
+        identity_file=spec.get("identity_file", ""),
+        ssh_options=tuple((str(k), str(v)) for k, v in options.items()),
+        timeout=float(spec.get("timeout", 30)),
+    )
+
+
+def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
+    """The configured years of a validated config, sorted by year."""
+    global_detector = dict(config.get("detector") or {})
+    years: dict[int, YearConfig] = {}
+    for key in sorted(config["years"], key=int):
+        entry = config["years"][key]
+        year = int(key)
+        source = entry["source"]
+        sshfs = _sshfs_source(year, source["sshfs"]) if isinstance(source, dict) else None
+        fills = entry.get("fills") or {}
+        years[year] = YearConfig(
+            year=year,
+            source=sshfs.mountpoint if sshfs else Path(os.path.expanduser(source)),
+            sshfs=sshfs,
+            dead_channels=tuple(sorted(entry.get("dead_channels") or ())),
+            include=tuple(sorted(fills.get("include") or ())),
+            exclude=tuple(sorted(fills.get("exclude") or ())),
+            min_fill_hours=float(entry.get("min_fill_hours") or 0.0),
+            counts=entry.get("counts", "auto"),
+            detector={**global_detector, **(entry.get("detector") or {})},
+        )
+    return years
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
+    """Every fill folder (a folder named by a number) of the year's source."""
+    source = year_cfg.source
+    if not source.is_dir():
+        where = f"the mount of {year_cfg.sshfs.target}" if year_cfg.sshfs else "the source"
+        raise ConfigError(
+            f"config years.{year_cfg.year}.source: {source} ({where}) is not a folder"
+        )
+    folders: dict[int, Path] = {}
+    with os.scandir(source) as entries:
+        for entry in entries:
+            if entry.name.isdigit() and entry.is_dir():
+                folders[int(entry.name)] = source / entry.name
+    return folders
+
+
+def _fill_files(folder: Path) -> list[str]:
+    with os.scandir(folder) as entries:
+        return sorted(
+            str(folder / e.name)
+            for e in entries
+            if e.name.endswith(".hd5") and not e.name.startswith(".") and e.is_file()
+        )
+
+
+def select_fills(year_cfg: YearConfig, fills: Iterable[int]) -> tuple[list[int], list[int]]:
+    """Split ``fills`` into (processed, excluded by the include/exclude lists)."""
+    keep, dropped = [], []
+    for fill in sorted(fills):
+        wanted = (not year_cfg.include or fill in year_cfg.include) and (
+            fill not in year_cfg.exclude
+        )
+        (keep if wanted else dropped).append(fill)
+    return keep, dropped
+
+
+def discover(year_cfg: YearConfig) -> tuple[dict[int, list[str]], list[int]]:
+    """``({fill: [its .hd5 files]}, [fills excluded by the config])`` for one year."""
+    folders = fill_folders(year_cfg)
+    keep, excluded = select_fills(year_cfg, folders)
+    return {fill: _fill_files(folders[fill]) for fill in keep}, excluded
+
+
+def discover_fills(year_cfg: YearConfig) -> dict[int, list[str]]:
+    """``{fill: [its .hd5 files]}`` for the year's fills to process (include/exclude
+    applied). A fill folder with no file is kept with an empty list: processing reports it
+    as failed, and the fill runs again once files appear."""
+    return discover(year_cfg)[0]
+
+
+def fill_fingerprint(files: Iterable[str | os.PathLike[str]]) -> str:
+    """Names, sizes and modification times of a fill's files, hashed: changes whenever a
+    file is added, removed, rewritten, or restored with an older time stamp."""
+    parts = []
+    for name in files:
+        stat = os.stat(name)
+        parts.append(f"{Path(name).name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def code_hash(*modules: str) -> str:
+    """Hash of the source files of ``pltanomaly`` modules (missing ones count as absent)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for module in modules:
+        path = package / f"{module}.py"
+        digest.update(module.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"<absent>")
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- sshfs
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    mountpoint: Path
+    source: str
+    fstype: str
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")).replace(
+        "\\134", "\\"
+    )
+
+
+def mount_at(path: str | os.PathLike[str]) -> MountInfo | None:
+    """The mount whose mountpoint is exactly ``path`` (from /proc/self/mountinfo)."""
+    target = os.path.abspath(path)
+    found = None
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if len(fields) < 5 or len(rest) < 2:
+            continue
+        if _unescape(fields[4]) == target:
+            found = MountInfo(Path(target), _unescape(rest[1]), rest[0])  # last one wins
+    return found
+
+
+def _listdir_with_timeout(path: Path, timeout: float) -> list[str]:
+    """``os.listdir`` that gives up after ``timeout`` seconds (a dead sshfs mount hangs)."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["names"] = os.listdir(path)
+        except OSError as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise MountError(
+            f"{path}: the mount does not answer (listing it hung for {timeout:.0f} s); "
+            f"unmount it with 'fusermount -u {path}' and run again"
+        )
+    if "error" in result:
+        raise result["error"]
+    return result["names"]
+
+
+def _check_reachable(host: str, port: int, timeout: float) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except socket.gaierror as exc:
+        raise MountError(f"cannot resolve host {host!r} ({exc.strerror})") from exc
+    except ConnectionRefusedError as exc:
+        raise MountError(
+            f"host {host} refuses connections on port {port} (nothing listens there: wrong "
+            "port, or sshd is down)"
+        ) from exc
+    except TimeoutError as exc:
+        raise MountError(
+            f"host {host} is unreachable on port {port} (no answer in {timeout:.0f} s: "
+            "firewall, VPN or wrong host?)"
+        ) from exc
+    except OSError as exc:
+        raise MountError(f"host {host} is unreachable on port {port} ({exc})") from exc
+
+
+def _jump_endpoint(jump: str) -> tuple[str, int]:
+    hostport = jump.split(",")[0].rsplit("@", 1)[-1]
+    host, _, port = hostport.partition(":")
+    return host, int(port) if port.isdigit() else 22
+
+
+def sshfs_command(src: SshfsSource, mountpoint: str | os.PathLike[str] | None = None) -> list[str]:
+    """The sshfs command line for ``src`` (batch mode: it never asks for a password)."""
+    options = [
+        "ro",
+        "reconnect",
+        "BatchMode=yes",
+        "PasswordAuthentication=no",
+        "KbdInteractiveAuthentication=no",
+        f"ConnectTimeout={max(1, int(src.timeout))}",
+        "ServerAliveInterval=15",
+        "ServerAliveCountMax=3",
+    ]
+    if src.auth == "key":
+        options += [
+            f"IdentityFile={os.path.expanduser(src.identity_file)}",
+            "IdentitiesOnly=yes",
+            "PreferredAuthentications=publickey",
+        ]
+    else:
+        options += [
+            "GSSAPIAuthentication=yes",
+            "GSSAPIDelegateCredentials=yes",
+            "PreferredAuthentications=gssapi-with-mic",
+        ]
+    if src.jump:
+        options.append(f"ProxyJump={src.jump}")
+    options += [f"{key}={value}" for key, value in src.ssh_options]
+    where = str(mountpoint if mountpoint is not None else src.mountpoint)
+    command = ["sshfs", "-p", str(src.port), src.target, where]
+    for option in options:
+        command += ["-o", option]
+    return command
+
+
+def _explain_failure(src: SshfsSource, stderr: str) -> str:
+    text = stderr.strip()
+    lowered = text.lower()
+    if "permission denied" in lowered:
+        how = (
+            f"the key {src.identity_file}"
+            if src.auth == "key"
+            else "your Kerberos ticket (is it forwardable and for the right realm?)"
+        )
+        hint = f"{src.host} refused {how} for user {src.user}"
+        if src.auth == "key":
+            hint += " (is its public key in ~/.ssh/authorized_keys there?)"
+        return hint
+    if "host key verification failed" in lowered:
+        return (
+            f"the host key of {src.host} is unknown or changed: connect once with ssh to "
+            "accept it, or set ssh_options (UserKnownHostsFile, StrictHostKeyChecking)"
+        )
+    if "no such file" in lowered and "identity" not in lowered:
+        return f"the remote folder {src.remote} does not exist on {src.host}"
+    if "connection refused" in lowered:
+        return f"{src.host} refused the connection on port {src.port}"
+    if "could not resolve" in lowered or "name or service not known" in lowered:
+        return f"cannot resolve host {src.host}"
+    if "timed out" in lowered:
+        return f"connection to {src.host} timed out"
+    if "fuse" in lowered and ("permission" in lowered or "/dev/fuse" in lowered):
+        return "FUSE is not usable here (no /dev/fuse or no permission to mount)"
+    return "sshfs failed"
+
+
+def ensure_mounted(src: SshfsSource) -> Path:
+    """Mount ``src`` on its mountpoint unless it is mounted there already; check that the
+    mount answers. Returns the mountpoint. Raises :class:`MountError` saying what is wrong
+    (missing key, refused key, host unreachable, something else mounted there, ...)."""
+    mountpoint = Path(os.path.abspath(src.mountpoint))
+    current = mount_at(mountpoint)
+    if current is not None:
+        if current.fstype == "fuse.sshfs" and current.source == src.target:
+            try:
+                _listdir_with_timeout(mountpoint, src.timeout)
+            except OSError as exc:
+                raise MountError(
+                    f"{mountpoint}: the sshfs mount of {src.target} is dead ({exc.strerror}); "
+                    f"unmount it with 'fusermount -u {mountpoint}' and run again"
+                ) from exc
+            return mountpoint
+        raise MountError(
+            f"{mountpoint} is already mounted ({current.fstype} of {current.source}), not "
+            f"{src.target}: unmount it ('fusermount -u {mountpoint}') or choose another "
+            "mountpoint"
+        )
+    if shutil.which("sshfs") is None:
+        raise MountError("sshfs is not installed (Debian/Ubuntu: apt-get install sshfs)")
+    if not os.path.exists("/dev/fuse"):
+        raise MountError("/dev/fuse is missing: FUSE mounts are not possible on this machine")
+    if src.auth == "key":
+        key = Path(os.path.expanduser(src.identity_file))
+        if not key.is_file():
+            raise MountError(f"the key file {key} for {src.target} does not exist")
+        if not os.access(key, os.R_OK):
+            raise MountError(f"the key file {key} is not readable")
+        mode = key.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise MountError(
+                f"the key file {key} is readable by others (mode {mode:04o}); ssh ignores "
+                f"such keys: chmod 600 {key}"
+            )
+    else:
+        klist = shutil.which("klist")
+        if klist is None:
+            raise MountError("Kerberos authentication needs klist/kinit (krb5-user)")
+        if subprocess.run([klist, "-s"], check=False).returncode != 0:
+            raise MountError("no valid Kerberos ticket: run kinit (e.g. kinit you@CERN.CH)")
+    host, port = _jump_endpoint(src.jump) if src.jump else (src.host, src.port)
+    _check_reachable(host, port, min(src.timeout, 10.0))
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    if any(mountpoint.iterdir()):
+        raise MountError(f"the mountpoint {mountpoint} is not empty: use an empty folder")
+    command = sshfs_command(src, mountpoint)
+    # sshfs forks a daemon that keeps its stderr: a pipe would never reach end of file
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        try:
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                timeout=src.timeout + 5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            if mount_at(mountpoint) is not None:
+                subprocess.run(["fusermount", "-u", "-z", str(mountpoint)], check=False)
+            raise MountError(
+                f"sshfs did not mount {src.target} within {src.timeout:.0f} s"
+            ) from exc
+        errors.seek(0)
+        stderr = errors.read()
+    if result.returncode != 0 or mount_at(mountpoint) is None:
+        detail = f": {stderr.strip()}" if stderr.strip() else ""
+        raise MountError(
+            f"cannot mount {src.target} on {mountpoint}: {_explain_failure(src, stderr)}"
+            f" (sshfs exit {result.returncode}{detail})"
+        )
+    try:
+        _listdir_with_timeout(mountpoint, src.timeout)
+    except OSError as exc:
+        unmount(mountpoint)
+        raise MountError(
+            f"mounted {src.target} on {mountpoint} but cannot list it ({exc.strerror})"
+        ) from exc
+    return mountpoint
+
+
+def unmount(mountpoint: str | os.PathLike[str]) -> bool:
+    """Unmount a FUSE mount; True when something was unmounted."""
+    if mount_at(mountpoint) is None:
+        return False
+    tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount"
+    result = subprocess.run(
+        [tool, "-u", os.path.abspath(mountpoint)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise MountError(f"cannot unmount {mountpoint}: {result.stderr.strip()}")
+    return True
+
+
+def prepare_sources(years: Mapping[int, YearConfig], *, mount: bool = True) -> list[str]:
+    """Mount the sshfs sources of ``years`` (when ``mount``); return messages for the log."""
+    messages = []
+    for year_cfg in years.values():
+        if year_cfg.sshfs is None:
+            continue
+        if not mount:
+            if mount_at(year_cfg.sshfs.mountpoint) is None:
+                raise MountError(
+                    f"year {year_cfg.year} reads {year_cfg.sshfs.target} through an sshfs "
+                    f"mount on {year_cfg.sshfs.mountpoint}, which is not mounted here: "
+                    "batch workers cannot see the submit host's mounts; use an EOS source "
+                    "for batch runs, or run locally"
+                )
+            continue
+        try:
+            path = ensure_mounted(year_cfg.sshfs)
+        except MountError as exc:
+            raise MountError(f"year {year_cfg.year}: {exc}") from exc
+        messages.append(f"year {year_cfg.year}: {year_cfg.sshfs.target} mounted on {path}")
+    return messages
+
+
+# --------------------------------------------------------------------------- command
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "config", help="check a workflow config file and list the fills it would process"
+    )
+    parser.add_argument("configfile", type=Path, help="YAML config (e.g. config/config.yaml)")
+    parser.add_argument("--mount", action="store_true", help="mount sshfs sources first")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = load_config(args.configfile)
+    years = year_configs(config)
+    for message in prepare_sources(years, mount=args.mount):
+        print(message)
+    for year, year_cfg in years.items():
+        if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
+            print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
+            continue
+        fills = discover_fills(year_cfg)
+        n_files = sum(len(files) for files in fills.values())
+        print(f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}")
+    return 0

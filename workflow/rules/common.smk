@@ -1,0 +1,127 @@
+# Configuration, source mounts and fill discovery, done once per Snakemake invocation.
+#
+# The fills of every configured year are discovered here, at parse time, by listing the
+# year's source (one folder per fill): a new fill folder becomes new jobs, a new or changed
+# file changes the input (and the fingerprint param) of its fill's conversion. sshfs sources
+# are mounted (and checked) first, by the main Snakemake process only.
+
+import os
+import sys
+from pathlib import Path
+
+_SRC = Path(workflow.basedir) / "src"
+if (_SRC / "pltanomaly").is_dir() and str(_SRC) not in sys.path:
+    sys.path.insert(0, str(_SRC))  # the package of this checkout, as the scripts use
+
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+from snakemake.utils import validate
+
+import pltanomaly
+import pltanomaly.config as plt_config
+import pltanomaly.report as plt_report
+
+try:
+    plt_config.validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
+except plt_config.ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = os.path.normpath(config["results"])
+PLOTS = config.get("plots", "anomalous")
+YEARS = plt_config.year_configs(config)
+
+if workflow.is_main_process:
+    # settings errors here, before any job runs (the detect step checks them again)
+    from pltanomaly.detect import DetectorSettings
+
+    for _year, _cfg in YEARS.items():
+        try:
+            DetectorSettings.from_mapping(_cfg.detector)
+        except ValueError as exc:
+            raise WorkflowError(
+                f"config years.{_year} detector settings: {exc}"
+            ) from None
+
+try:
+    for _message in plt_config.prepare_sources(YEARS, mount=workflow.is_main_process):
+        logger.info(_message)
+    _DISCOVERED = {year: plt_config.discover(cfg) for year, cfg in YEARS.items()}
+except (plt_config.ConfigError, plt_config.MountError) as exc:
+    raise WorkflowError(str(exc)) from None
+FILLS = {year: found[0] for year, found in _DISCOVERED.items()}
+EXCLUDED = {year: found[1] for year, found in _DISCOVERED.items()}
+RETRY = {
+    (year, step): plt_report.retry_tokens(f"{RESULTS}/{year}", step)
+    for year in YEARS
+    for step in plt_report.STEPS
+}
+DETECT_CODE = plt_config.code_hash("detect", "detect_kernels")
+PLOT_CODE = plt_config.code_hash("plot")
+
+
+wildcard_constraints:
+    year=r"\d{4}",
+    fill=r"\d+",
+
+
+def _fills_of(wildcards):
+    year, fill = int(wildcards.year), int(wildcards.fill)
+    try:
+        return FILLS[year][fill]
+    except KeyError:
+        raise WorkflowError(
+            f"fill {fill} of {year} is not among the discovered fills "
+            f"(source {YEARS[year].source if year in YEARS else 'not configured'})"
+        ) from None
+
+
+def fill_files(wildcards):
+    """The fill's .hd5 files: adding, removing or rewriting one reruns its conversion."""
+    return _fills_of(wildcards)
+
+
+def fill_dir(wildcards):
+    return str(YEARS[int(wildcards.year)].source / wildcards.fill)
+
+
+def fill_fingerprint(wildcards):
+    """Names, sizes and times of the fill's files (catches a file restored with an old time)."""
+    return plt_config.fill_fingerprint(_fills_of(wildcards))
+
+
+def retry_token(step):
+    """Changes after an internal error of ``step`` for the fill, so the next run retries it."""
+
+    def token(wildcards):
+        return RETRY[(int(wildcards.year), step)].get(int(wildcards.fill), "")
+
+    return token
+
+
+def year_cfg(wildcards):
+    return YEARS[int(wildcards.year)]
+
+
+def year_fills(wildcards):
+    return sorted(FILLS[int(wildcards.year)])
+
+
+def year_records(step):
+    def records(wildcards):
+        return [
+            f"{RESULTS}/{wildcards.year}/status/{step}/{fill}.json"
+            for fill in year_fills(wildcards)
+        ]
+
+    return records
+
+
+def all_targets():
+    return [
+        f"{RESULTS}/{year}/{name}"
+        for year in YEARS
+        for name in ("report.parquet", "logs.json", "report/table.html")
+    ]

@@ -1,0 +1,23 @@
+"""Snakemake wrapper: a year's report.parquet, logs.json, report table and report plots
+(pltanomaly.report.aggregate_year)."""
+
+import sys
+from pathlib import Path
+
+smk = snakemake  # type: ignore[name-defined]  # noqa: F821 (set by Snakemake)
+sys.path.insert(0, str(Path(smk.scriptdir).resolve().parents[1] / "src"))
+
+from pltanomaly.report import aggregate_year, job_logging  # noqa: E402
+
+job_logging(smk.log[0])
+aggregate_year(
+    int(smk.wildcards.year),
+    smk.params.fills,
+    smk.params.year_dir,
+    report_out=smk.output.report,
+    logs_out=smk.output.logs,
+    table_out=smk.output.table,
+    plots_out=smk.output.plots,
+    excluded=smk.params.excluded,
+    meta={"source": smk.params.source, "settings_hash": smk.params.settings_hash},
+)
