@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -13,6 +15,9 @@ RUNS = HERE / ".cache" / "runs"
 
 sys.path.insert(0, str(HERE))
 import make_profile  # noqa: E402  (tests/condor is not a package)
+
+SUBMIT_LINE = re.compile(r"HTCondor submit subscription: (\{.*\})\s*$", re.MULTILINE)
+SUBMITTED = re.compile(r"submitted to HTCondor Cluster ID (\d+)")
 
 
 @dataclass
@@ -72,3 +77,14 @@ def run_snakemake(
         done.stdout + done.stderr
     )
     return done
+
+
+def submit_descriptions(log: str) -> list[dict]:
+    """The submit descriptions the plugin logged (``--verbose``), as dicts."""
+    return [ast.literal_eval(m) for m in SUBMIT_LINE.findall(log)]
+
+
+def render_submit_file(description: dict) -> str:
+    """The submit file the plugin's dict stands for (it hands the dict to htcondor2.Submit)."""
+    lines = [f"{key} = {value}" for key, value in description.items()]
+    return "\n".join([*lines, "queue", ""])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import re
 import sys
 import textwrap
 from pathlib import Path
@@ -12,12 +10,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_profile
-from condor_helpers import Pool, run_snakemake
+from condor_helpers import (
+    SUBMITTED,
+    Pool,
+    render_submit_file,
+    run_snakemake,
+    submit_descriptions,
+    write_profile,
+)
 
 pytestmark = pytest.mark.condor
-
-SUBMIT_LINE = re.compile(r"HTCondor submit subscription: (\{.*\})\s*$", re.MULTILINE)
-SUBMITTED = re.compile(r"submitted to HTCondor Cluster ID (\d+)")
 
 TINY_SNAKEFILE = textwrap.dedent(
     """
@@ -56,17 +58,6 @@ TINY_SNAKEFILE = textwrap.dedent(
 )
 
 
-def submit_descriptions(log: str) -> list[dict]:
-    """The submit descriptions the plugin logged (``--verbose``), as dicts."""
-    return [ast.literal_eval(m) for m in SUBMIT_LINE.findall(log)]
-
-
-def render_submit_file(description: dict) -> str:
-    """The submit file the plugin's dict stands for (it hands the dict to htcondor2.Submit)."""
-    lines = [f"{key} = {value}" for key, value in description.items()]
-    return "\n".join([*lines, "queue", ""])
-
-
 def test_derived_profile_differs_only_in_site_paths_and_tuning(condor_workdir: Path) -> None:
     original = make_profile.load_lxplus_profile()
     derived = make_profile.derive(
@@ -85,8 +76,6 @@ def test_derived_profile_differs_only_in_site_paths_and_tuning(condor_workdir: P
 
 def test_tiny_workflow_on_the_pool(condor_pool: Pool, condor_workdir: Path) -> None:
     (condor_workdir / "Snakefile").write_text(TINY_SNAKEFILE)
-    from condor_helpers import write_profile
-
     profile = write_profile(condor_workdir)
     args = ["--profile", str(profile), "--verbose"]
     first_cluster = condor_pool.last_cluster()
