@@ -40,6 +40,9 @@ def _channels(
             {"type": t, "start": start + a * 3600, "end": start + b * 3600, "score": s}
             for t, a, b, s in anomalous.get(ch, [])
         ]
+        for ev in events:  # the detector's extension fields, on some events
+            if ev["type"] == "step":
+                ev.update(magnitude=STEP_SIZE, unit="relative")
         out[str(ch)] = {
             "status": "anomalous" if events else "normal",
             "score": scores.get(ch, round(0.01 + 0.005 * ch, 3)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Any
 
@@ -118,23 +119,53 @@ def test_unknown_fill_is_404(client: Any, url: str) -> None:
 
 
 # -- series -----------------------------------------------------------------------------------
-def test_series_shows_the_step_as_a_ratio_jump(client: Any) -> None:
+def _ratio_jump(body: dict[str, Any], channel: str) -> tuple[float, float]:
+    """Mean ratio of the channel before and after the fixture's step (at half the fill)."""
+    ratio = body["channels"][channel]["ratio"]
+    n = len(ratio)
+    before = [r for r in ratio[: int(n * 0.45)] if r is not None]
+    after = [r for r in ratio[int(n * 0.55) :] if r is not None]
+    return sum(before) / len(before), sum(after) / len(after)
+
+
+def _check_step_view(body: dict[str, Any]) -> tuple[float, float]:
     from conftest import STEP_SIZE
 
-    body = client.get("/api/fills/2022/8001/series?points=200").get_json()
     assert body["points"] == 200 and len(body["t"]) == 200
-    ch3 = body["channels"]["3"]
-    before = [r for r in ch3["ratio"][:90] if r is not None]
-    after = [r for r in ch3["ratio"][110:] if r is not None]
-    jump = (sum(after) / len(after)) / (sum(before) / len(before))
-    assert jump == pytest.approx(1 + STEP_SIZE, abs=0.01)
+    before, after = _ratio_jump(body, "3")
+    assert after / before == pytest.approx(1 + STEP_SIZE, abs=0.01)
     # a normal channel stays at 1 throughout
     ch5 = [r for r in body["channels"]["5"]["ratio"] if r is not None]
-    assert max(abs(r - 1) for r in ch5) < 0.02
+    assert max(abs(r - 1) for r in ch5) < 0.03
     assert body["channels"]["6"]["live"] is False
     assert body["channels"]["3"]["events"][0]["type"] == "step"
     for ch in body["channels"].values():
         assert len(ch["rate"]) == len(ch["ratio"]) == len(ch["ratio_min"]) == 200
+    rate3 = [r for r in body["channels"]["3"]["rate"] if r is not None]
+    assert 250 < min(rate3) and max(rate3) < 400  # raw rates (sum of mu), aligned in time
+    return before, after
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pltanomaly.detect") is None, reason="needs pltanomaly.detect"
+)
+def test_series_is_what_the_detector_sees(client: Any) -> None:
+    body = client.get("/api/fills/2022/8001/series?points=200").get_json()
+    assert body["source"] == "pltanomaly.detect"
+    before, _ = _check_step_view(body)
+    assert before == pytest.approx(1.0, abs=0.01)  # the detector normalises to the fill start
+
+
+def test_series_fallback_without_the_detector(client: Any, monkeypatch: Any) -> None:
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise ImportError("No module named 'pltanomaly.detect'")
+
+    monkeypatch.setattr("pltanomaly.review.series._detector_view", unavailable)
+    body = client.get("/api/fills/2022/8001/series?points=200").get_json()
+    assert body["source"].startswith("review fallback (ImportError")
+    assert "median 1" in body["labels"]["ratio"]
+    before, after = _check_step_view(body)
+    assert before < 1 < after  # normalised to median 1 over the fill
 
 
 def test_series_channel_selection_and_limits(client: Any) -> None:

@@ -85,7 +85,7 @@ def test_missing_database_is_not_created_when_asked(tmp_path: Path) -> None:
 def test_concurrent_saves_lose_nothing(tmp_path: Path) -> None:
     """Many threads, each with its own connections, saving at once: every save is kept."""
     store = LabelStore(tmp_path / "l.sqlite")
-    n_threads, per_thread = 8, 40
+    n_threads, per_thread = 8, 25
     barrier = threading.Barrier(n_threads)
     errors: list[BaseException] = []
 

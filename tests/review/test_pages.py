@@ -78,7 +78,7 @@ def test_fill_page(client: Any) -> None:
     assert 'data-src="/api/fills/2022/8001/series"' in html
     assert 'data-select="3"' in html  # the chart opens on the anomalous channel
     assert html.count('<form class="verdict compact"') == 16
-    assert "step 06:16–06:46" in html
+    assert "step +10.0% 06:16–06:46" in html
     assert 'href="/fills/2022/8002">8002 →' in html
 
 

@@ -61,7 +61,9 @@ def score_against_labels(
     bad_scores: list[float] = []
     good_scores: list[float] = []
     types = [*ANOMALY_TYPES, UNSPECIFIED]
-    by_type = {t: {"labelled": 0, "detected": 0, "flagged": 0, "matched": 0} for t in types}
+    by_type: dict[str, dict[str, Any]] = {
+        t: {"labelled": 0, "detected": 0, "flagged": 0, "matched": 0} for t in types
+    }
     dead_labelled = 0
     fills: dict[tuple[int, int], dict[str, Any] | None] = {}
 

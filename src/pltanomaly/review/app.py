@@ -265,6 +265,26 @@ def fmt_score(score: float | None) -> str:
     return "–" if score is None else f"{score:.3f}"
 
 
+def fmt_magnitude(event: Mapping[str, Any]) -> str:
+    """An event's size as pltanomaly.plot labels it ("+4.0%", "+2.1%/h", "x3.5"), or ""."""
+    try:
+        value = float(event["magnitude"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    unit = event.get("unit", "")
+    if unit == "relative":
+        return f"{100 * value:+.1f}%"
+    if unit == "relative per hour":
+        return f"{100 * value:+.1f}%/h"
+    if unit == "factor":
+        return f"x{value:.1f}"
+    if unit == "seconds":
+        return f"{value:.0f}s"
+    if unit == "relative sigma":
+        return f"{100 * value:.1f}%"
+    return f"{value:.3g}"
+
+
 def _day_start(d: date) -> float:
     return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
 
@@ -289,8 +309,10 @@ class Review:
         runner: Reevaluator | None,
         runner_factory: Callable[[LabelStore], Reevaluator],
         threshold: float,
+        settings_for: Callable[[int], dict[str, Any]] = lambda year: {},
     ) -> None:
         self.reader = reader
+        self.settings_for = settings_for
         self.db_path = db_path
         self.create_db_folder = create_db_folder
         self.threshold = threshold
@@ -550,6 +572,7 @@ def create_app(
         runner=runner,
         runner_factory=make_runner,
         threshold=threshold,
+        settings_for=year_settings_from(cfg),
     )
     _ = review.store  # open it now when possible, so that a broken database shows at once
 
@@ -564,6 +587,7 @@ def create_app(
     app.extensions["pltanomaly_review"] = review
     app.jinja_env.filters["utc"] = fmt_time
     app.jinja_env.filters["score"] = fmt_score
+    app.jinja_env.filters["magnitude"] = fmt_magnitude
     app.jinja_env.globals.update(
         anomaly_types=ANOMALY_TYPES,
         fill_statuses=FILL_STATUSES,
@@ -894,7 +918,9 @@ def create_app(
         if not path.exists():
             abort(404, f"no series for fill {fill} in {year}")
         try:
-            view = review.series.get(path, result, points=points, channels=channels)
+            view = review.series.get(
+                path, result, points=points, channels=channels, settings=review.settings_for(year)
+            )
         except SeriesError as exc:
             abort(503, str(exc))
         return jsonify(view)
@@ -937,7 +963,7 @@ def create_app(
     @app.get("/api/net_scores.json")
     def api_net_scores() -> Any:
         labels = {(v.year, v.fill, v.channel): v.verdict for v in review.all_verdicts()}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for fs in reader.list_fills():
             for ch, status in fs.channel_status.items():
                 rows.append(
@@ -979,14 +1005,16 @@ def create_app(
 
     @app.get("/api/jobs")
     def api_jobs() -> Any:
-        jobs = review.jobs().values()
+        all_jobs = review.jobs().values()
         try:
             year = int(request.args["year"]) if request.args.get("year") else None
             fill = int(request.args["fill"]) if request.args.get("fill") else None
         except ValueError:
             abort(400, "year and fill must be integers")
         jobs = [
-            j for j in jobs if (year is None or j.year == year) and (fill is None or j.fill == fill)
+            j
+            for j in all_jobs
+            if (year is None or j.year == year) and (fill is None or j.fill == fill)
         ]
         return jsonify(jobs=[j.to_json() for j in jobs])
 

@@ -120,7 +120,7 @@ class Job:
         return {**asdict(self), "active": self.active}
 
 
-def default_labels_path(results_dir: str | Path) -> Path:
+def default_labels_path(results_dir: str | os.PathLike[str]) -> Path:
     """Where the labels of a results folder live unless told otherwise: beside the folder,
     ``results/`` -> ``results.labels.sqlite``, so that deleting and regenerating the results
     (``make clean``) keeps them."""

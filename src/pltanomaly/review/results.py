@@ -191,7 +191,7 @@ def parse_logs(data: Any) -> dict[int, dict[str, Any]]:
 class ResultsReader:
     """Read-only view of one results folder."""
 
-    def __init__(self, results_dir: str | Path) -> None:
+    def __init__(self, results_dir: str | os.PathLike[str]) -> None:
         self.root = Path(results_dir)
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple[int, int], Any]] = {}
@@ -337,7 +337,7 @@ class ResultsReader:
 
     def list_fills(self, years: list[int] | None = None) -> list[FillSummary]:
         """Every fill of the given (default: all) years: result files and logged failures."""
-        out = []
+        out: list[FillSummary] = []
         for year in years if years is not None else self.years():
             logs = self.logs(year)
             fills = set(logs)

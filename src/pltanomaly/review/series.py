@@ -1,10 +1,15 @@
 """Per-channel view of a fill series for the chart: normalised rate and ratio to the reference.
 
-For every channel: ``norm = rate / median(rate > 0)`` over the fill, and
-``ratio = norm / reference`` where the reference at each NB4 is the median of the normalised rates
-of the *other* live (not dead) channels. A channel that behaves like the others sits at 1; a 5 %
-step shows as 1.05. Everything is then binned in time to at most ``points`` bins (mean, and min/max
-of the ratio so that short spikes and dropouts stay visible); empty bins are ``null`` (data gaps).
+The numbers come from ``pltanomaly.detect.ratio_view``, called as ``pltanomaly.plot`` calls it
+(dead channels from the fill's result, settings from the result or the config), so the chart
+shows exactly what the detector judged and the plot shows: each live channel's rate normalised
+to the median channel, and its ratio to the leave-one-out reference of the other live channels,
+1 = normal. When the detector cannot be imported or fails on the series, a simpler view computed
+here stands in (``source`` says which): ``norm = rate / median(rate > 0)``, reference = median
+of the other live channels' ``norm``, ratio normalised to median 1 over the fill.
+
+Everything is then binned in time to at most ``points`` bins (mean, and min/max of the ratio so
+that short spikes and dropouts stay visible); empty bins are ``null`` (data gaps).
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ DEFAULT_POINTS = 2000
 MAX_POINTS = 5000
 #: below this reference level (beam dump, emittance scan bottom) the ratio is meaningless
 MIN_REFERENCE = 0.05
-NB4_KEYS = ("run", "ls", "nb")
+LABELS = {
+    "detector": {
+        "norm": "normalised rate (rate over the channel's median ratio to the median channel)",
+        "ratio": "ratio to the reference (the other live channels), as the detector judges it",
+    },
+    "fallback": {
+        "norm": "normalised rate (rate / channel median)",
+        "ratio": "ratio to the reference (median of the other live channels), median 1",
+    },
+}
 
 
 class SeriesError(Exception):
@@ -35,8 +49,8 @@ def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
         return np.nanmedian(a, axis=axis)
 
 
-def read_wide(path: Path) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """(times, channels, rates[time, channel]) of a fill series parquet, one row per NB4."""
+def read_series(path: Path) -> pd.DataFrame:
+    """The fill series (all columns the detector may use); SeriesError when unusable."""
     import pyarrow.parquet as pq
 
     try:
@@ -48,29 +62,28 @@ def read_wide(path: Path) -> tuple[np.ndarray, list[int], np.ndarray]:
     missing = {"timestamp", "channel", "rate"} - names
     if missing:
         raise SeriesError(f"{path.name} lacks columns {sorted(missing)}")
-    keys = [k for k in NB4_KEYS if k in names]
-    columns = ["timestamp", "channel", "rate", *keys]
     try:
-        df = pd.read_parquet(path, columns=columns)
+        return pd.read_parquet(path)
     except Exception as exc:
         raise SeriesError(f"{path.name} is unreadable (half-written?): {exc}") from exc
+
+
+def wide_rates(df: pd.DataFrame) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """(times, channels, rates[time, channel]), one row per NB4 on the detector's time grid
+    (distinct timestamps rounded to the ms; a duplicated (NB4, channel) keeps its last row)."""
     if df.empty:
         return np.empty(0), [], np.empty((0, 0))
-    if len(keys) == len(NB4_KEYS):
-        # all channels of one NB4 share (run, ls, nb); their timestamps may differ by ms
-        t = df.groupby(list(keys), sort=False)["timestamp"].transform("min")
-    else:
-        t = df["timestamp"].round(1)
-    wide = (
-        pd.DataFrame({"t": t.to_numpy(), "channel": df["channel"].astype(int), "rate": df["rate"]})
-        .pivot_table(index="t", columns="channel", values="rate", aggfunc="mean", dropna=False)
-        .sort_index()
-    )
-    return (
-        wide.index.to_numpy(dtype=float),
-        [int(c) for c in wide.columns],
-        wide.to_numpy(dtype=float),
-    )
+    ts = pd.to_numeric(df["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
+    ch = pd.to_numeric(df["channel"], errors="coerce").to_numpy(dtype=np.float64)
+    rate = pd.to_numeric(df["rate"], errors="coerce").to_numpy(dtype=np.float64)
+    keep = np.isfinite(ts) & np.isfinite(ch) & (ch >= 0) & (ch < 256)
+    ts, ch_i, rate = ts[keep], ch[keep].astype(np.int64), rate[keep]
+    times, row = np.unique(np.round(ts, 3), return_inverse=True)
+    channels = sorted(set(ch_i.tolist()))
+    col = np.searchsorted(channels, ch_i)
+    rates = np.full((times.size, len(channels)), np.nan)
+    rates[row, col] = rate
+    return times, channels, rates
 
 
 def normalise(
@@ -94,6 +107,9 @@ def normalise(
         ref = _nanmedian(norm[:, others], axis=1)
         ok = np.isfinite(ref) & (ref > MIN_REFERENCE)
         ratio[ok, j] = norm[ok, j] / ref[ok]
+        good = ratio[:, j][np.isfinite(ratio[:, j]) & (ratio[:, j] > 0)]
+        if good.size:  # normalised to 1 over the fill, as the detector does
+            ratio[:, j] /= np.median(good)
     return norm, ratio, reference
 
 
@@ -119,17 +135,78 @@ def _jsonable(a: np.ndarray, decimals: int) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in a]
 
 
+def _align(
+    times: np.ndarray, channels: list[int], values: np.ndarray, t: np.ndarray, chans: list[int]
+) -> np.ndarray:
+    """values[times, channels] re-indexed onto (t, chans); missing cells NaN."""
+    out = np.full((t.size, len(chans)), np.nan)
+    if times.size == 0 or t.size == 0:
+        return out
+    idx = np.clip(np.searchsorted(times, t), 0, times.size - 1)
+    hit = np.isclose(times[idx], t, rtol=0, atol=5e-4)
+    for j, c in enumerate(chans):
+        if c in channels:
+            out[hit, j] = values[idx[hit], channels.index(c)]
+    return out
+
+
+def _detector_view(
+    df: pd.DataFrame, fill_result: dict[str, Any], settings: Any
+) -> tuple[np.ndarray, list[int], set[int], np.ndarray, np.ndarray]:
+    """(times, channels, live, normalised, ratio) from pltanomaly.detect.ratio_view, called as
+    pltanomaly.plot does: the result's own settings first; when a newer detector refuses
+    them (a renamed setting), the current config's."""
+    from pltanomaly.detect import ratio_view
+
+    dead = sorted(int(c) for c, v in fill_result["channels"].items() if v["status"] == "dead")
+    attempts = []
+    if isinstance(fill_result.get("settings"), dict):
+        attempts.append(dict(fill_result["settings"]))
+    attempts.append(settings)
+    for k, attempt in enumerate(attempts):
+        try:
+            view = ratio_view(
+                df,
+                fill=fill_result["fill"],
+                year=fill_result["year"],
+                settings=attempt,
+                dead_channels=dead,
+            )
+            break
+        except ValueError:
+            if k == len(attempts) - 1:
+                raise
+    chans = [int(c) for c in view.channels]
+    live = {c for c, ok in zip(chans, view.live, strict=True) if ok}
+    return np.asarray(view.times, float), chans, live, view.normalised, view.ratio
+
+
 def channel_view(
     path: Path,
     fill_result: dict[str, Any],
     *,
     points: int = DEFAULT_POINTS,
     channels: list[int] | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """The JSON the fill page's chart draws: see the module doc."""
-    t, chans, rates = read_wide(path)
+    df = read_series(path)
+    t_raw, chans_raw, rates_raw = wide_rates(df)
     status = {int(c): info["status"] for c, info in fill_result["channels"].items()}
-    live = {c for c in chans if status.get(c, "normal") != "dead"}
+    source = "pltanomaly.detect"
+    try:
+        if df.empty:
+            raise ValueError("the series has no row")
+        t, chans, live, norm, ratio = _detector_view(df, fill_result, settings)
+        rates = _align(t_raw, chans_raw, rates_raw, t, chans)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reference = _nanmedian(norm[:, [j for j, c in enumerate(chans) if c in live]], 1)
+    except Exception as exc:  # ImportError, or a series the detector refuses
+        source = f"review fallback ({type(exc).__name__}: {exc})"
+        t, chans, rates = t_raw, chans_raw, rates_raw
+        live = {c for c in chans if status.get(c, "normal") != "dead"}
+        norm, ratio, reference = normalise(rates, chans, live)
     out: dict[str, Any] = {
         "fill": fill_result["fill"],
         "year": fill_result["year"],
@@ -137,11 +214,11 @@ def channel_view(
         "t": [],
         "reference": [],
         "channels": {},
-        "min_reference": MIN_REFERENCE,
+        "source": source,
+        "labels": LABELS["detector" if source == "pltanomaly.detect" else "fallback"],
     }
     if t.size == 0:
         return out
-    norm, ratio, reference = normalise(rates, chans, live)
     idx, centres = _bins(t, points)
     n_bins = centres.size
     out["points"] = n_bins
@@ -182,6 +259,7 @@ class SeriesCache:
         *,
         points: int,
         channels: list[int] | None,
+        settings: Any = None,
     ) -> dict[str, Any]:
         try:
             st = path.stat()
@@ -196,12 +274,14 @@ class SeriesCache:
             None if channels is None else tuple(sorted(channels)),
             statuses,
             repr([(c, i["score"], i["events"]) for c, i in fill_result["channels"].items()]),
+            repr(settings),
+            repr(fill_result.get("settings")),
         )
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        view = channel_view(path, fill_result, points=points, channels=channels)
+        view = channel_view(path, fill_result, points=points, channels=channels, settings=settings)
         with self._lock:
             self._items[key] = view
             while len(self._items) > self.size:

@@ -4,8 +4,20 @@
 // Hover shows the values, drag zooms in time, double-click resets.
 (function () {
   "use strict";
-  var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#e6550d", "#31a354", "#843c39", "#7b4173", "#636363"];
+  // the plot's colours (pltanomaly.plot.CHANNEL_COLOURS), given in the same order: anomalous
+  // channels by descending score; the other channels take the rest of the palette
+  var PLOT_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#bcbd22"];
+  var MORE_COLOURS = ["#8c564b", "#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#636363", "#9c9ede"];
+  function colourMap(channels) {
+    var names = Object.keys(channels);
+    var anomalous = names.filter(function (c) { return channels[c].status === "anomalous"; })
+      .sort(function (a, b) { return (channels[b].score || 0) - (channels[a].score || 0); });
+    var palette = PLOT_COLOURS.concat(MORE_COLOURS), out = {}, k = 0;
+    anomalous.concat(names.filter(function (c) { return anomalous.indexOf(c) < 0; }))
+      .forEach(function (c) { out[c] = palette[k++ % palette.length]; });
+    return out;
+  }
   var PAD = { l: 58, r: 14, t: 22, b: 26, gap: 34 };
 
   function el(tag, attrs, text) {
@@ -43,6 +55,7 @@
     var wanted = (root.dataset.select || "").split(",").filter(function (c) { return names.indexOf(c) >= 0; });
     this.selected = new Set(wanted.length ? wanted : names.filter(function (c) { return data.channels[c].live; }).slice(0, 4));
     this.focus = root.dataset.focus || null;
+    this.colour = colourMap(data.channels);
     this.build();
     this.draw();
   }
@@ -62,7 +75,7 @@
         self.draw();
       });
       var sw = el("span", { class: "sw" });
-      sw.style.background = COLORS[+c % 16];
+      sw.style.background = self.colour[c];
       label.append(box, sw, document.createTextNode("ch " + c));
       controls.append(label);
     });
@@ -140,9 +153,10 @@
     if (this.mode === "norm") top.push(this.data.reference);
     var bottom = sel.map(function (c) { return chans[c].ratio; });
     this.panels[0].range = this.yRange(top, this.mode === "rate" ? 0 : undefined);
-    this.panels[0].title = this.mode === "norm" ? "normalised rate (rate / channel median); dashed: reference" : "rate (Σ μ over colliding bunches)";
+    var labels = this.data.labels || {};
+    this.panels[0].title = this.mode === "norm" ? (labels.norm || "normalised rate") + "; dashed: median of the live channels" : "rate (Σ μ over colliding bunches)";
     this.panels[1].range = this.yRange(bottom, 1);
-    this.panels[1].title = "ratio to the reference (median of the other live channels)";
+    this.panels[1].title = labels.ratio || "ratio to the reference";
 
     // events, shaded across both panels
     sel.forEach(function (c) {
@@ -150,9 +164,9 @@
         if (ev.start === null || ev.end === null) return;
         var x0 = Math.max(PAD.l, self.tToX(ev.start)), x1 = Math.min(PAD.l + self.pw, self.tToX(ev.end));
         if (x1 < x0) return;
-        g.fillStyle = COLORS[+c % 16] + "26";
+        g.fillStyle = self.colour[c] + "26";
         self.panels.forEach(function (p) { g.fillRect(x0, p.y, Math.max(2, x1 - x0), p.h); });
-        g.fillStyle = COLORS[+c % 16];
+        g.fillStyle = self.colour[c];
         g.font = "11px system-ui, sans-serif";
         g.fillText(ev.type + " ch" + c, x0 + 3, self.panels[0].y + 12);
       });
@@ -178,7 +192,8 @@
     });
     g.textAlign = "center"; g.fillStyle = "#444"; g.font = "11px system-ui, sans-serif";
     timeTicks(this.t0, this.t1, Math.max(3, Math.floor(this.pw / 90))).forEach(function (v) {
-      g.fillText(hhmm(v), self.tToX(v), h - 8);
+      var x = self.tToX(v);
+      if (x < w - 40) g.fillText(hhmm(v), x, h - 8);  // keep clear of the "UTC" label
     });
     g.textAlign = "right"; g.fillText("UTC", w - 2, h - 8); g.textAlign = "left";
 
@@ -188,7 +203,7 @@
     if (this.envelope) {
       sel.forEach(function (c) {
         var lo = chans[c].ratio_min, hi = chans[c].ratio_max, p = self.panels[1];
-        g.fillStyle = COLORS[+c % 16] + "30";
+        g.fillStyle = self.colour[c] + "30";
         for (var i = 0; i < t.length; i++) {
           if (lo[i] === null || hi[i] === null) continue;
           var x = self.tToX(t[i]);
@@ -213,8 +228,8 @@
     if (this.mode === "norm") line(this.data.reference, this.panels[0], "#222", 1.2, [5, 4]);
     sel.forEach(function (c) {
       var wdt = self.focus === c ? 2.2 : 1.3;
-      line(chans[c][self.mode], self.panels[0], COLORS[+c % 16], wdt);
-      line(chans[c].ratio, self.panels[1], COLORS[+c % 16], wdt);
+      line(chans[c][self.mode], self.panels[0], self.colour[c], wdt);
+      line(chans[c].ratio, self.panels[1], self.colour[c], wdt);
     });
     g.restore();
     this.base = g.getImageData(0, 0, this.canvas.width, this.canvas.height);
