@@ -31,7 +31,10 @@ from pltanomaly.generate import generate_year, year_profile
 SETS = {
     "benchmark": {"seed": 20240917, "year": 2022, "first_fill": 8100},
     "tuning": {"seed": 1002, "year": 2022, "first_fill": 8100},
+    "tuning-2016": {"seed": 1003, "year": 2016, "first_fill": 5000},
+    "tuning-long": {"seed": 1004, "year": 2024, "first_fill": 9500},
 }
+"""Named sets: the benchmark set is never used for tuning; the others are."""
 
 
 def _one_fill(out: Path, year: int, hours: float, seed: int, fill: int) -> tuple[int, dict, float]:

@@ -42,7 +42,8 @@ Design (every threshold and window below is a field of :class:`DetectorSettings`
      noise) are steps. A step ends where an opposite change brings the ratio back.
    - ``drift``: after removing all level changes larger than ``segment_min``, the
      least-squares slope of the binned ratio over ``drift_window_s``; at least
-     ``drift_min_slope`` per hour for at least ``drift_min_s`` is a drift.
+     ``drift_min_slope`` per hour (and ``drift_sigma`` times its noise) with a total change
+     (the slope integrated over the drift) of at least ``drift_min_change`` is a drift.
 
 5. **Scores.** A channel's evidence is the largest ``x`` of all its candidates, events or
    not; its score is ``x**p / (1 + x**p)`` (``p = score_exponent``): monotone in the
@@ -161,8 +162,11 @@ class DetectorSettings:
     """A drift also exceeds this many times the noise of its slope."""
     drift_window_s: float = 1800.0
     """Window of the running slope."""
-    drift_min_s: float = 1200.0
-    """Shortest run of windows above the slope threshold for a drift."""
+    drift_min_change: float = 0.02
+    """Smallest total relative change of a drift (its slope integrated over its length);
+    the same as ``step_min`` by default: a level change is reported from the same size
+    whether it is fast or slow (and a small step that is not removed before the slope is
+    measured scores the same as a drift as it does as a step)."""
     # scores
     score_exponent: float = 2.0
     """Score = x**p / (1 + x**p) for evidence x (1 = at the decision threshold)."""
@@ -273,6 +277,26 @@ def _change_points(sharp: np.ndarray, w: int, minimum: float) -> list[int]:
         taken[k] = True
         points.append(int(k))
     return sorted(points)
+
+
+def _refine(b: np.ndarray, k: int, w: int) -> int:
+    """The best split of ``b`` near ``k``: the window medians place a step anywhere within
+    half a window, the largest mean difference (t-statistic of the two sides) within
+    ``[k - w, k + w)`` places it to the bin."""
+    lo, hi = max(k - w, 0), min(k + w, len(b))
+    values = b[lo:hi]
+    ok = np.isfinite(values)
+    if ok.sum() < 4:
+        return k
+    y = values[ok]
+    idx = np.flatnonzero(ok)
+    n = len(y)
+    left = np.cumsum(y)[:-1]
+    n_left = np.arange(1, n)
+    diff = (y.sum() - left) / (n - n_left) - left / n_left
+    stat = np.abs(diff) * np.sqrt(n_left * (n - n_left) / n)
+    best = int(np.argmax(stat))
+    return lo + int(idx[best + 1])
 
 
 def evidence_score(x: float, exponent: float = 2.0) -> float:
@@ -561,7 +585,10 @@ class _Detector:
         running = np.where(np.isfinite(running), running, 1.0)
         with np.errstate(all="ignore"):
             relative = ratio / running
-            x_drop = (1.0 - relative) / max(1.0 - cfg.dropout_level, 1e-9)
+            # evidence: depth in log scale, 1 at dropout_level (a drop to 1 % scores ~3.8)
+            x_drop = np.log(np.clip(relative, 1e-3, None)) / math.log(
+                min(max(cfg.dropout_level, 1e-3), 0.999)
+            )
         low = np.isfinite(relative) & (relative < cfg.dropout_level)
 
         # observed noise: running robust scatter of NB4-to-NB4 changes, in units of the
@@ -648,7 +675,9 @@ class _Detector:
             ch = g.channels[c]
             # change points: peaks of |delta|; their sharpness is the level change (a steady
             # drift gives peaks with no sharpness)
-            peaks = _change_points(delta[:, j], w, cfg.segment_min)
+            peaks = [
+                _refine(b[:, j], k, w) for k in _change_points(delta[:, j], w, cfg.segment_min)
+            ]
             changes = [
                 k
                 for k in peaks
@@ -676,7 +705,7 @@ class _Detector:
                         "relative",
                     )
                 )
-            self.extra[ch]["evidence"]["step"] = _sub_max(x_step[peaks, j]) if peaks else 0.0
+            self.extra[ch]["evidence"]["step"] = _sub_max(x_step[:, j])
             for k in changes:
                 corrected[k:, j] -= sharp[k, j]
                 corrected[max(0, k - 2) : k + 3, j] = np.nan
@@ -694,29 +723,34 @@ class _Detector:
                 np.abs(slope) / cfg.drift_min_slope,
                 np.abs(slope) / np.maximum(cfg.drift_sigma * slope_noise, 1e-12),
             )
-        min_bins = max(1, _rows(cfg.drift_min_s, bin_seconds))
         for j, c in enumerate(live_idx):
             ch = g.channels[c]
-            best_sub = _sub_max(x_slope[:, j])
+            best_sub = 0.0
             for sign in (1.0, -1.0):
                 above = (np.nan_to_num(sign * slope[:, j], nan=0.0) > 0) & (
-                    np.nan_to_num(x_slope[:, j], nan=0.0) >= 1.0
+                    np.nan_to_num(x_slope[:, j], nan=0.0) >= 0.5
                 )
                 for first, last in runs(above):
-                    n = last - first + 1
-                    x = min(float(np.nanmax(x_slope[first : last + 1, j])), n / min_bins)
+                    # the drift runs where the centred slope is at least half its typical
+                    # value (a window centred on the start of a ramp sees half its slope);
+                    # its total change is the integral of the slope over that stretch (for
+                    # a step, that integral is the step: small level changes that were not
+                    # removed give small totals, a sustained drift a large one)
+                    directed = np.nan_to_num(sign * slope[:, j], nan=0.0)
+                    typical = float(np.percentile(directed[first : last + 1], 75))
+                    first_bin, last_bin = first, last
+                    while first_bin > 0 and directed[first_bin - 1] >= 0.5 * typical:
+                        first_bin -= 1
+                    while last_bin < n_bins - 1 and directed[last_bin + 1] >= 0.5 * typical:
+                        last_bin += 1
+                    change = float(directed[first_bin : last_bin + 1].sum()) / per_hour
+                    x = min(
+                        float(np.nanmax(x_slope[first : last + 1, j])),
+                        change / cfg.drift_min_change,
+                    )
                     if x < 1.0:
                         best_sub = max(best_sub, x)
                         continue
-                    steepest = sign * float(np.nanmax(np.abs(slope[first : last + 1, j])))
-                    # the drift runs where the centred slope is at least half its typical
-                    # value (a window centred on the start of a ramp sees half its slope)
-                    typical = float(np.nanpercentile(sign * slope[first : last + 1, j], 75))
-                    lo, hi = max(first - half, 0), min(last + half, n_bins - 1)
-                    inside = np.flatnonzero(
-                        np.nan_to_num(sign * slope[lo : hi + 1, j], nan=0.0) >= 0.5 * typical
-                    )
-                    first_bin, last_bin = lo + int(inside[0]), lo + int(inside[-1])
                     last_row = min(bin_first(last_bin) + bin_rows - 1, n_rows - 1)
                     self.candidates[ch].append(
                         _Candidate(
@@ -724,7 +758,7 @@ class _Detector:
                             bin_first(first_bin),
                             last_row,
                             x,
-                            math.expm1(steepest),
+                            math.expm1(sign * typical),
                             "relative per hour",
                         )
                     )
@@ -781,6 +815,10 @@ class _Detector:
                 "evidence": round(best, 4),
             }
             entry.update({k: v for k, v in self.extra[ch].items() if k != "evidence"})
+            by_type = dict(self.extra[ch].get("evidence", {}))
+            for cand in self.candidates[ch]:
+                by_type[cand.type] = round(max(by_type.get(cand.type, 0.0), cand.x), 4)
+            entry["evidence_by_type"] = by_type
             if ch in self.configured:
                 entry["reason"] = "configured dead"
             channels[str(ch)] = entry

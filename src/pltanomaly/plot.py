@@ -156,7 +156,8 @@ def plot_fill(
         bright = np.nanpercentile(np.nanmedian(view.normalised[:, live_cols], axis=1), 95)
         ax_rate.plot(x, view.level * bright, color="k", lw=0.6, ls=":", label="reference")
     ax_rate.set_ylabel("normalised rate\n(sum of mu)")
-    ax_rate.legend(loc="upper right", fontsize=8, ncol=min(len(anomalous) + 1, 6))
+    if ax_rate.get_legend_handles_labels()[0]:
+        ax_rate.legend(loc="upper right", fontsize=8, ncol=min(len(anomalous) + 1, 6))
     ax_ratio.axhline(1.0, color="k", lw=0.5)
     ax_ratio.set_ylim(*_ratio_limits(view.ratio[:, live_cols] if live_cols else np.array([])))
     ax_ratio.set_ylabel("ratio to the\nother channels")
