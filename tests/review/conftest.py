@@ -287,10 +287,27 @@ def fake_detector() -> FakeDetector:
     return FakeDetector()
 
 
+def _marker_png() -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 1), dpi=40)
+    ax.text(0.5, 0.5, "re-evaluated", ha="center", va="center")
+    ax.axis("off")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 class FakePlotter:
     """Stands in for pltanomaly.plot.plot_fill: writes a marker PNG and records its calls."""
 
-    PNG = b"\x89PNG\r\n\x1a\n fake plot"
+    PNG = _marker_png()
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,12 +39,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def server(make_app: Any) -> Iterator[str]:
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
     """The app on a real threaded HTTP server on 127.0.0.1, a free port."""
     from werkzeug.serving import make_server
 
-    app = make_app()
     app.config["TESTING"] = False
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -55,7 +56,13 @@ def server(make_app: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(server: str) -> Iterator[Any]:
+def server(app: Any) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
@@ -154,3 +161,30 @@ def test_review_in_a_real_browser(page: Any, server: str, app: Any) -> None:
     pg.screenshot(path=SHOTS / "6-agreement.png", full_page=True)
     assert pg.errors == []
     assert pg.foreign == []
+
+
+def test_reevaluation_state_shown_live(page: Any, make_app: Any, fake_detector: Any) -> None:
+    """Re-evaluate from the fill page; the page follows the job to FINISHED by itself."""
+    fake_detector.gate = threading.Event()
+    fake_detector.started = threading.Event()
+    app = make_app(executor=ThreadPoolExecutor(max_workers=1))
+    pg = page
+    with serving(app) as server:
+        pg.goto(f"{server}/fills/2022/8002")
+        pg.click("text=Re-evaluate with current config")
+        pg.wait_for_url(f"{server}/fills/2022/8002")
+        assert fake_detector.started.wait(5)
+        badge = pg.locator("#job-state .badge")
+        assert badge.inner_text() in ("PENDING_REEVALUATION", "REEVALUATING")
+        assert pg.locator("button:has-text('Re-evaluate with current config')").is_disabled()
+        wait_chart(pg)
+        pg.screenshot(path=SHOTS / "7-reevaluating.png")
+        fake_detector.gate.set()
+        pg.wait_for_selector("#job-state .badge:has-text('FINISHED')")  # polled, no reload
+        pg.wait_for_selector("#reload-note")
+        pg.click("#reload-note a")
+        pg.wait_for_selector("#ch0 .badge:has-text('anomalous')")  # the new result
+        wait_chart(pg)
+        assert pg.locator("#fill-plot").evaluate("img => img.naturalWidth") > 0  # redrawn
+        pg.screenshot(path=SHOTS / "8-reevaluated.png", full_page=True)
+    assert pg.errors == [] and pg.foreign == []
