@@ -2,9 +2,10 @@
 
 Arrays are float64; NaN marks a missing value and windows use only their finite values,
 giving NaN when fewer than ``min_count`` (at least 1; 2 for a slope) are finite. The array
-kernels take a 2-D ``(rows, series)`` array and loop over the series with ``prange``; each
-series is handled by a small sequential helper (a sliding sorted window for medians,
-running sums for slopes), so a window costs O(window) per row at worst, not a sort.
+kernels take a 2-D ``(rows, series)`` array and loop over the series with ``prange`` (see
+:data:`PARALLEL`); each series is handled by a small sequential helper (a sliding sorted
+window for medians, running sums for slopes), so a window costs O(window) per row at
+worst, not a sort.
 
 - :func:`loo_median` (:func:`loo_median_reference`): per row and live channel, the median
   of the *other* live channels (the leave-one-out reference).
@@ -21,6 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from pltanomaly._numba import _jit, prange
+
+PARALLEL = False
+"""Whether the ``prange`` loops of the array kernels run on threads. Off: a fill's arrays are
+small (~10^5 values, a few ms of work), starting and joining threads costs more than that on
+a busy or single-core batch worker (measured 12 ms per call on a loaded 2-core machine
+against 1 ms on one thread), and batch jobs already run one fill per core. Changing it edits
+this file, which invalidates numba's cache of the kernels."""
 
 # ---------------------------------------------------------------- scalar helpers
 
@@ -146,7 +154,7 @@ def bin_medians(x: np.ndarray, size: int, min_count: int, out: np.ndarray) -> No
 # ---------------------------------------------------------------- array kernels
 
 
-@_jit(parallel=True)
+@_jit(parallel=PARALLEL)
 def loo_median(values: np.ndarray, live: np.ndarray) -> np.ndarray:
     """``(rows, channels)`` -> for every live channel, the median of the other live channels'
     finite values in the same row (NaN if none); NaN for channels that are not live."""
@@ -172,7 +180,7 @@ def loo_median(values: np.ndarray, live: np.ndarray) -> np.ndarray:
     return out
 
 
-@_jit(parallel=True)
+@_jit(parallel=PARALLEL)
 def rolling_median(x: np.ndarray, lo: int, hi: int, min_count: int) -> np.ndarray:
     """Per column of ``x`` (rows, series): median of the finite ``x[i+lo : i+hi]``."""
     out = np.empty(x.shape)
@@ -184,7 +192,7 @@ def rolling_median(x: np.ndarray, lo: int, hi: int, min_count: int) -> np.ndarra
     return out
 
 
-@_jit(parallel=True)
+@_jit(parallel=PARALLEL)
 def window_shift(x: np.ndarray, w: int, min_count: int) -> np.ndarray:
     """Per column: ``median(x[i:i+w]) - median(x[i-w:i])`` (finite values only)."""
     n_rows = x.shape[0]
@@ -207,7 +215,7 @@ def window_shift(x: np.ndarray, w: int, min_count: int) -> np.ndarray:
     return out
 
 
-@_jit(parallel=True)
+@_jit(parallel=PARALLEL)
 def bin_median(x: np.ndarray, size: int, min_count: int) -> np.ndarray:
     """Per column: medians of consecutive bins of ``size`` rows (the last bin may be short)."""
     n_bins = -(-x.shape[0] // size)
@@ -220,7 +228,7 @@ def bin_median(x: np.ndarray, size: int, min_count: int) -> np.ndarray:
     return out
 
 
-@_jit(parallel=True)
+@_jit(parallel=PARALLEL)
 def rolling_slope(x: np.ndarray, half: int, min_count: int) -> np.ndarray:
     """Per column: least-squares slope per row of the finite ``x[i-half : i+half+1]``."""
     out = np.empty(x.shape)
