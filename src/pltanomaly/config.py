@@ -217,17 +217,6 @@ class YearConfig:
     counts: str = "auto"
     detector: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def settings_hash(self) -> str:
-        """Hash of everything that changes the detector's result for a fill of this year."""
-        return settings_hash(
-            {
-                "detector": dict(self.detector),
-                "dead_channels": sorted(self.dead_channels),
-                "min_fill_hours": self.min_fill_hours,
-            }
-        )
-
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
     """A short stable hash of a JSON-able mapping (key order does not matter)."""

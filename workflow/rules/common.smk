@@ -33,17 +33,26 @@ RESULTS = os.path.normpath(config["results"])
 PLOTS = config.get("plots", "anomalous")
 YEARS = plt_config.year_configs(config)
 
-if workflow.is_main_process:
-    # settings errors here, before any job runs (the detect step checks them again)
-    from pltanomaly.detect import DetectorSettings
+# the detector settings each year runs with (defaults filled in): what its params carry, so
+# a change reruns that year's detection, and writing out a default value changes nothing
+from pltanomaly.detect import DetectorSettings
 
-    for _year, _cfg in YEARS.items():
-        try:
-            DetectorSettings.from_mapping(_cfg.detector)
-        except ValueError as exc:
-            raise WorkflowError(
-                f"config years.{_year} detector settings: {exc}"
-            ) from None
+DETECTOR = {}
+for _year, _cfg in YEARS.items():
+    try:
+        DETECTOR[_year] = DetectorSettings.from_mapping(_cfg.detector).to_dict()
+    except ValueError as exc:
+        raise WorkflowError(f"config years.{_year} detector settings: {exc}") from None
+SETTINGS_HASH = {
+    year: plt_config.settings_hash(
+        {
+            "detector": DETECTOR[year],
+            "dead_channels": list(cfg.dead_channels),
+            "min_fill_hours": cfg.min_fill_hours,
+        }
+    )
+    for year, cfg in YEARS.items()
+}
 
 try:
     for _message in plt_config.prepare_sources(YEARS, mount=workflow.is_main_process):
@@ -103,6 +112,14 @@ def retry_token(step):
 
 def year_cfg(wildcards):
     return YEARS[int(wildcards.year)]
+
+
+def detector_settings(wildcards):
+    return DETECTOR[int(wildcards.year)]
+
+
+def settings_hash(wildcards):
+    return SETTINGS_HASH[int(wildcards.year)]
 
 
 def year_fills(wildcards):

@@ -55,10 +55,10 @@ rule detect_fill:
     params:
         series=f"{RESULTS}/{{year}}/fills/{{fill}}.parquet",
         result=f"{RESULTS}/{{year}}/fills/{{fill}}.json",
-        settings=lambda wildcards: dict(year_cfg(wildcards).detector),
+        settings=detector_settings,
         dead_channels=lambda wildcards: list(year_cfg(wildcards).dead_channels),
         min_fill_hours=lambda wildcards: year_cfg(wildcards).min_fill_hours,
-        settings_hash=lambda wildcards: year_cfg(wildcards).settings_hash,
+        settings_hash=settings_hash,
         code=DETECT_CODE,
         retry=retry_token("detect"),
     script:
@@ -87,7 +87,7 @@ rule plot_fill:
         series=f"{RESULTS}/{{year}}/fills/{{fill}}.parquet",
         result=f"{RESULTS}/{{year}}/fills/{{fill}}.json",
         png=f"{RESULTS}/{{year}}/plots/{{fill}}.png",
-        settings=lambda wildcards: dict(year_cfg(wildcards).detector),
+        settings=detector_settings,
         plots=PLOTS,
         code=PLOT_CODE,
         retry=retry_token("plot"),

@@ -43,6 +43,6 @@ rule aggregate_year:
         fills=year_fills,
         excluded=lambda wildcards: EXCLUDED[int(wildcards.year)],
         source=lambda wildcards: str(year_cfg(wildcards).source),
-        settings_hash=lambda wildcards: year_cfg(wildcards).settings_hash,
+        settings_hash=settings_hash,
     script:
         "../scripts/aggregate_year.py"

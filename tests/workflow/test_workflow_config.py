@@ -1,0 +1,215 @@
+"""The workflow config: schema validation (package and Snakemake), year settings, fill
+discovery, and what a user sees for a bad config."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from wf_helpers import ROOT, fill_folders, link_tree, planned, snakemake, write_config
+
+from pltanomaly import config as plt_config
+
+GOOD = {
+    "results": "results",
+    "years": {2022: {"source": "data/22", "dead_channels": [6, 8, 9]}},
+}
+
+
+def validated(config: dict) -> dict:
+    return plt_config.validate_config(copy.deepcopy(config))
+
+
+def test_repo_config_is_valid_and_defaults_are_filled():
+    with open(ROOT / "config" / "config.yaml") as handle:
+        config = yaml.safe_load(handle)
+    config = plt_config.validate_config(config)
+    year = config["years"]["2022"]
+    assert year["source"] == "demo-data/22"
+    assert year["dead_channels"] == [6, 8, 9]
+    assert year["min_fill_hours"] == 0 and year["counts"] == "auto"
+    assert config["detector"] == {} and config["plots"] == "anomalous"
+
+
+def test_issue_example_shape_is_valid():
+    config = validated(GOOD)
+    years = plt_config.year_configs(config)
+    assert list(years) == [2022]
+    assert years[2022].source == Path("data/22")
+    assert years[2022].dead_channels == (6, 8, 9)
+    assert years[2022].sshfs is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["years"][2022].update(dead_channels=[6, 99]), "dead_channels[1]: 99"),
+        (lambda c: c["years"][2022].update(sorce="x"), "'sorce' was unexpected"),
+        (lambda c: c["years"][2022].pop("source"), "'source' is a required property"),
+        (lambda c: c["years"].update({"22": {"source": "x"}}), "four-digit years"),
+        (lambda c: c.update(years={}), "years"),
+        (lambda c: c.pop("years"), "'years' is a required property"),
+        (lambda c: c["years"][2022].update(counts="ones"), "'ones' is not one of"),
+        (lambda c: c["years"][2022].update(fills={"exclude": ["x"]}), "fills.exclude[0]"),
+        (lambda c: c["years"][2022].update(min_fill_hours=-1), "min_fill_hours"),
+        (lambda c: c["years"][2022].update(source=5), "not a valid source"),
+        (
+            lambda c: c["years"][2022].update(source={"sshfs": {"host": "h", "remote": "/r"}}),
+            "'identity_file' is a required property",
+        ),
+        (
+            lambda c: c["years"][2022].update(
+                source={"sshfs": {"host": "h", "remote": "/r", "password": "x"}}
+            ),
+            "passwords are never used",
+        ),
+        (
+            lambda c: c["years"][2022].update(
+                source={
+                    "sshfs": {
+                        "host": "h",
+                        "remote": "/r",
+                        "auth": "kerberos",
+                        "ssh_options": {"PasswordAuthentication": "yes"},
+                    }
+                }
+            ),
+            "cannot be set",
+        ),
+    ],
+)
+def test_bad_config_says_where_and_what(change, message):
+    config = copy.deepcopy(GOOD)
+    change(config)
+    with pytest.raises(plt_config.ConfigError) as info:
+        plt_config.validate_config(config)
+    assert message in str(info.value)
+
+
+def test_sshfs_source_defaults_and_command():
+    config = copy.deepcopy(GOOD)
+    config["years"][2022]["source"] = {
+        "sshfs": {
+            "host": "bril-gw",
+            "user": "me",
+            "remote": "/brildata/22",
+            "identity_file": "~/.ssh/id_ed25519",
+            "jump": "me@gateway",
+        }
+    }
+    year = plt_config.year_configs(validated(config))[2022]
+    assert year.sshfs is not None
+    assert year.source == Path("mnt/brildata/22") == year.sshfs.mountpoint
+    assert year.sshfs.target == "me@bril-gw:/brildata/22"
+    command = plt_config.sshfs_command(year.sshfs)
+    assert command[:5] == ["sshfs", "-p", "22", "me@bril-gw:/brildata/22", "mnt/brildata/22"]
+    options = [command[i + 1] for i, part in enumerate(command) if part == "-o"]
+    assert "BatchMode=yes" in options and "PasswordAuthentication=no" in options
+    assert "ProxyJump=me@gateway" in options and "ro" in options
+    assert f"IdentityFile={os.path.expanduser('~/.ssh/id_ed25519')}" in options
+
+
+def test_per_year_detector_settings_override_the_global_ones():
+    config = copy.deepcopy(GOOD)
+    config["detector"] = {"step_min": 0.03, "spike_sigma": 8}
+    config["years"][2022]["detector"] = {"step_min": 0.05}
+    config["years"][2023] = {"source": "data/23"}
+    years = plt_config.year_configs(validated(config))
+    assert years[2022].detector == {"step_min": 0.05, "spike_sigma": 8}
+    assert years[2023].detector == {"step_min": 0.03, "spike_sigma": 8}
+    assert years[2023].dead_channels == ()
+
+
+def test_discovery_include_exclude_and_fingerprint(tmp_path):
+    source = tmp_path / "22"
+    for fill, n_files in ((8001, 2), (8002, 1), (8003, 0)):
+        folder = source / str(fill)
+        folder.mkdir(parents=True)
+        for run in range(n_files):
+            (folder / f"{fill}_{run}_2207050013_2207050031.hd5").write_bytes(b"x")
+        (folder / ".partial.hd5").write_bytes(b"x")  # hidden: a file being copied
+        (folder / "notes.txt").write_text("x")
+    (source / "truth.json").write_text("{}")
+    (source / "old").mkdir()
+    config = copy.deepcopy(GOOD)
+    config["years"][2022]["source"] = str(source)
+    year = plt_config.year_configs(validated(config))[2022]
+    fills = plt_config.discover_fills(year)
+    assert sorted(fills) == [8001, 8002, 8003]
+    assert [Path(f).name for f in fills[8001]] == [
+        "8001_0_2207050013_2207050031.hd5",
+        "8001_1_2207050013_2207050031.hd5",
+    ]
+    assert fills[8003] == []  # an empty fill is kept (and fails, loudly)
+    config["years"][2022]["fills"] = {"exclude": [8002]}
+    assert plt_config.discover(plt_config.year_configs(validated(config))[2022])[1] == [8002]
+    config["years"][2022]["fills"] = {"include": [8001, 8002], "exclude": [8002]}
+    found, excluded = plt_config.discover(plt_config.year_configs(validated(config))[2022])
+    assert (sorted(found), excluded) == ([8001], [8002, 8003])
+
+    before = plt_config.fill_fingerprint(fills[8001])
+    path = Path(fills[8001][0])
+    stat = path.stat()
+    path.write_bytes(b"xy")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time, other size
+    assert plt_config.fill_fingerprint(fills[8001]) != before
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    config = copy.deepcopy(GOOD)
+    config["years"][2022]["source"] = str(tmp_path / "nowhere")
+    year = plt_config.year_configs(validated(config))[2022]
+    with pytest.raises(plt_config.ConfigError, match=r"nowhere .* is not a folder"):
+        plt_config.discover_fills(year)
+
+
+# ------------------------------------------------------------------ through Snakemake
+
+
+@pytest.fixture
+def small_workdir(tmp_path, source_tree):
+    link_tree(fill_folders(source_tree / "22")[0], tmp_path / "data" / "22" / "7920")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["years"][2022].update(dead_channels=[99]), "dead_channels[0]: 99"),
+        (lambda c: c["years"][2022].update(sorce="x"), "'sorce' was unexpected"),
+        (lambda c: c.update(detector={"step_minimum": 1}), "unknown detector setting"),
+        (lambda c: c["years"][2022].update(source="data/nowhere"), "is not a folder"),
+    ],
+)
+def test_snakemake_reports_bad_config(small_workdir, change, message):
+    config = copy.deepcopy(GOOD)
+    change(config)
+    write_config(small_workdir, config)
+    result = snakemake(small_workdir, "-n", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_configfile_points_the_workflow_at_another_tree(small_workdir):
+    """The repo's default config plus a user's file: no edit of the workflow."""
+    config = {"results": "elsewhere", "years": {2022: {"source": "data/22"}}}
+    write_config(small_workdir, config, "extra.yaml")
+    jobs = planned(small_workdir, configfiles=[ROOT / "config" / "config.yaml", "extra.yaml"])
+    assert ("aggregate_year", (("year", "2022"),)) in jobs
+    assert ("convert_fill", (("year", "2022"), ("fill", "7920"))) in jobs
+
+
+def test_default_config_runs_on_the_demo_fills(tmp_path, source_tree):
+    """``snakemake`` with the repo's config/config.yaml on a checkout with demo-data/."""
+    for folder in fill_folders(source_tree / "22")[:2]:
+        link_tree(folder, tmp_path / "demo-data" / "22" / folder.name)
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    jobs = planned(tmp_path, configfiles=[])
+    fills = {dict(w).get("fill") for rule, w in jobs if rule == "convert_fill"}
+    assert fills == {p.name for p in fill_folders(source_tree / "22")[:2]}

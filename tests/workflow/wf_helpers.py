@@ -1,0 +1,146 @@
+"""Running the workflow in a scratch folder and reading what Snakemake planned or ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+RULE_RE = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
+WILDCARDS_RE = re.compile(r"^\s*wildcards: (.*)$")
+
+Job = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def fill_folders(year_dir: Path) -> list[Path]:
+    """The fill folders of a source year, by fill number."""
+    return sorted((p for p in year_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Copy a source tree as hard links (cheap; replace a file, never modify it in place)."""
+    shutil.copytree(source, target, copy_function=os.link)
+
+
+def copy_workdir(source: Path, target: Path) -> Path:
+    """A copy of a workflow folder after a run: data as hard links, results and Snakemake's
+    metadata as copies with their times."""
+    target.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name == "data":
+            link_tree(entry, target / "data")
+        elif entry.is_dir():
+            shutil.copytree(entry, target / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, target / entry.name)
+    return target
+
+
+def own_copy(path: Path) -> Path:
+    """Break a hard link so ``path`` can be changed without touching other copies."""
+    data = path.read_bytes()
+    stat = path.stat()
+    path.unlink()
+    path.write_bytes(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return path
+
+
+def write_config(workdir: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfiles: Iterable[str | Path] = ("config.yaml",),
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``snakemake --directory workdir --configfile ... --cores 2 ARGS`` with the venv's
+    snakemake; raises with its output when it fails and ``check``."""
+    command = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    files = [str(workdir / f) for f in configfiles]
+    if files:
+        command[1:1] = ["--configfile", *files]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-5000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+def jobs_in(output: str) -> list[Job]:
+    """The jobs Snakemake printed (planned with -n, or run): (rule, wildcards)."""
+    jobs: list[Job] = []
+    rule = None
+    for line in output.splitlines():
+        match = RULE_RE.match(line)
+        if match:
+            if rule is not None:
+                jobs.append((rule, ()))
+            rule = match.group(1)
+            continue
+        match = WILDCARDS_RE.match(line)
+        if match and rule is not None:
+            pairs = tuple(tuple(part.strip().split("=", 1)) for part in match.group(1).split(","))
+            jobs.append((rule, pairs))  # type: ignore[arg-type]
+            rule = None
+    if rule is not None:
+        jobs.append((rule, ()))
+    return jobs
+
+
+def planned(workdir: Path, *args: str, configfiles=("config.yaml",)) -> set[Job]:
+    """What ``snakemake -n`` would run, without the ``all`` target."""
+    result = snakemake(workdir, "-n", *args, configfiles=configfiles)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return set()
+    return {job for job in jobs_in(text) if job[0] != "all"}
+
+
+def ran(result: subprocess.CompletedProcess[str]) -> set[Job]:
+    return {job for job in jobs_in(result.stdout + result.stderr) if job[0] != "all"}
+
+
+def fill_jobs(year: int, fill: int, rules=("convert_fill", "detect_fill", "plot_fill")) -> set:
+    return {(rule, (("year", str(year)), ("fill", str(fill)))) for rule in rules}
+
+
+def aggregate_job(year: int) -> Job:
+    return ("aggregate_year", (("year", str(year)),))
+
+
+def read_logs(workdir: Path, year: int) -> dict[str, Any]:
+    return json.loads((workdir / "results" / str(year) / "logs.json").read_text())
+
+
+def statuses(workdir: Path, year: int) -> dict[int, str]:
+    return {int(k): v["status"] for k, v in read_logs(workdir, year)["fills"].items()}
