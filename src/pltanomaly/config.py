@@ -422,11 +422,11 @@ def _jump_endpoint(jump: str) -> tuple[str, int]:
     return host, int(port) if port.isdigit() else 22
 
 
-def sshfs_command(src: SshfsSource, mountpoint: str | os.PathLike[str] | None = None) -> list[str]:
-    """The sshfs command line for ``src`` (batch mode: it never asks for a password)."""
+def ssh_options(src: SshfsSource) -> list[str]:
+    """The ssh ``-o`` options of a source: batch mode (never a password prompt), its
+    authentication, keep-alives; the user's extra options come last (ssh keeps the first
+    value of an option, so they cannot undo these)."""
     options = [
-        "ro",
-        "reconnect",
         "BatchMode=yes",
         "PasswordAuthentication=no",
         "KbdInteractiveAuthentication=no",
@@ -448,12 +448,37 @@ def sshfs_command(src: SshfsSource, mountpoint: str | os.PathLike[str] | None = 
         ]
     if src.jump:
         options.append(f"ProxyJump={src.jump}")
-    options += [f"{key}={value}" for key, value in src.ssh_options]
+    return options + [f"{key}={value}" for key, value in src.ssh_options]
+
+
+def sshfs_command(src: SshfsSource, mountpoint: str | os.PathLike[str] | None = None) -> list[str]:
+    """The sshfs command line for ``src`` (read-only, reconnecting, batch mode)."""
     where = str(mountpoint if mountpoint is not None else src.mountpoint)
     command = ["sshfs", "-p", str(src.port), src.target, where]
-    for option in options:
+    for option in ["ro", "reconnect", *ssh_options(src)]:
         command += ["-o", option]
     return command
+
+
+def _ssh_diagnosis(src: SshfsSource) -> str:
+    """What ssh itself says when it opens the sftp channel (sshfs hides ssh's messages)."""
+    login = f"{src.user}@{src.host}" if src.user else src.host
+    command = ["ssh", "-p", str(src.port), "-o", "LogLevel=ERROR"]
+    for option in ssh_options(src):
+        command += ["-o", option]
+    command += ["-s", login, "sftp"]
+    try:
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=src.timeout + 5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return result.stderr.strip()
 
 
 def _explain_failure(src: SshfsSource, stderr: str) -> str:
@@ -556,9 +581,10 @@ def ensure_mounted(src: SshfsSource) -> Path:
         errors.seek(0)
         stderr = errors.read()
     if result.returncode != 0 or mount_at(mountpoint) is None:
-        detail = f": {stderr.strip()}" if stderr.strip() else ""
+        said = " ".join(part for part in (stderr.strip(), _ssh_diagnosis(src)) if part)
+        detail = f": {said}" if said else ""
         raise MountError(
-            f"cannot mount {src.target} on {mountpoint}: {_explain_failure(src, stderr)}"
+            f"cannot mount {src.target} on {mountpoint}: {_explain_failure(src, said)}"
             f" (sshfs exit {result.returncode}{detail})"
         )
     try:
