@@ -429,11 +429,13 @@ stop_locked() {
     local quiet="${1:-}" pid
     if pid="$(master_pid)"; then
         [[ -n $quiet ]] || log "stopping condor_master (pid $pid)"
+        # SIGTERM: graceful shutdown. After a job the startd may take ~10 s to agree, so
+        # after 5 s SIGQUIT (fast shutdown: running jobs are killed, which a test pool allows).
         kill -TERM "$pid" 2>/dev/null || true
-        if ! wait_gone "$pid" 150; then
-            log "condor_master still there after 15 s: SIGQUIT"
+        if ! wait_gone "$pid" 50; then
+            [[ -n $quiet ]] || log "condor_master still there after 5 s: SIGQUIT"
             kill -QUIT "$pid" 2>/dev/null || true
-            wait_gone "$pid" 50 || true
+            wait_gone "$pid" 150 || log "condor_master (pid $pid) ignored SIGQUIT for 15 s"
         fi
     fi
     rm -f "$PIDFILE"

@@ -14,6 +14,7 @@ import math
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ def runs(condor_pool: Pool, request: pytest.FixtureRequest) -> Iterator[Runs]:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir()
+    clock = time.perf_counter()
     year_dir = generate_year(root / "data", YEAR, N_GOOD, HOURS, seed=7)
     # a fill whose only file is not HDF5 at all
     corrupt = year_dir / str(CORRUPT_FILL)
@@ -83,15 +85,18 @@ def runs(condor_pool: Pool, request: pytest.FixtureRequest) -> Iterator[Runs]:
     numba_cache = RUNS.parent / "numba-cache"
     env_local = dict(condor_pool.env, PLTANOMALY_NUMBA_CACHE=str(numba_cache))
 
+    timings = {"generate": time.perf_counter() - clock}
     local_results = root / "results-local"
     cfg_local = _config(root / "config-local.json", local_results, year_dir)
     base = ["--snakefile", str(SNAKEFILE)]
+    clock = time.perf_counter()
     done = run_snakemake(
         [*base, "--directory", str(root / "local"), "--configfile", str(cfg_local), "--cores", "2"],
         cwd=root,
         env=env_local,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    timings["local run"] = time.perf_counter() - clock
 
     condor_results = root / "results-condor"
     cfg_condor = _config(root / "config-condor.json", condor_results, year_dir)
@@ -109,11 +114,16 @@ def runs(condor_pool: Pool, request: pytest.FixtureRequest) -> Iterator[Runs]:
         "--verbose",
     ]
     first_cluster = condor_pool.last_cluster()
+    clock = time.perf_counter()
     done = run_snakemake(args, cwd=root, env=condor_pool.env)
     condor_log = done.stdout + done.stderr
     assert done.returncode == 0, condor_log[-4000:]
+    timings["pool run"] = time.perf_counter() - clock
 
+    clock = time.perf_counter()
     again = run_snakemake(args, cwd=root, env=condor_pool.env)
+    timings["pool rerun"] = time.perf_counter() - clock
+    print(", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), file=sys.stderr)
 
     failed_before = request.session.testsfailed
     yield Runs(
