@@ -141,12 +141,15 @@ class DetectorSettings:
     """Window of the running scatter."""
     noise_min_s: float = 120.0
     """Shortest excess-noise period."""
+    level_jump: float = 0.02
+    """NB4 pairs across a relative jump of the reference above this (scan and levelling
+    steps) are not used to measure noise."""
     noise_floor: float = 2e-4
     """Relative noise added to the statistical expectation (non-statistical jitter)."""
     # level changes
     bin_s: float = 12.0
     """The ratio is binned in medians of this length for the level detectors."""
-    step_min: float = 0.02
+    step_min: float = 0.015
     """Smallest relative step reported."""
     step_sigma: float = 6.0
     """A step also exceeds this many times the noise of its estimate."""
@@ -156,13 +159,13 @@ class DetectorSettings:
     """Length of the windows compared before and after a step."""
     segment_min: float = 0.008
     """Level changes above this are removed before the slope is measured."""
-    drift_min_slope: float = 0.015
+    drift_min_slope: float = 0.012
     """Smallest relative drift per hour reported."""
     drift_sigma: float = 6.0
     """A drift also exceeds this many times the noise of its slope."""
     drift_window_s: float = 1800.0
     """Window of the running slope."""
-    drift_min_change: float = 0.02
+    drift_min_change: float = 0.015
     """Smallest total relative change of a drift (its slope integrated over its length);
     the same as ``step_min`` by default: a level change is reported from the same size
     whether it is fast or slow (and a small step that is not removed before the slope is
@@ -598,6 +601,10 @@ class _Detector:
         z = np.full(d.shape, np.nan)
         with np.errstate(all="ignore"):
             z[1:] = np.abs(np.diff(clean, axis=0)) / np.sqrt(sigma[1:] ** 2 + sigma[:-1] ** 2)
+            # NB4 pairs across a jump of the reference (scan and levelling steps), where the
+            # channels' slightly different response to mu shows, say nothing about noise
+            jump = np.abs(np.diff(np.log(self.level))) > cfg.level_jump
+        z[1:][jump] = np.nan
         noise_half = _rows(cfg.noise_window_s / 2, period)
         # running median of |z| over noise_window_s, computed on bin medians (cheaper)
         z_bins = bin_median(z, bin_rows, min_in_bin)
@@ -607,6 +614,7 @@ class _Detector:
         observed = q * sigma
         with np.errstate(all="ignore"):
             x_noise = np.minimum(q / cfg.noise_factor, observed / cfg.noise_min_sigma)
+        x_noise[~np.broadcast_to(steady, x_noise.shape)] = np.nan
         noise_min_rows = _rows(cfg.noise_min_s, period)
 
         # spikes: excess over the running median, above the expected and observed noise
@@ -730,6 +738,7 @@ class _Detector:
         for j, c in enumerate(live_idx):
             ch = g.channels[c]
             best_sub = 0.0
+            covered: list[tuple[int, int]] = []
             for sign in (1.0, -1.0):
                 above = (np.nan_to_num(sign * slope[:, j], nan=0.0) > 0) & (
                     np.nan_to_num(x_slope[:, j], nan=0.0) >= 0.5
@@ -741,12 +750,16 @@ class _Detector:
                     # a step, that integral is the step: small level changes that were not
                     # removed give small totals, a sustained drift a large one)
                     directed = np.nan_to_num(sign * slope[:, j], nan=0.0)
-                    typical = float(np.percentile(directed[first : last + 1], 75))
-                    first_bin, last_bin = first, last
+                    typical = float(np.percentile(directed[first : last + 1], 90))
+                    peak = first + int(np.argmax(directed[first : last + 1]))
+                    if any(a <= peak <= b for a, b in covered):
+                        continue
+                    first_bin = last_bin = peak
                     while first_bin > 0 and directed[first_bin - 1] >= 0.5 * typical:
                         first_bin -= 1
                     while last_bin < n_bins - 1 and directed[last_bin + 1] >= 0.5 * typical:
                         last_bin += 1
+                    covered.append((first_bin, last_bin))
                     change = float(directed[first_bin : last_bin + 1].sum()) / per_hour
                     x = min(
                         float(np.nanmax(x_slope[first : last + 1, j])),

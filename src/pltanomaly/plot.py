@@ -35,7 +35,7 @@ import pandas as pd
 from pltanomaly.atomic import atomic_path
 from pltanomaly.detect import DetectorSettings, ratio_view
 
-MAX_CHANNEL_PANELS = 6
+MAX_CHANNEL_PANELS = 8
 TYPE_COLOURS = {
     "step": "#d62728",
     "drift": "#ff7f0e",
