@@ -468,6 +468,7 @@ def write_html_table(table: Any, out: str | os.PathLike[str], *, year: int, coun
 body {{ font-family: sans-serif; font-size: 13px; }}
 table.report {{ border-collapse: collapse; }}
 table.report td, table.report th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; }}
+table.report td, table.report th {{ text-align: left; }}
 table.report th {{ background: #f0f0f0; position: sticky; top: 0; }}
 </style></head><body>
 <h2>PLT anomalies, {year}</h2>
