@@ -3,7 +3,7 @@
 Panels, sharing a UTC time axis:
 
 1. the normalised rate of every live channel (normal channels grey, anomalous ones in
-   colour), with the reference level: emittance scans, levelling, decay and the dump show
+   colour), with the median channel: emittance scans, levelling, decay and the dump show
    here and are common to all channels;
 2. every live channel's ratio to the reference of the other channels (1 = normal), with the
    same colours: what the detector judges;
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ UTC = dt.timezone.utc
 
 def _dates(times: np.ndarray) -> np.ndarray:
     return mdates.date2num(pd.to_datetime(times, unit="s", utc=True).to_pydatetime())
+
+
+def _breaks(times: np.ndarray, period: float) -> np.ndarray:
+    """Row positions after which a NaN row is inserted so that lines do not bridge gaps."""
+    return np.flatnonzero(np.diff(times) > 3.0 * period) + 1
 
 
 def _ratio_limits(values: np.ndarray) -> tuple[float, float]:
@@ -136,8 +142,13 @@ def plot_fill(
         figsize=(12, sum(heights) + 1.2),
         gridspec_kw={"height_ratios": heights, "hspace": 0.12},
     )
-    x = _dates(view.times)
     t0, t1 = float(view.times[0]), float(view.times[-1])
+    steps = np.diff(view.times)
+    period = float(np.median(steps)) if len(steps) else 1.0
+    cut = _breaks(view.times, period)
+    x = _dates(np.insert(view.times, cut, view.times[np.maximum(cut - 1, 0)] + period))
+    normalised = np.insert(view.normalised, cut, np.nan, axis=0)
+    ratio = np.insert(view.ratio, cut, np.nan, axis=0)
     live_cols = [i for i, c in enumerate(view.channels) if view.live[i]]
     ax_rate, ax_ratio = axes[0], axes[1]
     for i in live_cols:
@@ -149,12 +160,13 @@ def plot_fill(
             "zorder": 3 if bad else 2,
             "label": f"ch {ch}" if bad else None,
         }
-        ax_rate.plot(x, view.normalised[:, i], **kwargs)
-        ax_ratio.plot(x, view.ratio[:, i], **kwargs)
-    scale = np.nanmax(view.normalised[:, live_cols]) if live_cols else 1.0
-    if np.isfinite(view.level).any() and np.isfinite(scale):
-        bright = np.nanpercentile(np.nanmedian(view.normalised[:, live_cols], axis=1), 95)
-        ax_rate.plot(x, view.level * bright, color="k", lw=0.6, ls=":", label="reference")
+        ax_rate.plot(x, normalised[:, i], **kwargs)
+        ax_ratio.plot(x, ratio[:, i], **kwargs)
+    if live_cols and np.isfinite(normalised[:, live_cols]).any():
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(normalised[:, live_cols], axis=1)
+        ax_rate.plot(x, median, color="k", lw=0.6, ls=":", label="median channel", zorder=4)
     ax_rate.set_ylabel("normalised rate\n(sum of mu)")
     if ax_rate.get_legend_handles_labels()[0]:
         ax_rate.legend(loc="upper right", fontsize=8, ncol=min(len(anomalous) + 1, 6))
@@ -163,7 +175,7 @@ def plot_fill(
     ax_ratio.set_ylabel("ratio to the\nother channels")
     for ax, ch in zip(axes[2:], shown, strict=False):
         i = view.channels.index(ch)
-        ax.plot(x, view.ratio[:, i], color=colour_of[ch], lw=0.8)
+        ax.plot(x, ratio[:, i], color=colour_of[ch], lw=0.8)
         ax.axhline(1.0, color="k", lw=0.5)
         ax.set_ylim(*_ratio_limits(view.ratio[:, i]))
         info = channels_result[str(ch)]
