@@ -311,3 +311,19 @@ def test_detect_file_and_cli(tmp_path, capsys):
     )
     assert args.func(args) == 2
     assert "unknown detector setting" in capsys.readouterr().out
+
+
+def test_load_settings_from_yaml_and_json(tmp_path):
+    from pltanomaly.detect import load_settings
+
+    yaml_path = tmp_path / "config.yaml"
+    yaml_path.write_text("detector:\n  step_min: 0.025\n  noise_window_s: 90\n")
+    settings = load_settings(yaml_path)
+    assert settings.step_min == 0.025 and settings.noise_window_s == 90.0
+    json_path = tmp_path / "s.json"
+    json_path.write_text(json.dumps({"spike_min": 0.5}))
+    assert load_settings(json_path).spike_min == 0.5
+    assert load_settings(None) == DetectorSettings()
+    json_path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="mapping"):
+        load_settings(json_path)
