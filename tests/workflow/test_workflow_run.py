@@ -217,6 +217,22 @@ def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
     assert planned(workdir, configfiles=["same.yaml"]) == set()
 
 
+def test_excluding_a_fill_and_plotting_all_fills(base_run):
+    workdir = base_run.workdir
+    config = base_config()
+    config["years"][2022]["fills"] = {"exclude": [CORRUPT_FILL]}
+    write_config(workdir, config, "exclude.yaml")
+    assert planned(workdir, configfiles=["exclude.yaml"]) == {aggregate_job(2022)}
+    config = base_config()
+    config["plots"] = "all"
+    write_config(workdir, config, "plots.yaml")
+    expected = {aggregate_job(2022), aggregate_job(2023)}
+    for year, fills in ((2022, base_run.fills2022), (2023, base_run.year2023)):
+        for fill in fills:
+            expected |= fill_jobs(year, fill, rules=("plot_fill",))
+    assert planned(workdir, configfiles=["plots.yaml"]) == expected
+
+
 def test_settings_change_run_and_min_fill_length(base_run, tmp_path):
     workdir = copy_workdir(base_run.workdir, tmp_path / "w")
     config = base_config()
