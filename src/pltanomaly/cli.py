@@ -14,6 +14,7 @@ from pltanomaly import __version__
 # ``pltanomaly --help`` stays fast and one broken optional part does not break the others.
 COMMAND_MODULES: dict[str, str] = {
     "generate": "pltanomaly.generate",
+    "config": "pltanomaly.config",
     "convert": "pltanomaly.convert",
     "detect": "pltanomaly.detect",
     "evaluate": "pltanomaly.evaluate",

@@ -646,15 +646,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    config = load_config(args.configfile)
-    years = year_configs(config)
-    for message in prepare_sources(years, mount=args.mount):
-        print(message)
-    for year, year_cfg in years.items():
-        if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
-            print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
-            continue
-        fills = discover_fills(year_cfg)
-        n_files = sum(len(files) for files in fills.values())
-        print(f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}")
+    try:
+        config = load_config(args.configfile)
+        years = year_configs(config)
+        for message in prepare_sources(years, mount=args.mount):
+            print(message)
+        for year, year_cfg in years.items():
+            if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
+                print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
+                continue
+            fills, excluded = discover(year_cfg)
+            n_files = sum(len(files) for files in fills.values())
+            print(
+                f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
+                + (f" ({len(excluded)} excluded)" if excluded else "")
+            )
+    except (ConfigError, MountError, OSError) as exc:
+        print(f"pltanomaly config: {exc}")
+        return 2
     return 0

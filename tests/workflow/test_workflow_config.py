@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,18 @@ def test_default_config_runs_on_the_demo_fills(tmp_path, source_tree):
     jobs = planned(tmp_path, configfiles=[])
     fills = {dict(w).get("fill") for rule, w in jobs if rule == "convert_fill"}
     assert fills == {p.name for p in fill_folders(source_tree / "22")[:2]}
+
+
+def test_config_command(tmp_path, source_tree):
+    link_tree(fill_folders(source_tree / "22")[0], tmp_path / "data" / "22" / "7920")
+    write_config(tmp_path, GOOD)
+    command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "2022: 1 fills, 1 files in data/22" in result.stdout
+    bad = copy.deepcopy(GOOD)
+    bad["years"][2022]["dead_channels"] = [16]
+    write_config(tmp_path, bad)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "dead_channels[0]: 16 is greater than the maximum of 15" in result.stdout
