@@ -295,7 +295,8 @@ def _fill_files(folder: Path) -> list[str]:
 
 def select_fills(year_cfg: YearConfig, fills: Iterable[int]) -> tuple[list[int], list[int]]:
     """Split ``fills`` into (processed, excluded by the include/exclude lists)."""
-    keep, dropped = [], []
+    keep: list[int] = []
+    dropped: list[int] = []
     for fill in sorted(fills):
         wanted = (not year_cfg.include or fill in year_cfg.include) and (
             fill not in year_cfg.exclude

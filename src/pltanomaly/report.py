@@ -78,7 +78,7 @@ def retry_tokens(year_dir: str | os.PathLike[str], step: str) -> dict[int, str]:
     """``{fill: token}`` of the fills whose ``step`` last failed on an internal error (one
     folder listing; the workflow hands the token to ``params:`` so a new token reruns)."""
     folder = Path(year_dir) / "status" / step
-    tokens = {}
+    tokens: dict[int, str] = {}
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
@@ -339,7 +339,7 @@ def plot_step(
 
         frame = pd.read_parquet(series)
         result = json.loads(Path(result_json).read_text())
-        plot_fill(frame, result, png_out, year=year, settings=settings)
+        plot_fill(frame, result, Path(png_out), year=year, settings=settings)
     except MemoryError:
         raise
     except Exception as exc:
