@@ -269,7 +269,8 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
 
 
 def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
-    """Every fill folder (a folder named by a number) of the year's source."""
+    """Every fill folder (a folder named by a number, without leading zeros) of the year's
+    source."""
     source = year_cfg.source
     if not source.is_dir():
         where = f"the mount of {year_cfg.sshfs.target}" if year_cfg.sshfs else "the source"
@@ -279,7 +280,8 @@ def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
     folders: dict[int, Path] = {}
     with os.scandir(source) as entries:
         for entry in entries:
-            if entry.name.isdigit() and entry.is_dir():
+            name = entry.name
+            if name.isdigit() and name == str(int(name)) and entry.is_dir():
                 folders[int(entry.name)] = source / entry.name
     return folders
 

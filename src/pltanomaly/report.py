@@ -135,6 +135,12 @@ def _record(step: str, fill: int, year: int) -> dict[str, Any]:
     }
 
 
+def request_retry(record: str | os.PathLike[str]) -> None:
+    """Write a new retry token beside ``record``: the step runs again at the next run."""
+    with atomic_path(retry_path(record)) as tmp:
+        tmp.write_text(f"{time.time():.3f}-{secrets.token_hex(4)}\n")
+
+
 def _internal_failure(record: dict[str, Any], exc: BaseException, record_out: Path) -> None:
     log.error("internal error:\n%s", traceback.format_exc())
     record.update(
@@ -143,8 +149,21 @@ def _internal_failure(record: dict[str, Any], exc: BaseException, record_out: Pa
         error_type=type(exc).__name__,
         internal=True,
     )
-    with atomic_path(retry_path(record_out)) as tmp:
-        tmp.write_text(f"{time.time():.3f}-{secrets.token_hex(4)}\n")
+    request_retry(record_out)
+
+
+def _lost_input(record: dict[str, Any], path: str | os.PathLike[str], upstream: Path) -> bool:
+    """When ``path``, published by the step of ``upstream``'s record, is gone (deleted by
+    hand), fail this step and have that step redo it at the next run."""
+    if Path(path).exists():
+        return False
+    request_retry(upstream)
+    record.update(
+        status="failed",
+        reason=f"{Path(path).name} is missing (deleted?); it is made again at the next run",
+        failed_step=upstream.parent.name,
+    )
+    return True
 
 
 def _finish(record: dict[str, Any], started: float, record_out: Path) -> dict[str, Any]:
@@ -255,6 +274,8 @@ def detect_step(
     result = None
     if converted.get("status") != "ok":
         record.update(status="failed", reason=converted.get("reason"), failed_step="convert")
+    elif _lost_input(record, series, Path(convert_record)):
+        pass
     else:
         try:
             frame = pd.read_parquet(series)
@@ -331,6 +352,12 @@ def plot_step(
     if not wanted:
         _remove(png_out)
         record.update(status="skipped", reason="no plot needed")
+        return _finish(record, started, record_out)
+    upstream = Path(detect_record)
+    if _lost_input(record, series, upstream.parent.parent / "convert" / upstream.name) or (
+        _lost_input(record, result_json, upstream)
+    ):
+        _remove(png_out)
         return _finish(record, started, record_out)
     try:
         import pandas as pd

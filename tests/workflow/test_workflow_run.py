@@ -282,6 +282,22 @@ def test_internal_error_is_retried_next_run(base_run, tmp_path):
     assert planned(workdir) == expected | {aggregate_job(2022)}
 
 
+def test_result_deleted_by_hand_is_made_again(base_run, tmp_path):
+    workdir = copy_workdir(base_run.workdir, tmp_path / "w")
+    fill = base_run.good[0]
+    year_dir = workdir / "results" / "2022"
+    (year_dir / "fills" / f"{fill}.parquet").unlink()
+    (year_dir / "status" / "detect" / f"{fill}.retry").write_text("1-abc\n")  # detect reruns
+    snakemake(workdir)
+    entry = read_logs(workdir, 2022)["fills"][str(fill)]
+    assert entry["status"] == "failed" and "is missing" in entry["reason"]
+    assert planned(workdir) == fill_jobs(2022, fill) | {aggregate_job(2022)}
+    snakemake(workdir)
+    assert statuses(workdir, 2022)[fill] == "ok"
+    assert (year_dir / "fills" / f"{fill}.parquet").exists()
+    assert planned(workdir) == set()
+
+
 def _processes_in_group(pgid: int) -> dict[int, str]:
     found = {}
     for entry in Path("/proc").iterdir():

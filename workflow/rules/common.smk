@@ -60,6 +60,8 @@ try:
     _DISCOVERED = {year: plt_config.discover(cfg) for year, cfg in YEARS.items()}
 except (plt_config.ConfigError, plt_config.MountError) as exc:
     raise WorkflowError(str(exc)) from None
+except OSError as exc:
+    raise WorkflowError(f"cannot list the fills of a source: {exc}") from None
 FILLS = {year: found[0] for year, found in _DISCOVERED.items()}
 EXCLUDED = {year: found[1] for year, found in _DISCOVERED.items()}
 RETRY = {
