@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import truncated_copy
-from wf_helpers import fill_folders
+from wf_helpers import fill_folders, truncated_copy
 
 from pltanomaly import report
 

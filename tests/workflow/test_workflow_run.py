@@ -14,11 +14,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import CORRUPT_FILL, DEAD, EMPTY_FILL, base_config, truncated_copy
 from wf_helpers import (
+    CORRUPT_FILL,
+    DEAD,
+    EMPTY_FILL,
     ROOT,
     SNAKEMAKE,
     aggregate_job,
+    base_config,
     copy_workdir,
     fill_jobs,
     link_tree,
@@ -28,6 +31,7 @@ from wf_helpers import (
     read_logs,
     snakemake,
     statuses,
+    truncated_copy,
     write_config,
 )
 

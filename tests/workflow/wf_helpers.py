@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,40 @@ def read_logs(workdir: Path, year: int) -> dict[str, Any]:
 
 def statuses(workdir: Path, year: int) -> dict[int, str]:
     return {int(k): v["status"] for k, v in read_logs(workdir, year)["fills"].items()}
+
+
+# ------------------------------------------------------------------ the end-to-end scenario
+
+CORRUPT_FILL = 7990
+EMPTY_FILL = 7995
+DEAD = [6, 8, 9]
+
+
+@dataclass
+class BaseRun:
+    workdir: Path
+    good: list[int]  # 2022 fills that convert
+    spare: Path  # a generated 2022 fill folder not in the source yet
+    year2023: list[int]
+    result: subprocess.CompletedProcess[str]
+
+    @property
+    def fills2022(self) -> list[int]:
+        return sorted([*self.good, CORRUPT_FILL, EMPTY_FILL])
+
+
+def base_config() -> dict:
+    return {
+        "results": "results",
+        "years": {
+            2022: {"source": "data/22", "dead_channels": DEAD},
+            2023: {"source": "data/23", "dead_channels": DEAD},
+        },
+    }
+
+
+def truncated_copy(source: Path, target: Path, fraction: float = 0.4) -> Path:
+    data = source.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target
