@@ -13,37 +13,49 @@ Design (every threshold and window below is a field of :class:`DetectorSettings`
 3. **Reference and ratio.** Each live channel's rate is normalised by its median ratio to
    the median channel; its reference is the median of the *other* live channels'
    normalised rates in the same NB4 (leave-one-out, :func:`detect_kernels.loo_median`),
-   and its ratio to the reference, normalised to 1 over the fill, is what the detectors
-   look at. Everything common to all channels (luminosity decay, levelling, emittance
-   scans, run boundaries) cancels in the ratio. NB4s in which the reference is below
-   ``min_level`` of its bright level (no beam, after the dump) are not judged; level
-   detectors (step, drift, noise) also skip NB4s below ``steady_fraction`` of the running
-   maximum of the reference (the low points of emittance scans, where the small mu
-   dependence of each channel's response shows).
+   and its ratio to the reference, normalised to 1 over the first ``baseline_s`` of steady
+   beam, is what the detectors look at. Everything common to all channels (luminosity
+   decay, levelling, emittance scans, run boundaries) cancels in the ratio. NB4s in which
+   the reference is below ``min_level`` of its bright level (no beam, after the dump) are
+   not judged; level detectors (step, drift, noise) also skip NB4s below
+   ``steady_fraction`` of the running maximum of the reference (the low points of emittance
+   scans, where the small mu dependence of each channel's response shows).
 4. **Detectors**, each giving candidates with an *evidence* ``x`` (1 = exactly at the
    decision threshold; a candidate is an event when ``x >= 1``):
 
    - ``gap``: runs of at least ``gap_min_rows`` NB4s without the channel's row while most
      live channels have theirs; ``x = rows / gap_min_rows``.
    - ``stuck``: runs of at least ``stuck_min_rows`` rows repeating the previous row exactly
-     (the series' ``stuck`` column), unless most live channels are stuck at the same time.
-   - ``dropout``: ratio below ``dropout_level`` of the channel's running level.
+     (the series' ``stuck`` column), unless most live channels are stuck at the same time;
+     ``x = rows / stuck_min_rows``.
+   - ``dropout``: ratio below ``dropout_level`` of the channel's running level (median over
+     ``dropout_window_s``); ``x = log(depth) / log(dropout_level)``.
    - ``spike``: ratio above its running median by more than ``spike_min`` and more than
      ``spike_sigma`` times the expected statistical noise (and the locally observed noise),
      for at most ``spike_max_s`` seconds.
-   - ``noise``: the running robust scatter of NB4-to-NB4 ratio changes exceeds
-     ``noise_factor`` times the statistical expectation (noise ~ 1/sqrt(rate), calibrated on
-     all live channels of the fill) and ``noise_min_sigma`` in relative terms, for at least
-     ``noise_min_s``.
-   - ``step``: on the ratio binned in ``bin_s`` medians, the difference of the medians of the
-     ``step_window_s`` after and before each bin, minus the mean of the same difference one
-     window earlier and later (this "sharpness" is the step size for a step and ~0 for a
-     steady drift); local extremes of at least ``step_min`` (and ``step_sigma`` times its
-     noise) are steps. A step ends where an opposite change brings the ratio back.
-   - ``drift``: after removing all level changes larger than ``segment_min``, the
-     least-squares slope of the binned ratio over ``drift_window_s``; at least
-     ``drift_min_slope`` per hour (and ``drift_sigma`` times its noise) with a total change
-     (the slope integrated over the drift) of at least ``drift_min_change`` is a drift.
+   - ``noise``: the running robust scatter (over ``noise_window_s``) of NB4-to-NB4 ratio
+     changes exceeds ``noise_factor`` times the statistical expectation (noise ~ 1/sqrt(rate),
+     calibrated on all live channels of the fill, so low-rate channels and scan points are
+     judged by their own larger noise) and ``noise_min_sigma`` in relative terms, for at
+     least ``noise_min_s``; pairs across a jump of the reference (``level_jump``: scan and
+     levelling steps) are not used.
+   - ``step``: on the log ratio binned in ``bin_s`` medians, the difference ``delta`` of the
+     medians of the ``step_window_s`` after and before each bin; its peaks (one per window)
+     are candidate changes, placed to the bin by the best two-mean split. The change's
+     size is its "sharpness": ``delta`` minus the mean of ``delta`` one window earlier and
+     later (the step size for a step, ~0 for a steady drift). At least ``step_min`` (and
+     ``step_sigma`` times its noise) is a step; ``x = min(size / step_min, size /
+     (step_sigma * noise))``. A step ends where an opposite change brings the ratio back
+     (within half its size), else at the end of the fill.
+   - ``drift``: after removing the level changes larger than ``segment_min`` (and
+     ``step_sigma`` times their noise), the least-squares slope of the binned log ratio over
+     ``drift_window_s``; a stretch whose slope reaches ``drift_min_slope`` per hour (and
+     ``drift_sigma`` times its noise) with a total change (the slope integrated over the
+     stretch) of at least ``drift_min_change`` is a drift; ``x`` is the smaller of the two
+     ratios to their thresholds.
+
+   The level detectors' thresholds scale with the locally observed noise, so a noisy
+   period is reported as ``noise`` and not also as steps and drifts.
 
 5. **Scores.** A channel's evidence is the largest ``x`` of all its candidates, events or
    not; its score is ``x**p / (1 + x**p)`` (``p = score_exponent``): monotone in the
