@@ -11,6 +11,7 @@ from test_detect_data import DEAD, YEAR, anomaly_fill, clean_fill
 
 from pltanomaly import plot
 from pltanomaly.detect import detect_fill
+from pltanomaly.events import format_magnitude
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,7 +63,7 @@ def test_plot_cli(tmp_path, capsys):
 
 
 def test_magnitude_labels():
-    assert plot._magnitude({"magnitude": -0.05, "unit": "relative"}) == "-5.0%"
-    assert plot._magnitude({"magnitude": 0.031, "unit": "relative per hour"}) == "+3.1%/h"
-    assert plot._magnitude({"magnitude": 3.0, "unit": "factor"}) == "x3.0"
-    assert plot._magnitude({"magnitude": 15.2, "unit": "seconds"}) == "15s"
+    assert format_magnitude({"magnitude": -0.05, "unit": "relative"}) == "-5.0%"
+    assert format_magnitude({"magnitude": 0.031, "unit": "relative per hour"}) == "+3.1%/h"
+    assert format_magnitude({"magnitude": 3.0, "unit": "factor"}) == "x3.0"
+    assert format_magnitude({"magnitude": 15.2, "unit": "seconds"}) == "15s"

@@ -92,7 +92,6 @@ log = logging.getLogger(__name__)
 
 N_CHANNELS = 16
 NB4_SECONDS = 16384 * 3564 / 40.0789e6
-EVENT_TYPES = ("step", "drift", "spike", "dropout", "stuck", "noise", "gap")
 DECISION_SCORE = 0.5
 """Channels (and events) scoring at least this are anomalous."""
 

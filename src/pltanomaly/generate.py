@@ -29,11 +29,13 @@ from scipy.signal import lfilter
 
 from pltanomaly import __version__
 from pltanomaly.atomic import atomic_path, write_json_atomic
+from pltanomaly.events import EVENT_TYPES
 from pltanomaly.io import BEAM_TABLE, N_BX, N_CHANNELS, NB4_SECONDS, ORBITS_PER_NB4, PLT_TABLE
 
 log = logging.getLogger(__name__)
 
-ANOMALY_TYPES = ("step", "drift", "spike", "dropout", "stuck", "noise", "gap")
+ANOMALY_TYPES = EVENT_TYPES
+"""Every event type of the results contract is injected."""
 SLOTS_PER_BLOCK = 96
 
 

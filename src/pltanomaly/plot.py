@@ -35,6 +35,7 @@ import pandas as pd
 
 from pltanomaly.atomic import atomic_path
 from pltanomaly.detect import DetectorSettings, ratio_view
+from pltanomaly.events import format_magnitude
 
 MAX_CHANNEL_PANELS = 8
 TYPE_COLOURS = {
@@ -83,7 +84,7 @@ def _shade_events(ax: plt.Axes, events: list[dict[str, Any]], t0: float, t1: flo
         ax.axvspan(a, b, color=colour, alpha=0.25, lw=0)
         label = event["type"]
         if "magnitude" in event and event.get("unit"):
-            label += f" {_magnitude(event)}"
+            label += f" {format_magnitude(event)}"
         ax.text(
             a,
             top,
@@ -95,21 +96,6 @@ def _shade_events(ax: plt.Axes, events: list[dict[str, Any]], t0: float, t1: flo
             clip_on=True,
             fontweight="bold",
         )
-
-
-def _magnitude(event: Mapping[str, Any]) -> str:
-    value, unit = float(event["magnitude"]), event.get("unit", "")
-    if unit == "relative":
-        return f"{100 * value:+.1f}%"
-    if unit == "relative per hour":
-        return f"{100 * value:+.1f}%/h"
-    if unit == "factor":
-        return f"x{value:.1f}"
-    if unit == "seconds":
-        return f"{value:.0f}s"
-    if unit == "relative sigma":
-        return f"{100 * value:.1f}%"
-    return f"{value:.3g}"
 
 
 def plot_fill(

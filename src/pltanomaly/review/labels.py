@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pltanomaly.events import EVENT_TYPES
+
 log = logging.getLogger(__name__)
 
 LABELS_SUFFIX = ".labels.sqlite"
@@ -32,7 +34,7 @@ VERDICTS = ("good", "bad")
 #: ``skipped`` is stored like a verdict so that the evaluation queue counts it as seen
 SKIPPED = "skipped"
 #: the results contract's event types, plus ``other`` for what fits none of them
-ANOMALY_TYPES = ("step", "drift", "spike", "dropout", "stuck", "noise", "gap", "other")
+ANOMALY_TYPES = (*EVENT_TYPES, "other")
 
 #: re-evaluation job states, in the order a job goes through them
 PENDING = "PENDING_REEVALUATION"
