@@ -28,6 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from pltanomaly.metrics import precision_recall_f1, ratio
+
 TOLERANCE_S = 60.0
 
 MAGNITUDE_BINS: dict[str, list[float]] = {
@@ -61,10 +63,6 @@ def _bin_label(kind: str, magnitude: float) -> str:
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     """Overlap length of [a0, a1] and [b0, b1] (negative when apart)."""
     return min(a1, b1) - max(a0, b0)
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
 
 
 def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
@@ -188,23 +186,17 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                         "in_common_mode": inside,
                     }
                 )
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, tp + fn)
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision is not None and recall is not None and precision + recall > 0
-        else None
-    )
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     by_type = {
         kind: {
             "total": events_total[kind],
             "found": events_found[kind],
-            "recall": _ratio(events_found[kind], events_total[kind]),
+            "recall": ratio(events_found[kind], events_total[kind]),
             "bins": {
                 label: {
                     "total": bins_total[(k, label)],
                     "found": bins_found[(k, label)],
-                    "recall": _ratio(bins_found[(k, label)], bins_total[(k, label)]),
+                    "recall": ratio(bins_found[(k, label)], bins_total[(k, label)]),
                 }
                 for (k, label) in sorted(bins_total, key=lambda kl: _bin_order(*kl))
                 if k == kind
@@ -225,7 +217,7 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
             "f1": f1,
         },
         "dead": {
-            "accuracy": _ratio(dead_ok, dead_total),
+            "accuracy": ratio(dead_ok, dead_total),
             "total": dead_total,
             "missed": dead_missed,
             "false": dead_false,
@@ -233,16 +225,16 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
         "events": {
             "total": sum(events_total.values()),
             "found": sum(events_found.values()),
-            "recall": _ratio(sum(events_found.values()), sum(events_total.values())),
+            "recall": ratio(sum(events_found.values()), sum(events_total.values())),
             "by_type": by_type,
-            "type_accuracy": _ratio(type_ok, type_total),
+            "type_accuracy": ratio(type_ok, type_total),
             "confusion": {k: dict(v) for k, v in confusion.items()},
             "missed": missed,
         },
         "false_alarms": {
             "count": len(false_alarms),
             "live_channel_hours": channel_hours,
-            "per_channel_hour": _ratio(len(false_alarms), channel_hours),
+            "per_channel_hour": ratio(len(false_alarms), channel_hours),
             "in_common_mode": false_in_common,
             "list": false_alarms,
         },

@@ -21,14 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from pltanomaly.metrics import precision_recall_f1, ratio
 from pltanomaly.review.labels import ANOMALY_TYPES, LabelStore, default_labels_path
 from pltanomaly.review.results import FillNotFound, FillUnreadable, ResultsReader
 
 UNSPECIFIED = "unspecified"
-
-
-def _ratio(num: int, den: int) -> float | None:
-    return num / den if den else None
 
 
 def _auc(bad: list[float], good: list[float]) -> float | None:
@@ -121,16 +118,10 @@ def score_against_labels(
             )
 
     for row in by_type.values():
-        row["precision"] = _ratio(row["matched"], row["flagged"])
-        row["recall"] = _ratio(row["matched"], row["labelled"])
-        row["recall_any"] = _ratio(row["detected"], row["labelled"])
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, tp + fn)
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision is not None and recall is not None and precision + recall > 0
-        else None
-    )
+        row["precision"] = ratio(row["matched"], row["flagged"])
+        row["recall"] = ratio(row["matched"], row["labelled"])
+        row["recall_any"] = ratio(row["detected"], row["labelled"])
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     n_scored = tp + fp + fn + tn
     return {
         "results_dir": str(results_dir),
@@ -149,7 +140,7 @@ def score_against_labels(
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "accuracy": _ratio(tp + tn, n_scored),
+            "accuracy": ratio(tp + tn, n_scored),
             "auc": _auc(bad_scores, good_scores),
         },
         "by_type": {t: row for t, row in by_type.items() if row["labelled"] or row["flagged"]},
