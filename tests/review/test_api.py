@@ -129,7 +129,7 @@ def _ratio_jump(body: dict[str, Any], channel: str) -> tuple[float, float]:
 
 
 def _check_step_view(body: dict[str, Any]) -> tuple[float, float]:
-    from conftest import STEP_SIZE
+    from review_data import STEP_SIZE
 
     assert body["points"] == 200 and len(body["t"]) == 200
     before, after = _ratio_jump(body, "3")

@@ -139,7 +139,7 @@ def test_half_written_results(client: Any, results: Path) -> None:
 
 
 def _valid(fill: int) -> dict[str, Any]:
-    from conftest import FILLS, fill_json
+    from review_data import FILLS, fill_json
 
     return fill_json(fill, FILLS[fill])
 

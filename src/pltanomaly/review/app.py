@@ -42,6 +42,7 @@ from flask import (
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
+from pltanomaly.events import format_magnitude
 from pltanomaly.review import heatmap
 from pltanomaly.review.jobs import DetectFn, PlotFn, Reevaluator
 from pltanomaly.review.labels import (
@@ -265,26 +266,6 @@ def fmt_score(score: float | None) -> str:
     return "–" if score is None else f"{score:.3f}"
 
 
-def fmt_magnitude(event: Mapping[str, Any]) -> str:
-    """An event's size as pltanomaly.plot labels it ("+4.0%", "+2.1%/h", "x3.5"), or ""."""
-    try:
-        value = float(event["magnitude"])
-    except (KeyError, TypeError, ValueError):
-        return ""
-    unit = event.get("unit", "")
-    if unit == "relative":
-        return f"{100 * value:+.1f}%"
-    if unit == "relative per hour":
-        return f"{100 * value:+.1f}%/h"
-    if unit == "factor":
-        return f"x{value:.1f}"
-    if unit == "seconds":
-        return f"{value:.0f}s"
-    if unit == "relative sigma":
-        return f"{100 * value:.1f}%"
-    return f"{value:.3g}"
-
-
 def _day_start(d: date) -> float:
     return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
 
@@ -442,6 +423,18 @@ class Review:
         if not (valid_year(year) and valid_fill(fill) and self.reader.fill_exists(year, fill)):
             abort(404, f"no fill {fill} in {year}")
 
+    def fill_view(self, year: int, fill: int) -> tuple[Any, dict[str, Any] | None, dict, Any]:
+        """A known fill's summary, result (None when unreadable), verdicts and job (or 404)."""
+        self.known_fill(year, fill)
+        summary = self.reader.summary(year, fill)
+        try:
+            result: dict[str, Any] | None = self.reader.load_fill(year, fill)
+        except (FillNotFound, FillUnreadable):
+            result = None
+        verdicts = {} if self.store is None else self.store.for_fill(year, fill)
+        job = None if self.store is None else self.store.job(year, fill)
+        return summary, result, verdicts, job
+
     def fill_result(self, year: int, fill: int) -> dict[str, Any]:
         """The readable result of a fill, or 404 (unknown) / 503 (unreadable)."""
         if not (valid_year(year) and valid_fill(fill)):
@@ -587,7 +580,7 @@ def create_app(
     app.extensions["pltanomaly_review"] = review
     app.jinja_env.filters["utc"] = fmt_time
     app.jinja_env.filters["score"] = fmt_score
-    app.jinja_env.filters["magnitude"] = fmt_magnitude
+    app.jinja_env.filters["magnitude"] = format_magnitude
     app.jinja_env.globals.update(
         anomaly_types=ANOMALY_TYPES,
         fill_statuses=FILL_STATUSES,
@@ -721,15 +714,7 @@ def create_app(
 
     @app.get("/fills/<int:year>/<int:fill>")
     def fill_page(year: int, fill: int) -> Any:
-        review.known_fill(year, fill)
-        summary = reader.summary(year, fill)
-        result = None
-        try:
-            result = reader.load_fill(year, fill)
-        except (FillNotFound, FillUnreadable):
-            pass
-        verdicts = {} if review.store is None else review.store.for_fill(year, fill)
-        job = None if review.store is None else review.store.job(year, fill)
+        summary, result, verdicts, job = review.fill_view(year, fill)
         fills = [(fs.year, fs.fill) for fs in reader.list_fills([year])]
         pos = fills.index((year, fill)) if (year, fill) in fills else -1
         prev_fill = fills[pos - 1][1] if pos > 0 else None
@@ -880,17 +865,9 @@ def create_app(
 
     @app.get("/api/fills/<int:year>/<int:fill>")
     def api_fill(year: int, fill: int) -> Any:
-        review.known_fill(year, fill)
-        summary = reader.summary(year, fill)
-        result = None
-        try:
-            result = reader.load_fill(year, fill)
-        except (FillNotFound, FillUnreadable):
-            pass
+        summary, result, verdicts, job = review.fill_view(year, fill)
         if result is not None:
             result = {**result, "channels": {str(c): v for c, v in result["channels"].items()}}
-        verdicts = {} if review.store is None else review.store.for_fill(year, fill)
-        job = None if review.store is None else review.store.job(year, fill)
         return jsonify(
             summary=review.fill_row(summary, verdicts, job),
             result=result,
