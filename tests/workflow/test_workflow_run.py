@@ -18,7 +18,6 @@ from wf_helpers import (
     CORRUPT_FILL,
     DEAD,
     EMPTY_FILL,
-    ROOT,
     SNAKEMAKE,
     aggregate_job,
     base_config,
@@ -32,6 +31,7 @@ from wf_helpers import (
     snakemake,
     statuses,
     truncated_copy,
+    workflow_snapshot,
     write_config,
 )
 
@@ -319,10 +319,11 @@ def _processes_in_group(pgid: int) -> dict[int, str]:
 def _start_and_kill(workdir: Path, *, whole_run: bool) -> int:
     """Start the workflow, wait until a conversion runs, then SIGKILL the conversion's
     process (or all of Snakemake). Returns Snakemake's exit code."""
+    snapshot = workflow_snapshot()
     command = [
         SNAKEMAKE,
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(snapshot / "Snakefile"),
         "--directory",
         str(workdir),
         "--configfile",
@@ -330,8 +331,13 @@ def _start_and_kill(workdir: Path, *, whole_run: bool) -> int:
         "--cores",
         "1",
     ]
+    env = {**os.environ, "PLTANOMALY_NUMBA_CACHE": str(snapshot / "numba-cache")}
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 120

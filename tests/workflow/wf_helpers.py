@@ -1,13 +1,20 @@
-"""Running the workflow in a scratch folder and reading what Snakemake planned or ran."""
+"""Running the workflow in a scratch folder and reading what Snakemake planned or ran.
+
+The workflow runs from a snapshot of this checkout (Snakefile, workflow/, src/, config/,
+envs/) taken at the first run of a session: the plans the tests compare depend on the code's
+hash and the scripts' times, which must not change under a test while someone edits the tree.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,26 @@ RULE_RE = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
 WILDCARDS_RE = re.compile(r"^\s*wildcards: (.*)$")
 
 Job = tuple[str, tuple[tuple[str, str], ...]]
+SNAPSHOT_PARTS = ("Snakefile", "workflow", "src", "config", "envs")
+_snapshot: Path | None = None
+
+
+def workflow_snapshot() -> Path:
+    """A copy of the workflow and package, made once per test session."""
+    global _snapshot
+    if _snapshot is None:
+        target = Path(tempfile.mkdtemp(prefix="pltanomaly-workflow-"))
+        atexit.register(shutil.rmtree, target, True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+        for name in SNAPSHOT_PARTS:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, target / name, ignore=ignore)
+            else:
+                shutil.copy2(source, target / name)
+        (target / "numba-cache").mkdir()
+        _snapshot = target
+    return _snapshot
 
 
 def fill_folders(year_dir: Path) -> list[Path]:
@@ -72,10 +99,11 @@ def snakemake(
 ) -> subprocess.CompletedProcess[str]:
     """``snakemake --directory workdir --configfile ... --cores 2 ARGS`` with the venv's
     snakemake; raises with its output when it fails and ``check``."""
+    snapshot = workflow_snapshot()
     command = [
         SNAKEMAKE,
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(snapshot / "Snakefile"),
         "--directory",
         str(workdir),
         "--cores",
@@ -85,7 +113,11 @@ def snakemake(
     files = [str(workdir / f) for f in configfiles]
     if files:
         command[1:1] = ["--configfile", *files]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PLTANOMALY_NUMBA_CACHE": str(snapshot / "numba-cache"),
+    }
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
