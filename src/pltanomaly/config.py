@@ -274,8 +274,9 @@ def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
     source = year_cfg.source
     if not source.is_dir():
         where = f"the mount of {year_cfg.sshfs.target}" if year_cfg.sshfs else "the source"
+        hint = "; 'make demo' generates the demo fills" if "demo-data" in str(source) else ""
         raise ConfigError(
-            f"config years.{year_cfg.year}.source: {source} ({where}) is not a folder"
+            f"config years.{year_cfg.year}.source: {source} ({where}) is not a folder{hint}"
         )
     folders: dict[int, Path] = {}
     with os.scandir(source) as entries:
