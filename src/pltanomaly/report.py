@@ -213,8 +213,25 @@ def convert_step(
         record["outputs"] = [str(series_out)]
         record["summary"] = asdict(summary)
     if record["status"] != "ok":
+        record["files"] = _file_list(fill_dir)
         log.warning("fill %s: conversion failed: %s", fill, record["reason"])
     return _finish(record, started, record_out)
+
+
+def _file_list(fill_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = []
+    try:
+        entries = sorted(os.scandir(fill_dir), key=lambda e: e.name)
+    except OSError:
+        return files
+    for entry in entries:
+        if entry.name.endswith(".hd5") and not entry.name.startswith("."):
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            files.append({"name": entry.name, "size": stat.st_size, "mtime": stat.st_mtime})
+    return files
 
 
 def _row_of(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -408,6 +425,8 @@ def fill_log(year_dir: Path, fill: int) -> dict[str, Any]:
     if detect is not None:
         entry["settings_hash"] = detect.get("settings_hash")
     summary = (convert or {}).get("summary") or {}
+    if convert is not None and not summary and convert.get("files") is not None:
+        entry["files"] = convert["files"]
     if summary:
         entry["files"] = summary.get("files", [])
         entry["warnings"] = summary.get("warnings", [])

@@ -110,6 +110,10 @@ def test_corrupt_and_empty_fills_fail_alone(base_run):
     assert corrupt["status"] == "failed" and corrupt["failed_step"] == "convert"
     assert "hd5" in corrupt["reason"] and "truncated" in corrupt["reason"]
     assert empty["status"] == "failed" and "no .hd5 file" in empty["reason"]
+    assert [f["name"] for f in corrupt["files"]] == [
+        p.name for p in (base_run.workdir / "data" / "22" / str(CORRUPT_FILL)).glob("*.hd5")
+    ]
+    assert empty["files"] == []
     report = pd.read_parquet(year_dir / "report.parquet").set_index("fill")
     assert report.loc[CORRUPT_FILL, "status"] == "failed"
     assert report.loc[EMPTY_FILL, "reason"] == empty["reason"]
