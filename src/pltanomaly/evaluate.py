@@ -303,18 +303,29 @@ def format_evaluation(report: dict[str, Any], *, details: int = 10) -> str:
     return "\n".join(lines) + "\n"
 
 
+def results_root(folder: Path) -> Path:
+    """The results folder (holding ``{year}/``) of ``folder``, which may be a year's folder."""
+    return folder.parent if (folder / "fills").is_dir() else folder
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score results against generator truth or human labels"
     )
     parser.add_argument("--truth", type=Path, help="generator truth.json")
-    parser.add_argument("--results", type=Path, required=True, help="results/{year} folder")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        required=True,
+        help="results/{year} folder (with --labels alone, the results folder itself also works)",
+    )
     parser.add_argument(
         "--labels",
         nargs="?",
         const="",
         default=None,
-        help="score against the review app's labels (default {results}/labels.sqlite)",
+        help="score against the review app's labels (default: the database the review app "
+        "keeps beside the results folder, results.labels.sqlite)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.set_defaults(func=_main)
@@ -342,7 +353,7 @@ def _main(args: argparse.Namespace) -> int:
             print("pltanomaly evaluate --labels: the review app (pltanomaly.review) is missing")
             return 2
         try:
-            result = agreement.score_against_labels(args.results, args.labels or None)
+            result = agreement.score_against_labels(results_root(args.results), args.labels or None)
         except FileNotFoundError as exc:
             print(f"pltanomaly evaluate --labels: {exc}")
             return 2

@@ -87,3 +87,15 @@ def test_missing_database_is_an_error(results: Path) -> None:
     with pytest.raises(FileNotFoundError):
         score_against_labels(results, results / "nope.sqlite")
     assert not (results / "nope.sqlite").exists()
+
+
+@pytest.mark.parametrize("year_folder", [False, True])
+def test_evaluate_labels_command(labelled: Path, year_folder: bool, capsys) -> None:
+    """``pltanomaly evaluate --labels`` finds the review app's database from the results
+    folder or from one year's folder (as ``--truth`` takes it)."""
+    from pltanomaly.cli import main
+
+    folder = labelled / "2022" if year_folder else labelled
+    assert main(["evaluate", "--results", str(folder), "--labels"]) == 0
+    out = capsys.readouterr().out
+    assert out == format_agreement(score_against_labels(labelled))
