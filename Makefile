@@ -6,7 +6,7 @@ DEMO_DATA ?= demo-data
 DEMO_YEAR ?= 2022
 CORES ?= 2
 
-.PHONY: demo test env system-deps lint benchmarks clean
+.PHONY: demo test env system-deps lint benchmarks evaluation clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,22 @@ demo: env $(DEMO_DATA)/.generated
 test: env system-deps
 	$(BIN)/python -m pytest || [ $$? -eq 5 ]
 
-lint: env
+lint: env $(DEMO_DATA)/.generated
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint --cores 1
 
+## benchmarks: speed and memory, each printed side by side with its reference
 benchmarks: env
-	$(BIN)/python benchmarks/convert.py
+	$(BIN)/python benchmarks/convert.py --hours 1
+	$(BIN)/python benchmarks/poc_compare.py --hours 2
+	$(BIN)/python benchmarks/detect.py --hours 2
+	$(BIN)/python benchmarks/dag.py --fills 500
+
+## evaluation: the detector on the fixed benchmark set (30 fills of 2 h, seeds never tuned on)
+evaluation: env
+	$(BIN)/python benchmarks/eval_set.py build/eval-set --set benchmark --fills 30 --hours 2
 
 clean:
 	rm -rf $(VENV) results .snakemake $(DEMO_DATA)
