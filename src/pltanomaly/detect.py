@@ -73,7 +73,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -506,7 +506,7 @@ class _Detector:
         self.common_stuck = n_stuck > 0.5 * np.maximum(n_present, 1)
         # gaps and stuck need no reference
         for c in np.flatnonzero(live):
-            self._gaps_and_stuck(c)
+            self._gaps_and_stuck(int(c))
         if self.n_live < cfg.min_reference_channels + 1:
             self.notes.append(
                 f"only {self.n_live} live channel(s): no reference for ratio-based detectors"
@@ -830,7 +830,7 @@ class _Detector:
                 )
             for value in self.extra[ch].get("evidence", {}).values():
                 best = max(best, min(float(value), 0.999))
-            events.sort(key=lambda e: e["start"])
+            events.sort(key=lambda e: cast(float, e["start"]))
             score = evidence_score(best, cfg.score_exponent)
             status = "anomalous" if events else "normal"
             if status == "normal":
