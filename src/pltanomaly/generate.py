@@ -202,6 +202,11 @@ def plan_fill(
         for t_step in np.arange(step_every, level_end, step_every):
             if target * np.exp(-step_every / tau_level) < np.exp(-t_step / tau):
                 common_period("levelling_step", max(slot_of(t_step - 30), 0), slot_of(t_step + 30))
+        last_levelled = min(slot_of(level_end), n_slots) - 1
+        if last_levelled >= 0 and in_levelling[last_levelled]:  # then head-on: a last jump up
+            common_period(
+                "levelling_step", max(last_levelled - slot_of(30), 0), last_levelled + slot_of(30)
+            )
     short = float(np.clip(hours / 2.0, 0.2, 1.0))  # short (test) fills get shorter scans
     margin = min(600.0, 0.04 * hours * 3600.0)
     step_slots = slot_of(short * rng.uniform(15.0, 25.0))

@@ -157,3 +157,17 @@ def test_rows_absent_at_the_end_of_a_file_do_not_clobber_the_table(tmp_path: Pat
     (path,) = write_fill(plan, tmp_path / "7920", rng, faults=False)
     rows = sum(len(chunk) for chunk in iter_plt_chunks(path))
     assert rows == int(plan.present.sum())
+
+
+def test_every_common_luminosity_jump_is_a_common_period() -> None:
+    """Where the common luminosity jumps between two NB4 (scan steps, levelling steps and
+    the end of levelling, the dump), the truth holds a common-mode period around it."""
+    for fill in range(7920, 7940):
+        plan = plan_year_fill(2022, fill, seed=8, hours=3.0)[1]
+        normal = next(int(c) for c, v in plan.truth["channels"].items() if v["status"] == "normal")
+        common = plan.scale[normal]  # a channel without anomaly follows the common luminosity
+        jumps = np.flatnonzero(np.abs(np.diff(common)) > 0.02 * common[:-1].clip(1e-9))
+        times = plan.times()
+        for slot in jumps:
+            t = times[slot]
+            assert any(c["start"] - 2 <= t <= c["end"] + 2 for c in plan.truth["common"]), (fill, t)
