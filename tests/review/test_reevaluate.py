@@ -247,3 +247,15 @@ def test_reevaluate_with_the_real_detector(make_app: Any, results: Path) -> None
     assert result["channels"]["3"]["status"] == "anomalous"  # the 10 % step is found
     assert plot.read_bytes() != old_plot and plot.read_bytes().startswith(b"\x89PNG")
     assert time.time() - t0 < 30
+
+
+def test_post_reports_the_jobs_it_queued_not_a_later_state(
+    make_app: Any, fake_detector: Any
+) -> None:
+    """The answer to POST /api/reevaluate says what the request did (queued), even when the
+    worker has already moved the job on (here: an inline executor finishes it at once)."""
+    client = make_app().test_client()
+    r = reevaluate(client, (2022, 8001))
+    assert r.status_code == 202
+    assert [j["state"] for j in r.get_json()["jobs"]] == [PENDING]
+    assert client.get("/api/jobs").get_json()["jobs"][0]["state"] == FINISHED

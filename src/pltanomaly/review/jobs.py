@@ -82,7 +82,8 @@ class Reevaluator:
         self._lock = threading.Lock()
 
     def submit(self, year: int, fill: int) -> Job:
-        """Queue one fill; a fill already queued or running is left alone. Returns its job."""
+        """Queue one fill; a fill already queued or running is left alone. Returns its job as
+        this call left it (queued), not as the worker may already have moved it on."""
         job = self.store.claim_job(year, fill)
         if job is None:  # already queued or running
             current = self.store.job(year, fill)
@@ -91,7 +92,7 @@ class Reevaluator:
         future = self.executor.submit(self._run, year, fill)
         with self._lock:
             self._futures[(year, fill)] = future
-        return self.store.job(year, fill) or job
+        return job
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every job submitted so far has ended (tests, shutdown)."""
