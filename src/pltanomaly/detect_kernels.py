@@ -50,8 +50,8 @@ def median_without(sorted_values: np.ndarray, n: int, skip: int) -> float:
 
 
 @_jit()
-def sorted_insert(buf: np.ndarray, n: int, value: float) -> int:
-    """Insert ``value`` into the sorted ``buf[:n]``; returns the new length."""
+def lower_bound(buf: np.ndarray, n: int, value: float) -> int:
+    """First index of the sorted ``buf[:n]`` whose value is not below ``value``."""
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
@@ -59,6 +59,13 @@ def sorted_insert(buf: np.ndarray, n: int, value: float) -> int:
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@_jit()
+def sorted_insert(buf: np.ndarray, n: int, value: float) -> int:
+    """Insert ``value`` into the sorted ``buf[:n]``; returns the new length."""
+    lo = lower_bound(buf, n, value)
     for j in range(n, lo, -1):
         buf[j] = buf[j - 1]
     buf[lo] = value
@@ -68,13 +75,7 @@ def sorted_insert(buf: np.ndarray, n: int, value: float) -> int:
 @_jit()
 def sorted_remove(buf: np.ndarray, n: int, value: float) -> int:
     """Remove one ``value`` from the sorted ``buf[:n]``; returns the new length."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = lower_bound(buf, n, value)
     if lo >= n or buf[lo] != value:
         return n
     for j in range(lo, n - 1):
