@@ -28,7 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.metrics import precision_recall_f1, ratio
+from pltanomaly.metrics import confusion as binary_confusion
+from pltanomaly.metrics import ratio
 
 TOLERANCE_S = 60.0
 
@@ -186,7 +187,6 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                         "in_common_mode": inside,
                     }
                 )
-    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     by_type = {
         kind: {
             "total": events_total[kind],
@@ -207,15 +207,7 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
     return {
         "n_fills": n_fills,
         "missing_results": missing_results,
-        "channels": {
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-            "tn": tn,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-        },
+        "channels": binary_confusion(tp, fp, fn, tn),
         "dead": {
             "accuracy": ratio(dead_ok, dead_total),
             "total": dead_total,

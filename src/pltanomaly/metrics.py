@@ -17,3 +17,17 @@ def precision_recall_f1(
     if precision is None or recall is None or precision + recall == 0:
         return precision, recall, None
     return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def confusion(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int | None]:
+    """The counts of a binary decision with its precision, recall and F1."""
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }

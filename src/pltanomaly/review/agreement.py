@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from pltanomaly.metrics import precision_recall_f1, ratio
+from pltanomaly.metrics import confusion, ratio
 from pltanomaly.review.labels import ANOMALY_TYPES, LabelStore, default_labels_path
 from pltanomaly.review.results import FillNotFound, FillUnreadable, ResultsReader
 
@@ -121,7 +121,6 @@ def score_against_labels(
         row["precision"] = ratio(row["matched"], row["flagged"])
         row["recall"] = ratio(row["matched"], row["labelled"])
         row["recall_any"] = ratio(row["detected"], row["labelled"])
-    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     n_scored = tp + fp + fn + tn
     return {
         "results_dir": str(results_dir),
@@ -133,13 +132,7 @@ def score_against_labels(
         "n_dead_labelled": dead_labelled,
         "missing": missing,
         "overall": {
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-            "tn": tn,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
+            **confusion(tp, fp, fn, tn),
             "accuracy": ratio(tp + tn, n_scored),
             "auc": _auc(bad_scores, good_scores),
         },
