@@ -15,12 +15,12 @@ a fresh child process. Goal: convert within 1.25x of the floor, peak RSS under 1
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from fresh_process import PEAK_RSS_MB, run_fresh
 
 CHILD = r"""
 import json, sys, time
@@ -41,20 +41,12 @@ if mode == "floor":
 else:
     rows = convert_fill(fill_dir, out).rows_read
 seconds = time.perf_counter() - start
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent
-status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
-print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": int(status) / 1024}))
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
 
 
 def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(fill_dir), str(out)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
 
 
 def main() -> int:
