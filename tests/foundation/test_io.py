@@ -75,64 +75,20 @@ def test_empty_or_garbage_file(tmp_path: Path, content: bytes) -> None:
         plt_table_info(path)
 
 
+HEADER = ("fillnum", "runnum", "lsnum", "nbnum", "timestampsec", "timestampmsec", "channelid")
+
+
+def header(kind: str = "<u4") -> list[tuple[str, str]]:
+    return [(name, kind) for name in HEADER]
+
+
 @pytest.mark.parametrize(
     ("dtype", "message"),
     [
         ([("channelid", "u1"), ("data", "<u4", (3564,))], "lacks columns"),
-        (
-            [
-                *[
-                    (n, "<u4")
-                    for n in (
-                        "fillnum",
-                        "runnum",
-                        "lsnum",
-                        "nbnum",
-                        "timestampsec",
-                        "timestampmsec",
-                        "channelid",
-                    )
-                ],
-                ("data", "<u4", (100,)),
-            ],
-            "shape",
-        ),
-        (
-            [
-                *[
-                    (n, "<u4")
-                    for n in (
-                        "fillnum",
-                        "runnum",
-                        "lsnum",
-                        "nbnum",
-                        "timestampsec",
-                        "timestampmsec",
-                        "channelid",
-                    )
-                ],
-                ("data", "S4", (3564,)),
-            ],
-            "dtype",
-        ),
-        (
-            [
-                *[
-                    (n, "<f4")
-                    for n in (
-                        "fillnum",
-                        "runnum",
-                        "lsnum",
-                        "nbnum",
-                        "timestampsec",
-                        "timestampmsec",
-                        "channelid",
-                    )
-                ],
-                ("data", "<u4", (3564,)),
-            ],
-            "expected integers",
-        ),
+        ([*header(), ("data", "<u4", (100,))], "shape"),
+        ([*header(), ("data", "S4", (3564,))], "dtype"),
+        ([*header("<f4"), ("data", "<u4", (3564,))], "expected integers"),
     ],
 )
 def test_wrong_layout_or_dtype(tmp_path: Path, dtype: list, message: str) -> None:
