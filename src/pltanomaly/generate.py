@@ -315,6 +315,11 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+def _event(kind: str, first: int, last: int, magnitude: float, unit: str) -> dict[str, Any]:
+    """A truth event over slots ``first..last`` (turned into times by the caller)."""
+    return {"type": kind, "first": first, "last": last, "magnitude": magnitude, "unit": unit}
+
+
 def _inject(
     rng: np.random.Generator,
     kind: str,
@@ -341,76 +346,40 @@ def _inject(
             else min(n_slots - 1, first + seconds(rng.uniform(900, 5400)))
         )
         row[first : last + 1] *= 1 + size
-        return {
-            "type": "step",
-            "first": first,
-            "last": last,
-            "magnitude": abs(size),
-            "unit": "relative",
-        }
+        return _event("step", first, last, abs(size), "relative")
     if kind == "drift":
         slope = _log_uniform(rng, 0.01, 0.10) * (1 if rng.random() < 0.5 else -1)
         last = min(n_slots - 1, first + seconds(rng.uniform(3600, 3 * 3600)))
         hours = (np.arange(first, last + 1) - first) * period / 3600.0
         row[first : last + 1] *= 1 + slope * hours
         row[last + 1 :] *= 1 + slope * hours[-1]
-        return {
-            "type": "drift",
-            "first": first,
-            "last": last,
-            "magnitude": abs(slope),
-            "unit": "relative per hour",
-        }
+        return _event("drift", first, last, abs(slope), "relative per hour")
     if kind == "spike":
         factor = rng.uniform(1.5, 6.0)
         last = first + int(rng.integers(0, 4))
         row[first : last + 1] *= factor
-        return {
-            "type": "spike",
-            "first": first,
-            "last": last,
-            "magnitude": factor,
-            "unit": "factor",
-        }
+        return _event("spike", first, last, factor, "factor")
     if kind == "dropout":
         length = _log_uniform(rng, 3.0, 300.0)
         last = min(n_slots - 1, first + seconds(length) - 1)
         row[first : last + 1] *= rng.uniform(0.0, 0.05)
-        return {
-            "type": "dropout",
-            "first": first,
-            "last": last,
-            "magnitude": length,
-            "unit": "seconds",
-        }
+        return _event("dropout", first, last, length, "seconds")
     if kind == "stuck":
         length = rng.uniform(30.0, 600.0)
         last = min(n_slots - 1, first + seconds(length))
         stuck_source[channel, first + 1 : last + 1] = first
-        return {
-            "type": "stuck",
-            "first": first,
-            "last": last,
-            "magnitude": length,
-            "unit": "seconds",
-        }
+        return _event("stuck", first, last, length, "seconds")
     if kind == "noise":
         sigma = _log_uniform(rng, 0.01, 0.10)
         last = min(n_slots - 1, first + seconds(rng.uniform(600.0, 3600.0)))
         row[first : last + 1] *= np.clip(
             1 + sigma * rng.standard_normal(last + 1 - first), 0.0, None
         )
-        return {
-            "type": "noise",
-            "first": first,
-            "last": last,
-            "magnitude": sigma,
-            "unit": "relative sigma",
-        }
+        return _event("noise", first, last, sigma, "relative sigma")
     length = _log_uniform(rng, 5.0, 600.0)
     last = min(n_slots - 1, first + seconds(length) - 1)
     present[channel, first : last + 1] = False
-    return {"type": "gap", "first": first, "last": last, "magnitude": length, "unit": "seconds"}
+    return _event("gap", first, last, length, "seconds")
 
 
 def plt_record_dtype(data_dtype: str | np.dtype) -> np.dtype:
