@@ -154,7 +154,10 @@ def _file_setup(
     """Counts mode, orbits, colliding and empty bunch indices for one file."""
     sample = _native(np.asarray(first.data[:SAMPLE_ROWS]))
     if counts == "auto":
-        mode, found_orbits = detect_counts_mode(sample, hits_orbits=hits_orbits)
+        try:
+            mode, found_orbits = detect_counts_mode(sample, hits_orbits=hits_orbits)
+        except ValueError as exc:
+            raise BrilFileError(path, f"cannot tell zeros from hits: {exc}") from exc
     else:
         mode, found_orbits = counts, (ORBITS_PER_NB4 if counts == "zeros" else hits_orbits)  # type: ignore[assignment]
     orbits = orbits or found_orbits

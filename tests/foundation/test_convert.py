@@ -200,3 +200,11 @@ def test_cli_convert(tmp_path: Path) -> None:
     assert "fill 8008: 64 rows" in done.stdout
     assert json.loads((tmp_path / "s.json").read_text())["rows_kept"] == 64
     assert len(pd.read_parquet(out)) == 64
+
+
+def test_float_counts_that_are_all_nan_fail_the_file_clearly(tmp_path: Path) -> None:
+    records = make_records(3, dtype="float32")
+    records["data"][:] = np.nan
+    write_bril(tmp_path / "8009" / "nan.hd5", records)
+    with pytest.raises(BrilFileError, match=r"nan\.hd5.*zeros from hits"):
+        convert_fill(tmp_path / "8009", tmp_path / "x.parquet")
