@@ -18,7 +18,6 @@ from wf_helpers import (
     CORRUPT_FILL,
     DEAD,
     EMPTY_FILL,
-    SNAKEMAKE,
     aggregate_job,
     base_config,
     copy_workdir,
@@ -29,9 +28,9 @@ from wf_helpers import (
     ran,
     read_logs,
     snakemake,
+    snakemake_command,
     statuses,
     truncated_copy,
-    workflow_snapshot,
     write_config,
 )
 
@@ -323,19 +322,7 @@ def _processes_in_group(pgid: int) -> dict[int, str]:
 def _start_and_kill(workdir: Path, *, whole_run: bool) -> int:
     """Start the workflow, wait until a conversion runs, then SIGKILL the conversion's
     process (or all of Snakemake). Returns Snakemake's exit code."""
-    snapshot = workflow_snapshot()
-    command = [
-        SNAKEMAKE,
-        "--snakefile",
-        str(snapshot / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "1",
-    ]
-    env = {**os.environ, "PLTANOMALY_NUMBA_CACHE": str(snapshot / "numba-cache")}
+    command, env = snakemake_command(workdir, cores=1)
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,

@@ -90,6 +90,27 @@ def write_config(workdir: Path, config: dict[str, Any], name: str = "config.yaml
     return path
 
 
+def snakemake_command(
+    workdir: Path,
+    *args: str,
+    configfiles: Iterable[str | Path] = ("config.yaml",),
+    cores: int = 2,
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run the workflow snapshot on ``workdir``."""
+    snapshot = workflow_snapshot()
+    command = [SNAKEMAKE, "--snakefile", str(snapshot / "Snakefile")]
+    files = [str(workdir / f) for f in configfiles]
+    if files:
+        command += ["--configfile", *files]
+    command += ["--directory", str(workdir), "--cores", str(cores), *args]
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PLTANOMALY_NUMBA_CACHE": str(snapshot / "numba-cache"),
+    }
+    return command, env
+
+
 def snakemake(
     workdir: Path,
     *args: str,
@@ -99,25 +120,7 @@ def snakemake(
 ) -> subprocess.CompletedProcess[str]:
     """``snakemake --directory workdir --configfile ... --cores 2 ARGS`` with the venv's
     snakemake; raises with its output when it fails and ``check``."""
-    snapshot = workflow_snapshot()
-    command = [
-        SNAKEMAKE,
-        "--snakefile",
-        str(snapshot / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    files = [str(workdir / f) for f in configfiles]
-    if files:
-        command[1:1] = ["--configfile", *files]
-    env = {
-        **os.environ,
-        "PYTHONWARNINGS": "ignore",
-        "PLTANOMALY_NUMBA_CACHE": str(snapshot / "numba-cache"),
-    }
+    command, env = snakemake_command(workdir, *args, configfiles=configfiles)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
