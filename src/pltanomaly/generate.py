@@ -5,11 +5,14 @@ run, blosc-compressed like PyTables writes them) with ``/pltaggzero`` (zero coun
 channel and NB4) and ``/beam`` (the filling scheme). The physics follows
 ``shared/docs/bril-data.md``: mu per bunch of 0.1-0.2 at the start of a fill, binomial zero
 counts, luminosity decay, filling schemes in trains, channel efficiencies, dead and weak
-channels, emittance scans, levelling steps, a beam dump, common data gaps, a garbage first
-NB4 per file, and the known file faults (missing and duplicated rows, rows out of order
-across files). Per-channel anomalies of every type of the results contract are injected
-with magnitudes from hard to easy and recorded in ``{out}/{yy}/truth.json``. Everything is
-deterministic for a seed.
+channels (weak ones are live), emittance scans, levelling steps, a beam dump, common data
+gaps, a garbage first NB4 per file, and the known file faults (missing and duplicated rows,
+rows out of order across files). The normal per-channel behaviours (slow wander, pileup
+dependence, per-NB4 jitter, fill-to-fill levels: :class:`NormalBehaviour`) are drawn per
+data set over a wide range, or fixed by a regime (:data:`REGIMES`). Per-channel anomalies of
+every type of the results contract are injected with magnitudes from hard to easy, some
+inside or right next to scans and levelling steps, and recorded in
+``{out}/{yy}/truth.json``. Everything is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import argparse
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +79,48 @@ def year_profile(year: int) -> YearProfile:
         weak=base.weak,
         sometimes_dead=base.sometimes_dead,
     )
+
+
+@dataclass(frozen=True)
+class NormalBehaviour:
+    """The normal per-channel behaviours of a data set (bril-data.md), which a detector must
+    not flag: their sizes are not known for real data to better than a factor of a few, so a
+    data set draws them over a wide range (:meth:`draw`) unless a regime fixes them."""
+
+    wander: float
+    """Stationary standard deviation of each channel's slow efficiency wander (relative)."""
+    wander_tau_s: float
+    """Its correlation time (seconds)."""
+    pileup: float
+    """Spread of the channels' pileup coefficients: a channel's response is multiplied by
+    ``1 + p * (L - 1)`` with ``p ~ N(0, pileup)`` and ``L`` the luminosity relative to the
+    start of the fill."""
+    jitter: float
+    """Non-statistical relative noise per NB4 and channel."""
+    weak_efficiency: float = 0.2
+    """Efficiency of the weak (but live) channels."""
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> NormalBehaviour:
+        """Sizes drawn log-uniformly over the ranges bril-data.md gives (and beyond)."""
+        return cls(
+            wander=_log_uniform(rng, 0.001, 0.01),
+            wander_tau_s=_log_uniform(rng, 1200.0, 4 * 3600.0),
+            pileup=_log_uniform(rng, 0.01, 0.2),
+            jitter=_log_uniform(rng, 1e-4, 2e-3),
+            weak_efficiency=rng.uniform(0.15, 0.3),
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(asdict(self))
+
+
+REGIMES: dict[str, NormalBehaviour] = {
+    "quiet": NormalBehaviour(wander=0.001, wander_tau_s=3600.0, pileup=0.01, jitter=1e-4),
+    "typical": NormalBehaviour(wander=0.003, wander_tau_s=2400.0, pileup=0.05, jitter=5e-4),
+    "rough": NormalBehaviour(wander=0.01, wander_tau_s=1800.0, pileup=0.2, jitter=2e-3),
+}
+"""Fixed normal behaviours for the evaluation matrix (``benchmarks/eval_set.py``)."""
 
 
 @dataclass
@@ -164,9 +210,12 @@ def plan_fill(
     counts: str,
     anomalies: bool = True,
     faults: bool = True,
+    normal: NormalBehaviour | None = None,
 ) -> FillPlan:
-    """Draw a fill's timeline, channels and anomalies (no zero counts yet)."""
+    """Draw a fill's timeline, channels and anomalies (no zero counts yet); the normal
+    behaviours are drawn from ``rng`` unless given."""
     profile = year_profile(year)
+    normal = normal or NormalBehaviour.draw(rng)
     orbits = ORBITS_PER_NB4 if counts == "zeros" else 4096
     period = NB4_SECONDS * orbits / ORBITS_PER_NB4
     n_slots = round(hours * 3600.0 / period)
@@ -234,41 +283,82 @@ def plan_fill(
         present[:, gap_start:gap_end] = False
         common_period("gap", gap_start, gap_end)
 
-    # channels: efficiency, slow wander, small response nonlinearity in mu
+    # channels: efficiency (a new level every fill), slow wander, pileup dependence, jitter
     efficiency = rng.uniform(0.85, 1.15, N_CHANNELS)
     dead = set(profile.dead) | {c for c in profile.sometimes_dead if rng.random() < 0.2}
+    for channel in profile.weak:
+        efficiency[channel] = normal.weak_efficiency * rng.uniform(0.9, 1.1)
     for channel in dead:
         efficiency[channel] = 0.0
-    for channel in profile.weak:
-        efficiency[channel] = 0.2
-    masked = sorted(dead | set(profile.weak))
-    wander_tau = 3600.0 / period
     mean_mu = mu0 * lumi
     scale = np.empty((N_CHANNELS, n_slots))
+    behaviour: dict[str, dict[str, float]] = {}
     for channel in range(N_CHANNELS):
-        wander = _ou_process(rng, n_slots, 0.0015, wander_tau)
-        nonlinearity = rng.normal(0.0, 0.03)
-        scale[channel] = (
-            mean_mu * efficiency[channel] * (1 + wander) * (1 + nonlinearity * (mean_mu - mu0))
+        wander_sigma = normal.wander * rng.lognormal(0.0, 0.3)
+        wander = _ou_process(
+            rng, n_slots, wander_sigma, normal.wander_tau_s * rng.lognormal(0.0, 0.3) / period
         )
+        pileup = rng.normal(0.0, normal.pileup)
+        jitter = normal.jitter * rng.standard_normal(n_slots)
+        scale[channel] = (
+            mean_mu
+            * efficiency[channel]
+            * (1 + wander)
+            * (1 + pileup * (lumi - 1))  # lumi is 1 at the start of an unlevelled fill
+            * (1 + jitter)
+        )
+        behaviour[str(channel)] = {
+            "efficiency": round(float(efficiency[channel]), 4),
+            "wander": round(wander_sigma, 5),
+            "pileup": round(pileup, 5),
+        }
     stuck_source = np.full((N_CHANNELS, n_slots), -1, dtype=np.int64)
 
-    live = [c for c in range(N_CHANNELS) if c not in masked]
+    live = [c for c in range(N_CHANNELS) if c not in dead]
     channels_truth: dict[str, Any] = {
-        str(c): {"status": "dead" if c in masked else "normal", "events": []}
+        str(c): {"status": "dead" if c in dead else "normal", "events": [], **behaviour[str(c)]}
         for c in range(N_CHANNELS)
     }
+    # anomalies start in the quiet part of the fill, or inside or right next to a scan or a
+    # levelling step (the common periods where a detector is most tempted to look away)
+    near_common = [
+        (
+            max(0, round((c["start"] - start) / period) - slot_of(60.0)),
+            min(n_slots - slot_of(120.0), round((c["end"] - start) / period) + slot_of(60.0)),
+        )
+        for c in common
+        if c["type"] in ("emittance_scan", "levelling_step")
+    ]
     quiet_enough = quiet_to - quiet_from > slot_of(min(900.0, 0.15 * hours * 3600.0))
     if anomalies and quiet_enough and rng.random() > 0.25:
         n_anomalous = int(rng.integers(1, 4))
+        bunch_rate = float(bunch_mu[colliding].sum())
         for channel in rng.choice(live, size=min(n_anomalous, len(live)), replace=False):
             kind = str(rng.choice(ANOMALY_TYPES))
+            first_from, first_to = (
+                quiet_from,
+                max(quiet_from + 1, quiet_to - (quiet_to - quiet_from) // 3),
+            )
+            if near_common and rng.random() < 0.3:
+                first_from, first_to = near_common[int(rng.integers(len(near_common)))]
+                first_to = max(first_from + 1, first_to)
+            normal_sigma = np.sqrt(
+                1.0 / np.maximum(scale[channel] * bunch_rate * orbits, 1e-9) + normal.jitter**2
+            )
             event = _inject(
-                rng, kind, int(channel), scale, present, stuck_source, quiet_from, quiet_to, period
+                rng,
+                kind,
+                int(channel),
+                scale,
+                present,
+                stuck_source,
+                int(rng.integers(first_from, first_to)),
+                period,
+                normal_sigma,
             )
             event["start"] = start + event.pop("first") * period
             event["end"] = start + event.pop("last") * period
-            channels_truth[str(int(channel))] = {"status": "anomalous", "events": [event]}
+            channels_truth[str(int(channel))].update(status="anomalous", events=[event])
 
     # runs: one file per run, LS restarting in each
     n_runs = max(1, round(hours / 1.5)) + int(rng.integers(0, 2))
@@ -304,7 +394,8 @@ def plan_fill(
         "mu0": mu0,
         "counts": counts,
         "runs": [r for r, _, _ in run_bounds],
-        "dead_channels": masked,
+        "dead_channels": sorted(dead),
+        "normal": normal.to_dict(),
         "common": sorted(common, key=lambda c: c["start"]),
         "channels": channels_truth,
     }
@@ -327,19 +418,17 @@ def _inject(
     scale: np.ndarray,
     present: np.ndarray,
     stuck_source: np.ndarray,
-    quiet_from: int,
-    quiet_to: int,
+    first: int,
     period: float,
+    normal_sigma: np.ndarray,
 ) -> dict[str, Any]:
-    """Apply one anomaly to a channel's scale (or rows) and return its truth event."""
+    """Apply one anomaly starting at slot ``first`` to a channel's scale (or rows) and return
+    its truth event; ``normal_sigma`` is the channel's normal relative noise per NB4."""
     n_slots = scale.shape[1]
     seconds = lambda s: max(1, round(s / period))  # noqa: E731
-    first = int(
-        rng.integers(quiet_from, max(quiet_from + 1, quiet_to - (quiet_to - quiet_from) // 3))
-    )
     row = scale[channel]
     if kind == "step":
-        size = _log_uniform(rng, 0.03, 0.5) * (1 if rng.random() < 0.3 else -1)
+        size = _log_uniform(rng, 0.02, 0.5) * (1 if rng.random() < 0.3 else -1)
         last = (
             n_slots - 1
             if rng.random() < 0.7
@@ -349,14 +438,14 @@ def _inject(
         return _event("step", first, last, abs(size), "relative")
     if kind == "drift":
         slope = _log_uniform(rng, 0.01, 0.10) * (1 if rng.random() < 0.5 else -1)
-        last = min(n_slots - 1, first + seconds(rng.uniform(3600, 3 * 3600)))
+        last = min(n_slots - 1, first + seconds(rng.uniform(1200, 3 * 3600)))
         hours = (np.arange(first, last + 1) - first) * period / 3600.0
         row[first : last + 1] *= 1 + slope * hours
         row[last + 1 :] *= 1 + slope * hours[-1]
         return _event("drift", first, last, abs(slope), "relative per hour")
     if kind == "spike":
-        factor = rng.uniform(1.5, 6.0)
-        last = first + int(rng.integers(0, 4))
+        factor = _log_uniform(rng, 1.5, 10.0)
+        last = min(n_slots - 1, first + int(rng.integers(0, 4)))
         row[first : last + 1] *= factor
         return _event("spike", first, last, factor, "factor")
     if kind == "dropout":
@@ -370,12 +459,11 @@ def _inject(
         stuck_source[channel, first + 1 : last + 1] = first
         return _event("stuck", first, last, length, "seconds")
     if kind == "noise":
-        sigma = _log_uniform(rng, 0.01, 0.10)
+        factor = _log_uniform(rng, 2.0, 50.0)
         last = min(n_slots - 1, first + seconds(rng.uniform(600.0, 3600.0)))
-        row[first : last + 1] *= np.clip(
-            1 + sigma * rng.standard_normal(last + 1 - first), 0.0, None
-        )
-        return _event("noise", first, last, sigma, "relative sigma")
+        extra = np.sqrt(factor - 1.0) * normal_sigma[first : last + 1]
+        row[first : last + 1] *= np.clip(1 + extra * rng.standard_normal(last + 1 - first), 0, None)
+        return _event("noise", first, last, factor, "variance factor")
     length = _log_uniform(rng, 5.0, 600.0)
     last = min(n_slots - 1, first + seconds(length) - 1)
     present[channel, first : last + 1] = False
@@ -633,9 +721,12 @@ def plan_year_fill(
     counts: str | None = None,
     anomalies: bool = True,
     faults: bool = True,
+    normal: NormalBehaviour | None = None,
 ) -> tuple[np.random.Generator, FillPlan]:
-    """One fill's plan as :func:`generate_year` draws it, and the generator to write it with."""
+    """One fill's plan as :func:`generate_year` draws it, and the generator to write it with
+    (normal behaviours: :func:`data_set_behaviour` unless given)."""
     profile = year_profile(year)
+    normal = normal or data_set_behaviour(seed, year)
     rng = np.random.default_rng([seed, year, fill])
     day0 = dt.datetime.fromisoformat(profile.first_day).replace(tzinfo=dt.timezone.utc).timestamp()
     start = day0 + (fill - profile.first_fill) * 86400.0 * 0.75 + rng.uniform(0, 3600.0)
@@ -648,8 +739,14 @@ def plan_year_fill(
         counts=counts or profile.counts,
         anomalies=anomalies,
         faults=faults,
+        normal=normal,
     )
     return rng, plan
+
+
+def data_set_behaviour(seed: int, year: int) -> NormalBehaviour:
+    """The normal behaviours of the data set ``(seed, year)``: drawn once, shared by its fills."""
+    return NormalBehaviour.draw(np.random.default_rng([seed, year, 0x6E6F726D]))
 
 
 def generate_year(
@@ -664,10 +761,13 @@ def generate_year(
     counts: str | None = None,
     anomalies: bool = True,
     faults: bool = True,
+    normal: NormalBehaviour | None = None,
 ) -> Path:
     """Write ``n_fills`` fills of ``hours`` each for ``year`` and merge their truth into
-    ``{out_root}/{yy}/truth.json``. Returns the year folder."""
+    ``{out_root}/{yy}/truth.json``. Returns the year folder. The normal behaviours are the
+    data set's (:func:`data_set_behaviour`) unless given (e.g. a :data:`REGIMES` entry)."""
     profile = year_profile(year)
+    normal = normal or data_set_behaviour(seed, year)
     counts = counts or profile.counts
     year_dir = Path(out_root) / f"{year % 100:02d}"
     year_dir.mkdir(parents=True, exist_ok=True)
@@ -678,7 +778,14 @@ def generate_year(
     fill = profile.first_fill if first_fill is None else first_fill
     for index in range(n_fills):
         rng, plan = plan_year_fill(
-            year, fill, seed, hours, counts=counts, anomalies=anomalies, faults=faults
+            year,
+            fill,
+            seed,
+            hours,
+            counts=counts,
+            anomalies=anomalies,
+            faults=faults,
+            normal=normal,
         )
         files = write_fill(
             plan,
@@ -704,6 +811,7 @@ def generate_year(
         "hours": hours,
         "data_dtype": data_dtype,
         "counts": counts,
+        "normal": normal.to_dict(),
     }
     write_json_atomic(truth_path, truth)
     return year_dir
@@ -726,6 +834,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--clean", action="store_true", help="inject no anomaly")
     parser.add_argument(
+        "--regime",
+        choices=sorted(REGIMES),
+        default=None,
+        help="fixed normal behaviours (wander, pileup, jitter); default: drawn from the seed",
+    )
+    parser.add_argument(
         "--no-faults", action="store_true", help="no file faults (garbage NB4, duplicates, ...)"
     )
     parser.set_defaults(func=_main)
@@ -743,6 +857,38 @@ def _main(args: argparse.Namespace) -> int:
         counts=args.counts,
         anomalies=not args.clean,
         faults=not args.no_faults,
+        normal=REGIMES[args.regime] if args.regime else None,
     )
     print(f"wrote {args.fills} fill(s) to {year_dir} (truth: {year_dir / 'truth.json'})")
     return 0
+
+
+def series_from_plan(plan: FillPlan, rng: np.random.Generator) -> Any:
+    """The fill series :func:`pltanomaly.convert.convert_fill` would give for ``plan``,
+    drawn directly (rate per NB4 with its zero-counting noise, no files): fast data for the
+    detector's tests. Returns a pandas DataFrame with the series' main columns."""
+    import pandas as pd
+
+    colliding = plan.bunch_mu[plan.colliding]
+    # variance of -ln(zeros / orbits) per bunch is (e^mu - 1) / orbits: its series in mu,
+    # summed over the bunches through the moments of the bunch profile
+    moments = [float(np.sum(colliding**k)) for k in range(1, 7)]
+    scale = plan.scale
+    mean = scale * moments[0]
+    var = sum(scale**k * moments[k - 1] / math.factorial(k) for k in range(1, 7)) / plan.orbits
+    rate = np.clip(mean + np.sqrt(var) * rng.standard_normal(scale.shape), 0.0, None)
+    stuck = plan.stuck_source >= 0
+    rows, cols = np.nonzero(stuck)
+    rate[rows, cols] = rate[rows, plan.stuck_source[rows, cols]]
+    channels, slots = np.nonzero(plan.present)
+    order = np.lexsort((channels, slots))
+    channels, slots = channels[order], slots[order]
+    rate, stuck = rate[channels, slots], stuck[channels, slots]
+    return pd.DataFrame(
+        {
+            "timestamp": plan.start + slots * plan.period,
+            "channel": channels.astype(np.uint8),
+            "rate": rate,
+            "stuck": stuck,
+        }
+    )
