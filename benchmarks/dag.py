@@ -43,7 +43,7 @@ def make_tree(root: Path, n_fills: int, n_files: int) -> Path:
     for index in range(n_fills):
         add_fill(source, FIRST_FILL + 2 * index, n_files)
     (root / "config.yaml").write_text(
-        f"results: results\nyears:\n  2022:\n    source: {source}\n    dead_channels: [6, 8, 9]\n"
+        f"results: results\nyears:\n  2022:\n    source: {source}\n    dead_channels: [6, 8]\n"
     )
     return source
 

@@ -333,13 +333,17 @@ def fill_fingerprint(files: Iterable[str | os.PathLike[str]]) -> str:
 
 
 def code_hash(*modules: str) -> str:
-    """Hash of the source files of ``pltanomaly`` modules (missing ones count as absent)."""
+    """Hash of the source files of ``pltanomaly`` modules or subpackages (missing ones count
+    as absent)."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for module in modules:
-        path = package / f"{module}.py"
+        folder = package / module
+        paths = sorted(folder.glob("*.py")) if folder.is_dir() else [package / f"{module}.py"]
         digest.update(module.encode())
-        digest.update(path.read_bytes() if path.is_file() else b"<absent>")
+        for path in paths:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes() if path.is_file() else b"<absent>")
     return digest.hexdigest()[:16]
 
 

@@ -25,6 +25,8 @@ def format_magnitude(event: Mapping[str, Any]) -> str:
         return f"x{value:.1f}"
     if unit == "seconds":
         return f"{value:.0f}s"
+    if unit == "variance factor":
+        return f"var x{value:.1f}"
     if unit == "relative sigma":
         return f"{100 * value:.1f}%"
     return f"{value:.3g}"

@@ -52,7 +52,7 @@ def _config(path: Path, results: Path, source: Path) -> Path:
         json.dumps(
             {
                 "results": str(results),
-                "years": {YEAR: {"source": str(source), "dead_channels": [6, 8, 9]}},
+                "years": {YEAR: {"source": str(source), "dead_channels": [6, 8]}},
             }
         )
     )

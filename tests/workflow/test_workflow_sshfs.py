@@ -151,7 +151,7 @@ def _sshfs_config(sshd: Sshd, remote: Path, **year) -> dict:
                         "timeout": 15,
                     }
                 },
-                "dead_channels": [6, 8, 9],
+                "dead_channels": [6, 8],
                 **year,
             }
         },

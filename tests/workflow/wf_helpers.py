@@ -186,7 +186,7 @@ def statuses(workdir: Path, year: int) -> dict[int, str]:
 
 CORRUPT_FILL = 7990
 EMPTY_FILL = 7995
-DEAD = [6, 8, 9]
+DEAD = [6, 8]
 
 
 @dataclass

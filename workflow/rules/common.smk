@@ -69,7 +69,7 @@ RETRY = {
     for year in YEARS
     for step in plt_report.STEPS
 }
-DETECT_CODE = plt_config.code_hash("detect", "detect_kernels")
+DETECT_CODE = plt_config.code_hash("detect")
 PLOT_CODE = plt_config.code_hash("plot")
 
 

@@ -1,0 +1,66 @@
+"""Excess noise: the channel's NB4-to-NB4 scatter, over ``noise_window_s``, against the
+noise it normally has (:class:`~pltanomaly.detect.calibration.NoiseModel`: statistical
+~1/rate plus jitter, times the channel's own factor). Its variance factor ``f`` is an event
+when it is at least ``noise_min_factor`` and ``log f`` stands out of its normal spread (measured
+along the fill and across the live channels) by the false-alarm threshold, for at least
+``noise_min_s``. NB4 pairs across a jump of the reference (scan and levelling steps), in
+dropouts or outside steady beam are not used."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pltanomaly.detect.calibration import (
+    detector_z,
+    nanmedian,
+    noisiest_normal_scale,
+    robust_scale,
+)
+from pltanomaly.detect.context import FillContext
+from pltanomaly.detect.intervals import close_runs, runs
+from pltanomaly.detect.kernels import bin_median, rolling_median
+from pltanomaly.detect.score import Candidate, Findings
+
+
+@dataclass
+class Noise:
+    findings: Findings
+    observed: np.ndarray
+    """(rows, live channels) observed noise of one NB4's log ratio (running)."""
+    z: float
+
+
+def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
+    cfg = ctx.cfg
+    steady = ctx.masks.steady[:, None]
+    clean = np.where(low | ~steady, np.nan, ctx.d)
+    z = np.full(clean.shape, np.nan)
+    with np.errstate(all="ignore"):
+        z[1:] = np.abs(np.diff(clean, axis=0)) / np.sqrt(ctx.sigma[1:] ** 2 + ctx.sigma[:-1] ** 2)
+    z[1:][ctx.level_jump] = np.nan
+    half = max(1, round(ctx.grid.rows(cfg.noise_window_s / 2) / ctx.bin_rows))
+    z_bins = bin_median(z, ctx.bin_rows, max(1, ctx.bin_rows // 2))
+    q = ctx.unbin(rolling_median(z_bins, -half, half + 1, max(2, half // 2))) / 0.6745
+    observed = q * ctx.sigma
+    with np.errstate(all="ignore"):
+        log_factor = 2.0 * np.log(q)
+    log_factor[~np.broadcast_to(steady, log_factor.shape)] = np.nan
+    spread = noisiest_normal_scale(robust_scale(log_factor, axis=0))
+    z_alarm = detector_z(cfg.false_alarm_rate, cfg.noise_window_s)
+    floor = math.log(max(cfg.noise_min_factor, 1.0 + 1e-6))
+    threshold = max(floor, z_alarm * spread) if math.isfinite(spread) else floor
+    x_noise = log_factor / threshold
+    min_rows = ctx.grid.rows(cfg.noise_min_s)
+    findings = Findings("noise")
+    hole = ctx.grid.rows(cfg.noise_window_s / 2)
+    for j, ch in enumerate(ctx.channels):
+        for first, last in runs(close_runs(np.nan_to_num(x_noise[:, j]) >= 1.0, hole)):
+            n = last - first + 1
+            x = min(float(np.nanmax(x_noise[first : last + 1, j])), n / min_rows)
+            factor = float(np.exp(nanmedian(log_factor[first : last + 1, j])))
+            findings.add(ch, Candidate("noise", first, last, x, factor, "variance factor"))
+        findings.note(ch, x_noise[:, j])
+    return Noise(findings, observed, z_alarm)

@@ -1,0 +1,96 @@
+"""The fill result of the results contract (``fills/{fill}.json``) from an analysis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pltanomaly import __version__
+from pltanomaly.detect.pipeline import Analysis
+from pltanomaly.detect.score import Candidate, evidence_score
+
+NORMAL_SCORE_CAP = 0.4999
+"""A channel without events scores below the decision score, whatever its near misses."""
+
+
+def fill_result(analysis: Analysis) -> dict[str, Any]:
+    """The ``fills/{fill}.json`` dict: per channel status, score, events, evidence."""
+    grid, cfg = analysis.grid, analysis.cfg
+    end_time = float(grid.times[-1] + grid.period)
+    n_rows = len(grid.times)
+    candidates: dict[int, list[Candidate]] = {ch: [] for ch in grid.channels}
+    near_miss: dict[int, dict[str, float]] = {ch: {} for ch in grid.channels}
+    for findings in analysis.findings:
+        for ch, found in findings.candidates.items():
+            candidates[ch].extend(found)
+        for ch, value in findings.near_miss.items():
+            near_miss[ch][findings.type] = value
+    live_columns = {ch: c for c, ch in enumerate(grid.channels) if analysis.liveness.live[c]}
+    channels: dict[str, Any] = {}
+    for ch in grid.channels:
+        if ch not in live_columns:
+            channels[str(ch)] = {
+                "status": "dead",
+                "score": 0.0,
+                "events": [],
+                "reason": analysis.liveness.reason.get(ch, "dead"),
+            }
+            continue
+        events = [
+            _event(cand, grid.times, grid.period, end_time, n_rows, cfg.score_exponent)
+            for cand in candidates[ch]
+            if cand.x >= 1.0
+        ]
+        events.sort(key=lambda e: float(e["start"]))
+        by_type = dict(near_miss[ch])
+        for cand in candidates[ch]:
+            by_type[cand.type] = round(max(by_type.get(cand.type, 0.0), cand.x), 4)
+        best = max(
+            [cand.x for cand in candidates[ch]] + [min(v, 0.999) for v in near_miss[ch].values()],
+            default=0.0,
+        )
+        score = evidence_score(best, cfg.score_exponent)
+        if not events:
+            score = min(score, NORMAL_SCORE_CAP)
+        entry: dict[str, Any] = {
+            "status": "anomalous" if events else "normal",
+            "score": round(score, 6),
+            "events": events,
+            "evidence": round(best, 4),
+            "evidence_by_type": by_type,
+        }
+        if ch in analysis.liveness.efficiency:
+            entry["efficiency"] = analysis.liveness.efficiency[ch]
+        column = live_columns[ch]
+        if analysis.ratios is not None:
+            entry["ratio_median"] = round(analysis.ratios.baseline[column], 5)
+            entry["pileup"] = analysis.ratios.pileup[column]
+        channels[str(ch)] = entry
+    return {
+        "fill": int(analysis.fill),
+        "year": int(analysis.year),
+        "start": float(grid.times[0]),
+        "end": end_time,
+        "anomalous": any(v["status"] == "anomalous" for v in channels.values()),
+        "channels": channels,
+        "n_nb4": int(n_rows),
+        "n_live": int(analysis.liveness.live.sum()),
+        "notes": analysis.notes,
+        "calibration": analysis.calibration,
+        "version": __version__,
+        "settings": cfg.to_dict(),
+    }
+
+
+def _event(
+    cand: Candidate, times: Any, period: float, end_time: float, n_rows: int, exponent: float
+) -> dict[str, Any]:
+    last_time = float(times[cand.last]) + period
+    return {
+        "type": cand.type,
+        "start": float(times[cand.first]),
+        "end": end_time if cand.last >= n_rows - 1 else last_time,
+        "score": round(evidence_score(cand.x, exponent), 6),
+        "magnitude": round(float(cand.magnitude), 6),
+        "unit": cand.unit,
+        "evidence": round(float(cand.x), 4),
+    }
