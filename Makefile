@@ -44,9 +44,9 @@ benchmarks: env
 	$(BIN)/python benchmarks/detect.py --hours 2
 	$(BIN)/python benchmarks/dag.py --fills 500
 
-## evaluation: the detector on the fixed benchmark set (30 fills of 2 h, seeds never tuned on)
+## evaluation: the detector on the matrix of regimes (quiet, typical, rough, random, clean-long; seeds never tuned on)
 evaluation: env
-	$(BIN)/python benchmarks/eval_set.py build/eval-set --set benchmark --fills 30 --hours 2
+	$(BIN)/python benchmarks/eval_set.py build/eval-matrix --use evaluation
 
 clean:
 	rm -rf $(VENV) results .snakemake $(DEMO_DATA)

@@ -110,13 +110,22 @@ def test_figures(tmp_path):
     assert report["dead"]["missed"] == ["1:6"]
     events = report["events"]
     assert (events["found"], events["total"]) == (2, 3)
-    assert events["by_type"]["step"]["bins"]["[0,0.05)"] == {"total": 1, "found": 1, "recall": 1.0}
-    assert events["by_type"]["spike"]["bins"][">=3"]["found"] == 1
+    assert events["by_type"]["step"]["bins"]["[0.03,0.05)"] == {
+        "total": 1,
+        "found": 1,
+        "recall": 1.0,
+    }
+    assert events["by_type"]["spike"]["bins"][">=4"]["found"] == 1
+    # the goal events (step >= 3 %, spike >= x2, dropout >= 10 s): two of three found
+    goal = events["goal"]
+    assert [goal[k]["found"] for k in ("step", "spike", "dropout")] == [1, 1, 0]
+    assert goal["noise"]["total"] == 0
     assert events["by_type"]["dropout"]["recall"] == 0.0
     assert events["type_accuracy"] == pytest.approx(0.5)
     assert events["confusion"]["step"] == {"drift": 1}
     fa = report["false_alarms"]
-    assert fa["count"] == 2 and fa["in_common_mode"] == 1
+    assert fa["count"] == 2 and fa["in_common_mode"] == 1 and fa["in_scans_or_levelling"] == 1
+    assert report["fills_anomalous"] == 1
     assert fa["live_channel_hours"] == pytest.approx(5 * 2.0)
     assert fa["per_channel_hour"] == pytest.approx(0.2)
     text = ev.format_evaluation(report)
