@@ -14,6 +14,7 @@ normal noise, bounded by the other channels').
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -85,50 +86,92 @@ def detector_z(false_alarm_rate: float, window_s: float) -> float:
 
 @dataclass
 class NoiseModel:
-    """Expected relative noise per NB4 of the log ratio: ``sqrt(k^2/rate + jitter^2)`` times
-    the channel's own ``factor``."""
+    """Expected relative noise per NB4 of the log ratio: the channel's statistical noise
+    ``k^2 / rate``, its reference's ``k_ref^2 / typical rate`` (the median live channel's)
+    and a jitter, ``sqrt(k^2/rate + k_ref^2/typical + jitter^2)``, times the channel's own
+    ``factor``."""
 
     k: float
+    k_ref: float
     jitter: float
     factor: np.ndarray
 
-    def sigma(self, rate: np.ndarray) -> np.ndarray:
-        """(rows, live channels) expected noise of one NB4's log ratio."""
+    def sigma(self, rate: np.ndarray, typical: np.ndarray) -> np.ndarray:
+        """(rows, live channels) expected noise of one NB4's log ratio; ``typical`` is the
+        (rows,) median live rate."""
         with np.errstate(all="ignore"):
-            base = np.sqrt(self.k**2 / np.where(rate > 0, rate, np.nan) + self.jitter**2)
+            own = self.k**2 / np.where(rate > 0, rate, np.nan)
+            ref = self.k_ref**2 / np.where(typical > 0, typical, np.nan)[:, None]
+            base = np.sqrt(own + ref + self.jitter**2)
         return base * self.factor[None, :]
 
 
-def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray) -> NoiseModel:
+CLIP_PULL = 5.0
+"""Pulls (an NB4-to-NB4 change over its expected noise) are clipped here before they are
+squared and averaged: a spike or a step must not make a noisy period."""
+CLIPPED_MEAN = (
+    1.0
+    - 2 * CLIP_PULL * math.exp(-(CLIP_PULL**2) / 2) / math.sqrt(2 * math.pi)
+    - (1 - CLIP_PULL**2) * math.erfc(CLIP_PULL / math.sqrt(2))
+)
+"""Mean of a clipped squared standard normal (~1)."""
+
+
+def variance_factor(pulls: np.ndarray, window: int) -> np.ndarray:
+    """Running mean over ``window`` rows of the clipped squared pulls: the observed variance
+    over the expected one (1 for normal noise), NaN where too few pulls are finite."""
+    import pandas as pd
+
+    squared = pd.DataFrame(np.minimum(np.abs(pulls), CLIP_PULL) ** 2)
+    mean = squared.rolling(window, center=True, min_periods=max(2, window // 2)).mean()
+    return mean.to_numpy() / CLIPPED_MEAN
+
+
+def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray, window: int) -> NoiseModel:
     """Fit :class:`NoiseModel` on the NB4-to-NB4 changes of the log ratio ``d`` (rows, live
     channels) where ``pairs`` (rows - 1, live channels) says a change is usable.
 
-    The change of two NB4s has variance ``k^2 (1/r1 + 1/r2) + 2 jitter^2``: its median square
-    is fitted in quantile bins of ``1/r1 + 1/r2`` pooled over the channels (a weak channel or a
-    low-luminosity period spans the rate axis), then each channel's own median ratio to the
-    model is its factor, bounded by the spread of the other channels' factors."""
+    The change of two NB4s has variance ``k^2 (1/r1 + 1/r2) + k_ref^2 (1/t1 + 1/t2) +
+    2 jitter^2`` (``t``: the typical rate): per channel and quartile of its ``1/r1 + 1/r2``,
+    the median square is a point, and the plane is fitted through the points of all channels
+    with Huber weights (an anomalous channel is an outlier, not the model). A channel's
+    factor is its own normal noise over the model: the lower quartile of its variance factor
+    over ``window`` rows along the fill (a noisy period raises the upper ones), over the
+    lower quartile a normal channel has, bounded by the spread of the other channels'."""
+    typical = nanmedian(rate, axis=1)
     with np.errstate(all="ignore"):
         change = np.diff(d, axis=0)
         inverse = 1.0 / rate[1:] + 1.0 / rate[:-1]
+        inverse_typical = np.broadcast_to(
+            (1.0 / typical[1:] + 1.0 / typical[:-1])[:, None], change.shape
+        )
     ok = pairs & np.isfinite(change) & np.isfinite(inverse) & (inverse > 0)
+    ok &= np.isfinite(inverse_typical)
     n_live = d.shape[1]
-    if ok.sum() < 20:
-        return NoiseModel(0.01, 0.0, np.ones(n_live))
-    x, y = inverse[ok], change[ok] ** 2
-    edges = np.quantile(x, np.linspace(0.0, 1.0, 11))
-    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 9)
-    xs, vs = [], []
-    for b in range(10):
-        inside = which == b
-        if inside.sum() >= 10:
-            xs.append(float(np.median(x[inside])))
-            vs.append(float(np.median(y[inside])) / 0.4549)  # median of chi2(1)
-    k2, j2 = _nonnegative_line(np.array(xs), np.array(vs))
-    model = NoiseModel(math.sqrt(k2), math.sqrt(j2 / 2.0), np.ones(n_live))
+    points: list[tuple[float, float, float]] = []
+    for j in range(n_live):
+        x, t, y = inverse[ok[:, j], j], inverse_typical[ok[:, j], j], change[ok[:, j], j] ** 2
+        if len(x) < 40:
+            continue
+        edges = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0])
+        for lo, hi in itertools.pairwise(edges):
+            inside = (x >= lo) & (x <= hi)
+            median_square = float(np.median(y[inside])) / 0.4549  # median of chi2(1)
+            points.append((float(np.median(x[inside])), float(np.median(t[inside])), median_square))
+    if not points:
+        return NoiseModel(0.01, 0.0, 0.0, np.ones(n_live))
+    xs, ts, vs = (np.array(column) for column in zip(*points, strict=True))
+    k2, k2_ref, j2 = _robust_plane(np.column_stack([xs, ts, np.ones_like(xs)]), vs)
+    model = NoiseModel(math.sqrt(k2), math.sqrt(k2_ref), math.sqrt(j2 / 2.0), np.ones(n_live))
     with np.errstate(all="ignore"):
-        expected = np.sqrt(k2 * inverse + j2)
-        z = np.where(ok, np.abs(change) / expected, np.nan)
-        own = nanmedian(z, axis=0) / 0.6745
+        pulls = np.where(ok, change / np.sqrt(k2 * inverse + k2_ref * inverse_typical + j2), np.nan)
+    factor = variance_factor(pulls, window)
+    middle = nanmedian(factor, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.nanquantile(np.where(np.isfinite(factor), factor, np.nan), 0.25, axis=0)
+    typical_low = nanmedian(low / middle)
+    own = np.sqrt(low / typical_low) if math.isfinite(typical_low) and typical_low > 0 else low
     own = np.where(np.isfinite(own) & (own > 0), own, 1.0)
     log_own = np.log(own)
     centre = float(np.median(log_own))
@@ -137,22 +180,34 @@ def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray) -> Noise
     return model
 
 
-def _nonnegative_line(x: np.ndarray, v: np.ndarray) -> tuple[float, float]:
-    """``v ~ a x + b`` with ``a, b >= 0``, each point weighted by ``1 / v^2`` (relative)."""
-    if len(x) == 0:
-        return 1e-4, 0.0
-    w = 1.0 / np.maximum(v, 1e-30) ** 2
-    best: tuple[float, float, float] | None = None
-    design = np.column_stack([x, np.ones_like(x)])
-    solutions = []
-    coef, *_ = np.linalg.lstsq(design * np.sqrt(w)[:, None], v * np.sqrt(w), rcond=None)
-    solutions.append((float(coef[0]), float(coef[1])))
-    solutions.append((float(np.sum(w * x * v) / np.sum(w * x * x)), 0.0))
-    solutions.append((0.0, float(np.sum(w * v) / np.sum(w))))
-    for a, b in solutions:
-        if a < 0 or b < 0:
-            continue
-        cost = float(np.sum(w * (v - a * x - b) ** 2))
-        if best is None or cost < best[0]:
-            best = (cost, a, b)
-    return (best[1], best[2]) if best else (1e-4, 0.0)
+def _robust_plane(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v ~ x @ c`` with ``c >= 0``, in relative terms, with Tukey's biweight (the points of
+    an anomalous channel get no weight)."""
+    coef = _nonnegative_fit(x, v, 1.0 / np.maximum(v, 1e-30) ** 2)
+    for _ in range(8):
+        fitted = np.maximum(x @ coef, 1e-30)
+        relative = (v - fitted) / fitted
+        scale = max(float(robust_scale(relative)), 1e-3)
+        u = relative / (4.685 * scale)
+        weight = np.where(np.abs(u) < 1.0, (1.0 - u**2) ** 2, 0.0)
+        coef = _nonnegative_fit(x, v, weight / fitted**2)
+    return coef
+
+
+def _nonnegative_fit(x: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least squares of ``v ~ x @ c`` with every ``c >= 0`` (the best of the fits
+    on each subset of the columns: there are only a few)."""
+    sqrt_w = np.sqrt(w)
+    best, best_cost = np.zeros(x.shape[1]), math.inf
+    for size in range(1, x.shape[1] + 1):
+        for columns in itertools.combinations(range(x.shape[1]), size):
+            sub = x[:, columns]
+            coef, *_ = np.linalg.lstsq(sub * sqrt_w[:, None], v * sqrt_w, rcond=None)
+            if (coef < 0).any():
+                continue
+            cost = float(np.sum(w * (v - sub @ coef) ** 2))
+            if cost < best_cost:
+                best_cost = cost
+                best = np.zeros(x.shape[1])
+                best[list(columns)] = coef
+    return best

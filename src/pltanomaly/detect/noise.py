@@ -1,10 +1,12 @@
-"""Excess noise: the channel's NB4-to-NB4 scatter, over ``noise_window_s``, against the
-noise it normally has (:class:`~pltanomaly.detect.calibration.NoiseModel`: statistical
-~1/rate plus jitter, times the channel's own factor). Its variance factor ``f`` is an event
-when it is at least ``noise_min_factor`` and ``log f`` stands out of its normal spread (measured
-along the fill and across the live channels) by the false-alarm threshold, for at least
-``noise_min_s``. NB4 pairs across a jump of the reference (scan and levelling steps), in
-dropouts or outside steady beam are not used."""
+"""Excess noise: the channel's NB4-to-NB4 scatter (the mean square of its pulls, clipped,
+over ``noise_window_s``) against the noise it normally has
+(:class:`~pltanomaly.detect.calibration.NoiseModel`: statistical ~1/rate plus jitter, times
+the channel's own factor), relative to the other live channels at the same time. Its
+variance factor ``f`` is an event when it is at least
+``noise_min_factor`` and ``log f`` stands out of its normal spread (measured along the fill
+and across the live channels) by the false-alarm threshold, for at least ``noise_min_s``.
+NB4 pairs across a jump of the reference (scan and levelling steps), in dropouts or outside
+steady beam are not used."""
 
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from pltanomaly.detect.calibration import (
     nanmedian,
     noisiest_normal_scale,
     robust_scale,
+    variance_factor,
 )
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.intervals import close_runs, runs
-from pltanomaly.detect.kernels import bin_median, rolling_median
 from pltanomaly.detect.score import Candidate, Findings
 
 
@@ -41,12 +43,15 @@ def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
     with np.errstate(all="ignore"):
         z[1:] = np.abs(np.diff(clean, axis=0)) / np.sqrt(ctx.sigma[1:] ** 2 + ctx.sigma[:-1] ** 2)
     z[1:][ctx.level_jump] = np.nan
-    half = max(1, round(ctx.grid.rows(cfg.noise_window_s / 2) / ctx.bin_rows))
-    z_bins = bin_median(z, ctx.bin_rows, max(1, ctx.bin_rows // 2))
-    q = ctx.unbin(rolling_median(z_bins, -half, half + 1, max(2, half // 2))) / 0.6745
+    factor = variance_factor(z, ctx.grid.rows(cfg.noise_window_s))
+    # relative to the other channels at the same time: what the noise model misses in common
+    # (the reference's own noise, a jitter that changes along the fill) is no channel's excess
+    typical = nanmedian(factor, axis=1)
+    factor = factor / np.where(np.isfinite(typical) & (typical > 0), typical, 1.0)[:, None]
+    q = np.sqrt(factor)
     observed = q * ctx.sigma
     with np.errstate(all="ignore"):
-        log_factor = 2.0 * np.log(q)
+        log_factor = np.log(factor)
     log_factor[~np.broadcast_to(steady, log_factor.shape)] = np.nan
     spread = noisiest_normal_scale(robust_scale(log_factor, axis=0))
     z_alarm = detector_z(cfg.false_alarm_rate, cfg.noise_window_s)

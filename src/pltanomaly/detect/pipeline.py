@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pltanomaly.detect.calibration import fit_noise_model
+from pltanomaly.detect.calibration import fit_noise_model, nanmedian
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.dead import Liveness, find_dead
 from pltanomaly.detect.drift import find_drifts
@@ -103,6 +103,7 @@ def analyse(
     analysis.findings += [steps.findings, drifts]
     analysis.calibration = {
         "noise_k": round(ctx.noise.k, 6),
+        "noise_k_reference": round(ctx.noise.k_ref, 6),
         "jitter": round(ctx.noise.jitter, 6),
         "z": {"spike": round(spikes.z, 3), "noise": round(noise.z, 3), "step": round(steps.z, 3)},
     }
@@ -117,9 +118,8 @@ def _context(analysis: Analysis, masks: BeamMasks, ratio: Ratios) -> FillContext
     with np.errstate(all="ignore"):
         level_jump = np.abs(np.diff(np.log(masks.level))) > cfg.level_jump
     steady_pair = masks.steady[1:] & masks.steady[:-1] & ~level_jump
-    noise = fit_noise_model(
-        d, rate, np.broadcast_to(steady_pair[:, None], (len(steady_pair), d.shape[1]))
-    )
+    pairs = np.broadcast_to(steady_pair[:, None], (len(steady_pair), d.shape[1]))
+    noise = fit_noise_model(d, rate, pairs, grid.rows(cfg.noise_window_s))
     return FillContext(
         grid=grid,
         cfg=cfg,
@@ -128,6 +128,6 @@ def _context(analysis: Analysis, masks: BeamMasks, ratio: Ratios) -> FillContext
         d=d,
         rate=rate,
         noise=noise,
-        sigma=noise.sigma(rate),
+        sigma=noise.sigma(rate, nanmedian(rate, axis=1)),
         level_jump=level_jump,
     )
