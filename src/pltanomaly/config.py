@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from pltanomaly.detect.settings import DetectorSettings
+
 SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
 DEFAULT_MOUNT_ROOT = Path("mnt") / "brildata"
 FORBIDDEN_SOURCE_KEYS = frozenset({"password", "passphrase", "passwd", "sshpass"})
@@ -215,7 +217,8 @@ class YearConfig:
     exclude: tuple[int, ...] = ()
     min_fill_hours: float = 0.0
     counts: str = "auto"
-    detector: Mapping[str, Any] = field(default_factory=dict)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    """the global settings overlaid with the year's, validated once here"""
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -242,7 +245,8 @@ def _sshfs_source(year: int, spec: Mapping[str, Any]) -> SshfsSource:
 
 
 def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
-    """The configured years of a validated config, sorted by year."""
+    """The configured years of a validated config, sorted by year; invalid detector
+    settings raise :class:`ConfigError` naming the year."""
     global_detector = dict(config.get("detector") or {})
     years: dict[int, YearConfig] = {}
     for key in sorted(config["years"], key=int):
@@ -251,6 +255,12 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
         source = entry["source"]
         sshfs = _sshfs_source(year, source["sshfs"]) if isinstance(source, dict) else None
         fills = entry.get("fills") or {}
+        try:
+            detector = DetectorSettings.from_mapping(
+                {**global_detector, **(entry.get("detector") or {})}
+            )
+        except ValueError as exc:
+            raise ConfigError(f"config years.{year} detector settings: {exc}") from None
         years[year] = YearConfig(
             year=year,
             source=sshfs.mountpoint if sshfs else Path(os.path.expanduser(source)),
@@ -260,7 +270,7 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
             exclude=tuple(sorted(fills.get("exclude") or ())),
             min_fill_hours=float(entry.get("min_fill_hours") or 0.0),
             counts=entry.get("counts", "auto"),
-            detector={**global_detector, **(entry.get("detector") or {})},
+            detector=detector,
         )
     return years
 

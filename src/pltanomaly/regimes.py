@@ -38,10 +38,10 @@ class Regime:
 MATRIX: dict[str, Regime] = {
     r.name: r
     for r in (
-        Regime("quiet", "quiet", 12, 2.0),
-        Regime("typical", "typical", 12, 2.0),
-        Regime("rough", "rough", 12, 2.0),
-        Regime("random", "random", 12, 2.0),
+        Regime("quiet", "quiet", 20, 2.0),
+        Regime("typical", "typical", 20, 2.0),
+        Regime("rough", "rough", 20, 2.0),
+        Regime("random", "random", 20, 2.0),
         Regime("clean-long", "typical", 10, 6.0, anomalies=False),
     )
 }
@@ -96,11 +96,14 @@ def build(out: Path, regime: Regime, seed: int, *, fills: int | None = None, job
         if not ((out / "series" / f"{f}.parquet").exists() and str(f) in truth["fills"])
     ]
     (out / "series").mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_one_fill, out, regime, seed, f) for f in todo]
-        for future in futures:
-            fill, fill_truth = future.result()
-            truth["fills"][str(fill)] = fill_truth
+    if jobs <= 1:
+        built = [_one_fill(out, regime, seed, f) for f in todo]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_one_fill, out, regime, seed, f) for f in todo]
+            built = [future.result() for future in futures]
+    for fill, fill_truth in built:
+        truth["fills"][str(fill)] = fill_truth
     truth["fills"] = {k: v for k, v in truth["fills"].items() if int(k) in wanted}
     write_json_atomic(truth_path, truth)
     return truth_path

@@ -282,7 +282,7 @@ def detect_step(
     from pltanomaly.detect import DetectorInputError, DetectorSettings, detect_fill
 
     started = time.perf_counter()
-    checked = DetectorSettings.from_mapping(settings or {})  # raises on bad settings
+    checked = DetectorSettings.of(settings)  # raises on bad settings
     dead = sorted(int(c) for c in dead_channels)
     record = _record("detect", fill, year)
     record.update(settings_hash=settings_hash, dead_channels=dead)

@@ -15,6 +15,7 @@ import yaml
 from wf_helpers import ROOT, fill_folders, link_tree, planned, snakemake, write_config
 
 from pltanomaly import config as plt_config
+from pltanomaly.detect import DetectorSettings
 
 GOOD = {
     "results": "results",
@@ -32,7 +33,7 @@ def test_repo_config_is_valid_and_defaults_are_filled():
     config = plt_config.validate_config(config)
     year = config["years"]["2022"]
     assert year["source"] == "demo-data/22"
-    assert year["dead_channels"] == [6, 8, 9]
+    assert year["dead_channels"] == [6, 8]  # channel 9 is weak, not dead
     assert year["min_fill_hours"] == 0 and year["counts"] == "auto"
     assert config["detector"] == {} and config["plots"] == "anomalous"
 
@@ -117,13 +118,18 @@ def test_sshfs_source_defaults_and_command():
 
 def test_per_year_detector_settings_override_the_global_ones():
     config = copy.deepcopy(GOOD)
-    config["detector"] = {"step_min": 0.03, "spike_sigma": 8}
+    config["detector"] = {"step_min": 0.03, "false_alarm_rate": 0.002}
     config["years"][2022]["detector"] = {"step_min": 0.05}
     config["years"][2023] = {"source": "data/23"}
     years = plt_config.year_configs(validated(config))
-    assert years[2022].detector == {"step_min": 0.05, "spike_sigma": 8}
-    assert years[2023].detector == {"step_min": 0.03, "spike_sigma": 8}
+    merged = {"step_min": 0.05, "false_alarm_rate": 0.002}
+    assert years[2022].detector == DetectorSettings.from_mapping(merged)
+    assert years[2023].detector == DetectorSettings(step_min=0.03, false_alarm_rate=0.002)
     assert years[2023].dead_channels == ()
+    # validated once, here, naming the year
+    config["years"][2023]["detector"] = {"bogus_setting": 3}
+    with pytest.raises(plt_config.ConfigError, match=r"years\.2023 detector.*bogus_setting"):
+        plt_config.year_configs(validated(config))
 
 
 def test_discovery_include_exclude_and_fingerprint(tmp_path):

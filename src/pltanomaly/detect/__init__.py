@@ -21,35 +21,28 @@ least :data:`DECISION_SCORE`. Dead channels score 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import importlib
 from typing import Any
 
-import pandas as pd
-
-from pltanomaly.detect.cli import detect_file, register
-from pltanomaly.detect.grid import DetectorInputError
-from pltanomaly.detect.pipeline import analyse
-from pltanomaly.detect.result import fill_result
+from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.detect.score import DECISION_SCORE, evidence_score
 from pltanomaly.detect.settings import DetectorSettings, load_settings
-from pltanomaly.detect.view import RatioView, ratio_view
+
+_HEAVY = {
+    "detect_fill": "pltanomaly.detect.result",
+    "RatioView": "pltanomaly.detect.view",
+    "ratio_view": "pltanomaly.detect.view",
+    "detect_file": "pltanomaly.detect.cli",
+    "register": "pltanomaly.detect.cli",
+}
+"""Imported when first used: the settings, the error and the score need no numba or pandas
+(the workflow's parse step, the CLI's help and the config check import this package)."""
 
 
-def detect_fill(
-    series: pd.DataFrame,
-    *,
-    fill: int,
-    year: int,
-    settings: DetectorSettings | Mapping[str, Any] | None = None,
-    dead_channels: Iterable[int] = (),
-) -> dict[str, Any]:
-    """Detect the anomalies of one fill; returns the ``fills/{fill}.json`` dict.
-
-    Raises :class:`DetectorInputError` for a series the detector cannot use (no column
-    ``timestamp``/``channel``/``rate``, or no valid row) or invalid settings.
-    """
-    analysis = analyse(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
-    return fill_result(analysis)
+def __getattr__(name: str) -> Any:
+    if name in _HEAVY:
+        return getattr(importlib.import_module(_HEAVY[name]), name)
+    raise AttributeError(f"module 'pltanomaly.detect' has no attribute {name!r}")
 
 
 __all__ = [

@@ -19,7 +19,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -37,6 +37,10 @@ def nanmedian(x: np.ndarray, axis: int | None = None, keepdims: bool = False) ->
         return np.nanmedian(values, axis=axis, keepdims=keepdims)
 
 
+@overload
+def robust_scale(x: np.ndarray, axis: None = None) -> float: ...
+@overload
+def robust_scale(x: np.ndarray, axis: int) -> np.ndarray: ...
 def robust_scale(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     """Robust standard deviation (1.4826 x MAD) of the finite values (NaN if none)."""
     values = np.where(np.isfinite(x), x, np.nan)
@@ -170,7 +174,8 @@ def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray, window: 
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         low = np.nanquantile(np.where(np.isfinite(factor), factor, np.nan), 0.25, axis=0)
-    typical_low = nanmedian(low / middle)
+    with np.errstate(all="ignore"):
+        typical_low = nanmedian(low / middle)
     own = np.sqrt(low / typical_low) if math.isfinite(typical_low) and typical_low > 0 else low
     own = np.where(np.isfinite(own) & (own > 0), own, 1.0)
     log_own = np.log(own)

@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.atomic import write_json_atomic
-from pltanomaly.detect.grid import DetectorInputError
+from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.detect.settings import DetectorSettings, load_settings
 
 
@@ -25,7 +24,8 @@ def detect_file(
     result atomically."""
     import pandas as pd
 
-    from pltanomaly.detect import detect_fill
+    from pltanomaly.atomic import write_json_atomic
+    from pltanomaly.detect.result import detect_fill
 
     try:
         series = pd.read_parquet(parquet_path)

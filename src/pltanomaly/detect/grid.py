@@ -7,16 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.io import N_CHANNELS, NB4_SECONDS
 
-
-class DetectorInputError(ValueError):
-    """A fill series the detector cannot use (missing columns, no row, bad settings)."""
-
-    def __init__(self, fill: int | None, reason: str) -> None:
-        self.fill = fill
-        self.reason = reason
-        super().__init__(f"fill {fill}: {reason}")
+__all__ = ["DetectorInputError", "Grid", "build_grid"]
 
 
 @dataclass

@@ -65,7 +65,7 @@ def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
         for first, last in runs(close_runs(np.nan_to_num(x_noise[:, j]) >= 1.0, hole)):
             n = last - first + 1
             x = min(float(np.nanmax(x_noise[first : last + 1, j])), n / min_rows)
-            factor = float(np.exp(nanmedian(log_factor[first : last + 1, j])))
-            findings.add(ch, Candidate("noise", first, last, x, factor, "variance factor"))
+            size = float(np.exp(nanmedian(log_factor[first : last + 1, j])))
+            findings.add(ch, Candidate("noise", first, last, x, size, "variance factor"))
         findings.note(ch, x_noise[:, j])
     return Noise(findings, observed, z_alarm)

@@ -14,8 +14,9 @@ from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.dead import Liveness, find_dead
 from pltanomaly.detect.drift import find_drifts
 from pltanomaly.detect.dropout import find_dropouts
+from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.detect.faults import find_gaps, find_stuck
-from pltanomaly.detect.grid import DetectorInputError, Grid, build_grid
+from pltanomaly.detect.grid import Grid, build_grid
 from pltanomaly.detect.noise import find_noise
 from pltanomaly.detect.reference import BeamMasks, Ratios, beam_masks, ratios
 from pltanomaly.detect.score import Findings

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from pltanomaly import __version__
-from pltanomaly.detect.pipeline import Analysis
+from pltanomaly.detect.pipeline import Analysis, analyse
 from pltanomaly.detect.score import Candidate, evidence_score
+from pltanomaly.detect.settings import DetectorSettings
 
 NORMAL_SCORE_CAP = 0.4999
 """A channel without events scores below the decision score, whatever its near misses."""
+
+
+def detect_fill(
+    series: pd.DataFrame,
+    *,
+    fill: int,
+    year: int,
+    settings: DetectorSettings | Mapping[str, Any] | None = None,
+    dead_channels: Iterable[int] = (),
+) -> dict[str, Any]:
+    """Detect the anomalies of one fill; returns the ``fills/{fill}.json`` dict.
+
+    Raises :class:`~pltanomaly.detect.DetectorInputError` for a series the detector cannot
+    use (no column ``timestamp``/``channel``/``rate``, or no valid row) or invalid settings.
+    """
+    analysis = analyse(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
+    return fill_result(analysis)
 
 
 def fill_result(analysis: Analysis) -> dict[str, Any]:
