@@ -19,14 +19,14 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the blosc filter with HDF5)
 import numpy as np
 
+from pltanomaly.layout import N_BX as N_BX  # the shared facts, re-exported
+from pltanomaly.layout import N_CHANNELS as N_CHANNELS
+from pltanomaly.layout import NB4_SECONDS as NB4_SECONDS
+from pltanomaly.layout import ORBITS_PER_NB4 as ORBITS_PER_NB4
+
 log = logging.getLogger(__name__)
 
-N_BX = 3564
-"""Bunch-crossing slots in one LHC orbit."""
-ORBITS_PER_NB4 = 16384
-"""Orbits in one NB4 (4 lumi nibbles, 1.4576 s)."""
-NB4_SECONDS = 1.4576
-N_CHANNELS = 16
+__all__ = ["NB4_SECONDS", "N_BX", "N_CHANNELS", "ORBITS_PER_NB4"]  # re-exported from layout
 
 PLT_TABLE = "pltaggzero"
 BEAM_TABLE = "beam"

@@ -43,7 +43,6 @@ from pltanomaly.atomic import atomic_path, write_json_atomic
 log = logging.getLogger(__name__)
 
 STEPS = ("convert", "detect", "plot")
-N_CHANNELS = 16
 REPORT_COLUMNS = (
     "fill",
     "year",

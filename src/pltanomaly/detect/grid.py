@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pltanomaly.detect.errors import DetectorInputError
-from pltanomaly.io import N_CHANNELS, NB4_SECONDS
+from pltanomaly.layout import N_CHANNELS, NB4_SECONDS
 
 __all__ = ["DetectorInputError", "Grid", "build_grid"]
 
