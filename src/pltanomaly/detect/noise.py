@@ -63,9 +63,12 @@ def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
     hole = ctx.grid.rows(cfg.noise_window_s / 2)
     for j, ch in enumerate(ctx.channels):
         for first, last in runs(close_runs(np.nan_to_num(x_noise[:, j]) >= 1.0, hole)):
-            n = last - first + 1
-            x = min(float(np.nanmax(x_noise[first : last + 1, j])), n / min_rows)
-            size = float(np.exp(nanmedian(log_factor[first : last + 1, j])))
+            # the size from the median pull (the clipped mean square saturates), relative to
+            # the other channels' at the time; the evidence from whichever is larger
+            pull = float(nanmedian(np.abs(z[first : last + 1, j]))) / 0.6745
+            size = pull**2 / float(nanmedian(typical[first : last + 1]))
+            peak = max(float(np.nanmax(x_noise[first : last + 1, j])), math.log(size) / threshold)
+            x = min(peak, (last - first + 1) / min_rows)
             findings.add(ch, Candidate("noise", first, last, x, size, "variance factor"))
         findings.note(ch, x_noise[:, j])
     return Noise(findings, observed, z_alarm)
