@@ -25,24 +25,18 @@ try:
     plt_config.validate_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
     )
+    YEARS = plt_config.year_configs(config)
 except plt_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = os.path.normpath(config["results"])
 PLOTS = config.get("plots", "anomalous")
-YEARS = plt_config.year_configs(config)
 
-# the detector settings each year runs with (defaults filled in): what its params carry, so
-# a change reruns that year's detection, and writing out a default value changes nothing
-from pltanomaly.detect import DetectorSettings
-
-DETECTOR = {}
-for _year, _cfg in YEARS.items():
-    try:
-        DETECTOR[_year] = DetectorSettings.from_mapping(_cfg.detector).to_dict()
-    except ValueError as exc:
-        raise WorkflowError(f"config years.{_year} detector settings: {exc}") from None
+# the detector settings each year runs with (validated and defaults filled in by
+# year_configs): what its params carry, so a change reruns that year's detection, and writing
+# out a default value changes nothing
+DETECTOR = {year: cfg.detector.to_dict() for year, cfg in YEARS.items()}
 SETTINGS_HASH = {
     year: plt_config.settings_hash(
         {
