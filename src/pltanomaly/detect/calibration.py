@@ -23,6 +23,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from pltanomaly.layout import ORBITS_PER_NB4
+
 MAD_TO_SIGMA = 1.4826
 """Standard deviation of a Gaussian per unit of median absolute deviation."""
 CALIBRATED_DETECTORS = 4
@@ -136,7 +138,8 @@ def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray, window: 
     channels) where ``pairs`` (rows - 1, live channels) says a change is usable.
 
     The change of two NB4s has variance ``k^2 (1/r1 + 1/r2) + k_ref^2 (1/t1 + 1/t2) +
-    2 jitter^2`` (``t``: the typical rate): per channel and quartile of its ``1/r1 + 1/r2``,
+    2 jitter^2`` (``t``: the typical rate; ``k^2`` at least the ``1 / orbits`` of zero
+    counting): per channel and quartile of its ``1/r1 + 1/r2``,
     the median square is a point, and the plane is fitted through the points of all channels
     with Huber weights (an anomalous channel is an outlier, not the model). A channel's
     factor is its own normal noise over the model: the lower quartile of its variance factor
@@ -165,7 +168,11 @@ def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray, window: 
     if not points:
         return NoiseModel(0.01, 0.0, 0.0, np.ones(n_live))
     xs, ts, vs = (np.array(column) for column in zip(*points, strict=True))
-    k2, k2_ref, j2 = _robust_plane(np.column_stack([xs, ts, np.ones_like(xs)]), vs)
+    # zero counting alone gives k^2 >= 1 / orbits: the fit adds to that floor (without it, a
+    # fill whose rates change little cannot tell the channel's statistics from a jitter)
+    floor = 1.0 / ORBITS_PER_NB4
+    extra, k2_ref, j2 = _robust_plane(np.column_stack([xs, ts, np.ones_like(xs)]), vs, xs * floor)
+    k2 = floor + extra
     model = NoiseModel(math.sqrt(k2), math.sqrt(k2_ref), math.sqrt(j2 / 2.0), np.ones(n_live))
     with np.errstate(all="ignore"):
         pulls = np.where(ok, change / np.sqrt(k2 * inverse + k2_ref * inverse_typical + j2), np.nan)
@@ -185,17 +192,17 @@ def fit_noise_model(d: np.ndarray, rate: np.ndarray, pairs: np.ndarray, window: 
     return model
 
 
-def _robust_plane(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``v ~ x @ c`` with ``c >= 0``, in relative terms, with Tukey's biweight (the points of
-    an anomalous channel get no weight)."""
-    coef = _nonnegative_fit(x, v, 1.0 / np.maximum(v, 1e-30) ** 2)
+def _robust_plane(x: np.ndarray, v: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``v ~ known + x @ c`` with ``c >= 0``, in relative terms, with Tukey's biweight (the
+    points of an anomalous channel get no weight)."""
+    coef = _nonnegative_fit(x, v - known, 1.0 / np.maximum(v, 1e-30) ** 2)
     for _ in range(8):
-        fitted = np.maximum(x @ coef, 1e-30)
+        fitted = np.maximum(known + x @ coef, 1e-30)
         relative = (v - fitted) / fitted
         scale = max(float(robust_scale(relative)), 1e-3)
         u = relative / (4.685 * scale)
         weight = np.where(np.abs(u) < 1.0, (1.0 - u**2) ** 2, 0.0)
-        coef = _nonnegative_fit(x, v, weight / fitted**2)
+        coef = _nonnegative_fit(x, v - known, weight / fitted**2)
     return coef
 
 
