@@ -57,7 +57,7 @@ def test_run_serves_the_app(results: Path, monkeypatch: Any) -> None:
     assert client.get("/fills", headers={"Host": "evil.example"}).status_code == 400
 
 
-def test_run_on_all_interfaces_accepts_any_host(
+def test_run_on_all_interfaces_needs_allowed_hosts(
     results: Path, monkeypatch: Any, caplog: Any
 ) -> None:
     served: dict[str, Any] = {}
@@ -65,7 +65,14 @@ def test_run_on_all_interfaces_accepts_any_host(
         "werkzeug.serving.run_simple", lambda host, port, app, **kw: served.update(app=app)
     )
     args = build_parser().parse_args(["review", "--results", str(results), "--host", "0.0.0.0"])
-    args.func(args)
+    assert args.func(args) == 2
+    assert "--allow-host" in caplog.text and served == {}
+    args = build_parser().parse_args(
+        ["review", "--results", str(results), "--host", "0.0.0.0",
+         "--allow-host", "plt-review.cern.ch"]
+    )  # fmt: skip
+    assert args.func(args) == 0
     assert "anyone who can reach" in caplog.text
     client = served["app"].test_client()
     assert client.get("/fills", headers={"Host": "plt-review.cern.ch"}).status_code == 200
+    assert client.get("/fills", headers={"Host": "rebind.evil.example"}).status_code == 400

@@ -38,6 +38,14 @@ def register(subparsers: Any) -> None:
         help=f"address to bind (default {DEFAULT_HOST}: this machine only)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="host name (or address) browsers use to reach the app, besides the loopback names; "
+        "repeatable, and required with a --host beyond loopback (against DNS rebinding)",
+    )
+    parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
     parser.add_argument(
@@ -76,8 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
     from pltanomaly.review.app import create_app
 
-    loopback = is_loopback(args.host)
-    if not loopback:
+    if not is_loopback(args.host):
+        if not args.allow_host:
+            log.error(
+                "binding to %s reaches beyond this machine: name the host names browsers will "
+                "use with --allow-host NAME (e.g. --allow-host plt-review.cern.ch)",
+                args.host,
+            )
+            return 2
         log.warning(
             "binding to %s: anyone who can reach this address can read and change verdicts",
             args.host,
@@ -89,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         labels_db=args.labels,
         config=args.config,
         threshold=args.threshold,
-        trusted_hosts=None if loopback else [],
+        allowed_hosts=args.allow_host,
     )
     log.info("review app on http://%s:%s/ (results %s)", args.host, args.port, args.results)
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)

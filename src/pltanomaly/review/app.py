@@ -25,13 +25,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 from flask import (
     Flask,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -43,7 +43,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from pltanomaly.events import format_magnitude
-from pltanomaly.review import heatmap
+from pltanomaly.review import heatmap, security
 from pltanomaly.review.jobs import DetectFn, PlotFn, Reevaluator
 from pltanomaly.review.labels import (
     ANOMALY_TYPES,
@@ -67,9 +67,9 @@ from pltanomaly.review.results import (
 from pltanomaly.review.series import DEFAULT_POINTS, MAX_POINTS, SeriesCache, SeriesError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_THRESHOLD = 0.5
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 FILL_STATUSES = ("anomalous", "normal", "failed", "skipped", "unreviewed", "reviewed")
 SORT_KEYS = ("fill", "year", "date", "score", "events", "status", "reviewed")
 MAX_COMMENT = 2000
@@ -219,18 +219,26 @@ def parse_verdict(data: Any, *, strict: bool) -> dict[str, Any]:
         abort(400, f"'anomaly_type' must be one of {', '.join(ANOMALY_TYPES)} (or empty)")
     if verdict == "good" and anomaly_type is not None:
         abort(400, "a 'good' verdict takes no anomaly_type")
-    comment = data.get("comment") or ""
-    user = data.get("user") or ""
-    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        abort(400, f"'comment' must be a string of at most {MAX_COMMENT} characters")
-    if not isinstance(user, str) or len(user) > MAX_USER:
-        abort(400, f"'user' must be a string of at most {MAX_USER} characters")
+    comment = _text(data, "comment", MAX_COMMENT)
+    user = _text(data, "user", MAX_USER)
     return {
         "verdict": verdict,
         "anomaly_type": anomaly_type,
         "comment": comment.strip(),
         "user": user.strip(),
     }
+
+
+def _text(data: Mapping[str, Any], name: str, max_len: int) -> str:
+    """A free-text field: a string of at most ``max_len`` characters that UTF-8 can store."""
+    value = data.get(name) or ""
+    if not isinstance(value, str) or len(value) > max_len:
+        abort(400, f"'{name}' must be a string of at most {max_len} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, f"'{name}' is not valid Unicode text (a lone surrogate?)")
+    return value
 
 
 def _int_field(data: Mapping[str, Any], name: str) -> int:
@@ -247,7 +255,10 @@ def _int_field(data: Mapping[str, Any], name: str) -> int:
 def _json_body() -> Any:
     if not request.is_json:
         abort(400, "send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        abort(400, "the JSON body is nested too deeply")
     if data is None:
         abort(400, "the body is not valid JSON")
     return data
@@ -313,12 +324,14 @@ class Review:
                     return None
                 try:
                     store = LabelStore(self.db_path)
-                    store.fail_interrupted_jobs()
+                    if not store.read_only:
+                        store.fail_interrupted_jobs()
                 except LabelStoreError as exc:
                     self.store_error = str(exc)
                     log.error("%s", exc)
                     return None
-                self._store, self.store_error = store, None
+                self._store = store
+                self.store_error = store.read_only_message if store.read_only else None
             return self._store
 
     @property
@@ -335,12 +348,27 @@ class Review:
 
     # labels ----------------------------------------------------------------------------------
     def need_store(self) -> LabelStore:
-        if self.store is None:
+        """The store, writable, or 503 with the reason."""
+        store = self.store
+        if store is None or store.read_only:
             abort(503, f"verdicts cannot be stored: {self.store_error}")
-        return self.store
+        return store
+
+    def read_labels(self, read: Callable[[LabelStore], T], empty: T) -> T:
+        """``read(store)``, or ``empty`` when there is no store or it cannot be read now; the
+        reason is kept in ``g.labels_error`` so that the page marks the labels unavailable."""
+        store = self.store
+        if store is None:
+            return empty
+        try:
+            return read(store)
+        except LabelStoreError as exc:
+            log.error("%s", exc)
+            g.labels_error = str(exc)
+            return empty
 
     def all_verdicts(self) -> list[Verdict]:
-        return [] if self.store is None else self.store.all()
+        return self.read_labels(LabelStore.all, [])
 
     def verdict_index(self) -> dict[tuple[int, int], dict[int, Verdict]]:
         out: dict[tuple[int, int], dict[int, Verdict]] = {}
@@ -349,17 +377,20 @@ class Review:
         return out
 
     def jobs(self) -> dict[tuple[int, int], Job]:
-        return {} if self.store is None else self.store.jobs()
+        return self.read_labels(LabelStore.jobs, {})
 
     # fills -----------------------------------------------------------------------------------
     def fill_row(
         self, fs: FillSummary, verdicts: dict[int, Verdict], job: Job | None
     ) -> dict[str, Any]:
+        """The fill's summary with its verdict counts (None while the labels are unreadable)."""
         counts = {"good": 0, "bad": 0, "skipped": 0}
         for v in verdicts.values():
             counts[v.verdict] = counts.get(v.verdict, 0) + 1
         row = fs.to_json()
-        row["review"] = {**counts, "labelled": counts["good"] + counts["bad"]}
+        row["review"] = (
+            None if "labels_error" in g else {**counts, "labelled": counts["good"] + counts["bad"]}
+        )
         row["job"] = None if job is None else job.to_json()
         return row
 
@@ -385,7 +416,7 @@ class Review:
                 "score": row["score"],
                 "events": row["n_events"],
                 "status": row["status"],
-                "reviewed": row["review"]["labelled"],
+                "reviewed": (row["review"] or {}).get("labelled"),
             }[q.sort]
             # missing values sort last whatever the order
             missing = value is None
@@ -397,9 +428,10 @@ class Review:
 
     @staticmethod
     def _match(row: dict[str, Any], q: FillQuery) -> bool:
-        if q.status == "unreviewed" and row["review"]["labelled"]:
+        labelled = (row["review"] or {}).get("labelled", 0)
+        if q.status == "unreviewed" and labelled:
             return False
-        if q.status == "reviewed" and not row["review"]["labelled"]:
+        if q.status == "reviewed" and not labelled:
             return False
         if q.status in ("anomalous", "normal", "failed", "skipped") and row["status"] != q.status:
             return False
@@ -431,8 +463,9 @@ class Review:
             result: dict[str, Any] | None = self.reader.load_fill(year, fill)
         except (FillNotFound, FillUnreadable):
             result = None
-        verdicts = {} if self.store is None else self.store.for_fill(year, fill)
-        job = None if self.store is None else self.store.job(year, fill)
+        none: dict[int, Verdict] = {}
+        verdicts = self.read_labels(lambda store: store.for_fill(year, fill), none)
+        job = self.read_labels(lambda store: store.job(year, fill), None)
         return summary, result, verdicts, job
 
     def fill_result(self, year: int, fill: int) -> dict[str, Any]:
@@ -457,7 +490,9 @@ class Review:
     # evaluation queue ------------------------------------------------------------------------
     def eval_queue(self, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """Unlabelled live channels, nearest the threshold first; (first ``limit``, total)."""
-        seen = set() if self.store is None else self.store.seen_keys()
+        seen: set[tuple[int, int, int]] = self.read_labels(LabelStore.seen_keys, set())
+        if "labels_error" in g:
+            abort(503, f"the labels cannot be read, so the queue is unknown: {g.labels_error}")
         items = []
         for fs in self.reader.list_fills():
             for ch, status in fs.channel_status.items():
@@ -528,7 +563,7 @@ def create_app(
     plot_fn: PlotFn | None = None,
     executor: Executor | None = None,
     runner: Reevaluator | None = None,
-    trusted_hosts: list[str] | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> Flask:
     """The review app over ``results_dir``.
 
@@ -537,8 +572,8 @@ def create_app(
     ``years.{year}.detector``, and ``years.{year}.dead_channels``. ``threshold`` (default 0.5,
     where the detector's score says "anomalous") orders the evaluation queue.
     ``detect_fn``/``plot_fn``/``executor`` or a whole ``runner`` replace the re-evaluation
-    machinery (tests). ``trusted_hosts``: accepted
-    ``Host`` headers (default: loopback names only, against DNS rebinding); ``[]`` accepts any.
+    machinery (tests). ``allowed_hosts``: host names served besides the loopback names (against
+    DNS rebinding, see :mod:`pltanomaly.review.security`).
     """
     cfg = load_config(config)
     detector_settings(cfg)  # a malformed 'detector' entry fails now, not in a job
@@ -572,9 +607,6 @@ def create_app(
     app = Flask(__name__)
     app.secret_key = secrets.token_bytes(32)  # flash messages only; per process is fine
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    app.config["TRUSTED_HOSTS"] = (
-        LOOPBACK_HOSTS if trusted_hosts is None else (trusted_hosts or None)
-    )
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["pltanomaly_review"] = review
@@ -593,17 +625,7 @@ def create_app(
     def api() -> bool:
         return request.path.startswith("/api/")
 
-    # -- safety --------------------------------------------------------------------------------
-    @app.before_request
-    def same_origin_only() -> None:
-        """Refuse state changes sent by another site's page (CSRF against a localhost tool)."""
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return
-        if request.headers.get("Sec-Fetch-Site") == "cross-site":
-            abort(403, "cross-site request refused")
-        origin = request.headers.get("Origin")
-        if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host):
-            abort(403, "cross-origin request refused")
+    security.init_app(app, allowed_hosts)
 
     @app.after_request
     def compress(response: Any) -> Any:
@@ -629,6 +651,7 @@ def create_app(
         return {
             "user_name": request.cookies.get(USER_COOKIE, "")[:MAX_USER],
             "store_error": review.store_error,
+            "labels_error": g.get("labels_error"),
         }
 
     # -- errors --------------------------------------------------------------------------------
@@ -779,15 +802,12 @@ def create_app(
             abort(400, "select at least one fill to re-evaluate")
         jobs = review.reevaluate(pairs)
         flash(f"{len(jobs)} fill(s) queued for re-evaluation.")
-        return redirect(request.form.get("back") or url_for("fills_page"))
+        return redirect(security.local_path(request.form.get("back")) or url_for("fills_page"))
 
     @app.post("/user")
     def set_user() -> Any:
         name = (request.form.get("user") or "").strip()[:MAX_USER]
-        back = request.form.get("back") or url_for("fills_page")
-        if not back.startswith("/") or back.startswith("//"):
-            back = url_for("fills_page")
-        response = redirect(back)
+        response = redirect(security.local_path(request.form.get("back")) or url_for("fills_page"))
         response.set_cookie(USER_COOKIE, name, max_age=3600 * 24 * 365, samesite="Lax")
         return response
 
@@ -808,7 +828,7 @@ def create_app(
         upcoming = [
             i for i in queue if (i["year"], i["fill"], i["channel"]) != (year, fill, channel)
         ]
-        verdict = None if review.store is None else review.store.get(year, fill, channel)
+        verdict = review.read_labels(lambda store: store.get(year, fill, channel), None)
         return render_template(
             "eval.html",
             result=result,
@@ -859,6 +879,7 @@ def create_app(
             years=years,
             threshold=review.threshold,
             notices=[n for y in years for n in reader.year_notices(y)],
+            labels_error=g.get("labels_error"),
             count=len(rows),
             fills=rows,
         )
@@ -931,6 +952,8 @@ def create_app(
     @app.get("/api/user_scores.json")
     def api_user_scores() -> Any:
         verdicts = review.all_verdicts()
+        if "labels_error" in g:
+            abort(503, f"the labels cannot be read now: {g.labels_error}")
         return jsonify(
             count=len(verdicts),
             labels_db=str(db_path),
@@ -964,7 +987,12 @@ def create_app(
         )
         for rank, row in enumerate(rows, 1):
             row["rank"] = rank
-        return jsonify(threshold=review.threshold, count=len(rows), scores=rows)
+        return jsonify(
+            threshold=review.threshold,
+            labels_error=g.get("labels_error"),
+            count=len(rows),
+            scores=rows,
+        )
 
     @app.post("/api/reevaluate")
     def api_reevaluate() -> Any:
