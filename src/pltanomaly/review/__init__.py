@@ -1,7 +1,8 @@
 """The review web app: experts look at what the detector flagged and record verdicts.
 
-``pltanomaly review --results results/ [--host H] [--port P]`` serves it (default
-http://127.0.0.1:8080). Flask is imported only when the command runs, so ``pltanomaly --help``
+``pltanomaly review --results results/ [--host H] [--port P] [--threads N]`` serves it through
+waitress (default http://127.0.0.1:8080; see :mod:`pltanomaly.review.server`), ``--debug`` through
+Flask's development server. Flask is imported only when the command runs, so ``pltanomaly --help``
 stays fast.
 """
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_THREADS = 8
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +49,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"worker threads of the waitress server (default {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="serve with Flask's development server instead of waitress (development only)",
     )
     parser.add_argument(
         "--labels",
@@ -80,9 +93,8 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
-
     from pltanomaly.review.app import create_app
+    from pltanomaly.review.server import serve, url
 
     if not is_loopback(args.host):
         if not args.allow_host:
@@ -105,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         allowed_hosts=args.allow_host,
     )
-    log.info("review app on http://%s:%s/ (results %s)", args.host, args.port, args.results)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    if args.threads < 1:
+        log.error("--threads must be at least 1")
+        return 2
+    log.info("review app on %s (results %s)", url(args.host, args.port), args.results)
+    serve(app, args.host, args.port, threads=args.threads, debug=args.debug)
     return 0
