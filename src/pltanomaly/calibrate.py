@@ -173,15 +173,23 @@ def fit(observations: Iterable[Observation]) -> Calibration:
     return Calibration({t: fit_type(obs) for t, obs in sorted(by_type.items())})
 
 
+def channel_evidence(channel: Mapping[str, Any]) -> dict[str, float]:
+    """A channel's ``evidence_by_type``, finite numbers only ({} when it has none)."""
+    raw = channel.get("evidence_by_type")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        str(t): float(x)
+        for t, x in raw.items()
+        if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    }
+
+
 def observations_of(
     verdict: str, anomaly_type: str | None, channel: Mapping[str, Any]
 ) -> list[Observation]:
     """What one verdict on one channel teaches (module docstring); [] when nothing."""
-    evidence = {
-        str(t): float(x)
-        for t, x in (channel.get("evidence_by_type") or {}).items()
-        if isinstance(x, int | float) and math.isfinite(x)
-    }
+    evidence = channel_evidence(channel)
     if not evidence or channel.get("status") == "dead":
         return []
     if verdict == "good":
@@ -201,13 +209,20 @@ def verdict_observations(
 ) -> list[Observation]:
     """The label database's verdicts joined with the results' ``evidence_by_type``."""
     from pltanomaly.review.labels import LabelStore, default_labels_path
-    from pltanomaly.review.results import ResultsError, ResultsReader
+    from pltanomaly.review.results import ResultsReader
 
-    reader = ResultsReader(results_dir)
     store = LabelStore(Path(labels_db or default_labels_path(results_dir)), create=False)
+    return observations_from(store.all(), ResultsReader(results_dir))
+
+
+def observations_from(verdicts: Iterable[Any], reader: Any) -> list[Observation]:
+    """Verdicts (pltanomaly.review.labels.Verdict) joined with the results a
+    pltanomaly.review.results.ResultsReader reads; verdicts on unreadable fills are left out."""
+    from pltanomaly.review.results import ResultsError
+
     out: list[Observation] = []
     results: dict[tuple[int, int], dict[str, Any] | None] = {}
-    for v in store.all():
+    for v in verdicts:
         key = (v.year, v.fill)
         if key not in results:
             try:

@@ -192,7 +192,9 @@ def eval_page(year: int, fill: int, channel: int) -> Any:
     review = current_review()
     result, info = review.channel_of(year, fill, channel)
     queue, total = review.eval_queue(limit=6)
-    upcoming = [i for i in queue if (i["year"], i["fill"], i["channel"]) != (year, fill, channel)]
+    here = (year, fill, channel)
+    upcoming = [i for i in queue if (i["year"], i["fill"], i["channel"]) != here]
+    picked = next((i for i in queue if (i["year"], i["fill"], i["channel"]) == here), None)
     verdict = review.read_labels(lambda store: store.get(year, fill, channel), None)
     return render_template(
         "eval.html",
@@ -201,6 +203,8 @@ def eval_page(year: int, fill: int, channel: int) -> Any:
         info=info,
         remaining=total,
         upcoming=upcoming[:5],
+        picked=picked,
+        quality=review.detector_quality(),
         verdict=verdict,
         summary=review.reader.summary(year, fill),
     )

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, g
 
+from pltanomaly.calibrate import Calibration, channel_evidence, fit, observations_from
 from pltanomaly.review.forms import FillQuery
 from pltanomaly.review.jobs import DetectFn, PlotFn, Reevaluator
 from pltanomaly.review.labels import (
@@ -24,6 +25,7 @@ from pltanomaly.review.labels import (
     Verdict,
     default_labels_path,
 )
+from pltanomaly.review.queue import Candidate, precision_recall, rank
 from pltanomaly.review.results import (
     FillNotFound,
     FillSummary,
@@ -304,24 +306,41 @@ class Review:
         return result, result["channels"][channel]
 
     # evaluation queue ------------------------------------------------------------------------
+    def calibration(self) -> Calibration:
+        """Fitted on the verdicts so far (the uncalibrated detector while there are none)."""
+        return fit(observations_from(self.all_verdicts(), self.reader))
+
     def eval_queue(self, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
-        """Unlabelled live channels, nearest the threshold first; (first ``limit``, total)."""
+        """Unlabelled live channels, the most informative first (review.queue); (first
+        ``limit``, total)."""
         seen: set[tuple[int, int, int]] = self.read_labels(LabelStore.seen_keys, set())
         if "labels_error" in g:
             abort(503, f"the labels cannot be read, so the queue is unknown: {g.labels_error}")
-        items = []
+        candidates = []
         for fs in self.reader.list_fills():
+            channels: dict[int, Any] | None = None
             for ch, status in fs.channel_status.items():
                 score = fs.channel_scores.get(ch)
                 if status == "dead" or score is None or (fs.year, fs.fill, ch) in seen:
                     continue
-                items.append((abs(score - self.threshold), fs.year, fs.fill, ch, score, status))
-        items.sort()
-        head = items if limit is None else items[:limit]
-        return [
-            {"year": y, "fill": f, "channel": c, "score": s, "status": st, "distance": d}
-            for d, y, f, c, s, st in head
-        ], len(items)
+                if channels is None:
+                    channels = self._channels(fs.year, fs.fill)
+                evidence = channel_evidence(channels.get(ch) or {})
+                candidates.append(Candidate(fs.year, fs.fill, ch, score, status, evidence))
+        picks = rank(candidates, self.calibration(), self.threshold, limit)
+        return [p.to_json(self.threshold) for p in picks], len(candidates)
+
+    def _channels(self, year: int, fill: int) -> dict[int, Any]:
+        try:
+            return dict(self.reader.load_fill(year, fill)["channels"])
+        except (FillNotFound, FillUnreadable):
+            return {}
+
+    def detector_quality(self) -> dict[str, Any]:
+        """The detector's precision and recall at the threshold, by the verdicts so far."""
+        return precision_recall(
+            ((v.net_score, v.verdict) for v in self.all_verdicts()), self.threshold
+        )
 
     def skip_target(self, target: tuple[int, int, int] | None) -> tuple[int, int, int]:
         """The channel a skip names, or the head of the queue when it names none (404 if empty)."""
