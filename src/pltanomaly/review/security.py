@@ -5,7 +5,8 @@
   ``TRUSTED_HOSTS`` cannot match an IPv6 literal (``[::1]:8080``), hence the check here.
 - **Writes** (every method but GET/HEAD/OPTIONS) must prove they come from the app's own pages:
   ``Sec-Fetch-Site``, ``Origin`` and ``Referer`` are checked, each one present must say
-  same-origin, and at least one must be present. A request a browser can only send cross-origin
+  same-origin (``Sec-Fetch-Site: none``, a user's own navigation, counts), and at least one must
+  be present. A request a browser can only send cross-origin
   after a CORS preflight (PATCH, DELETE, PUT, or a JSON body) needs no such header, since the
   app never answers a preflight with CORS permissions: scripts and curl write through the JSON
   API (``Content-Type: application/json``); the HTML forms are for browsers.
