@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, str] = {
     "plot": "pltanomaly.plot",
     "report": "pltanomaly.report",
     "review": "pltanomaly.review",
+    "calibrate": "pltanomaly.calibrate",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from flask.testing import FlaskClient
 from review_data import build_results
 
 
@@ -114,6 +115,15 @@ def fake_plotter() -> FakePlotter:
     return FakePlotter()
 
 
+class BrowserClient(FlaskClient):
+    """A test client that sends what a browser on the app's own pages sends with every request:
+    ``Sec-Fetch-Site: same-origin`` (a test may override it per request)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
+
+
 @pytest.fixture
 def make_app(
     results: Path, fake_detector: FakeDetector, fake_plotter: FakePlotter
@@ -129,6 +139,7 @@ def make_app(
         kwargs.setdefault("executor", SyncExecutor())
         app = create_app(kwargs.pop("results_dir", results), **kwargs)
         app.config["TESTING"] = True
+        app.test_client_class = BrowserClient
         made.append(app)
         return app
 

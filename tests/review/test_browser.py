@@ -1,4 +1,5 @@
-"""The review app in a real browser: Debian's chromium, headless, driven by Playwright.
+"""The review app in a real browser: Debian's chromium, headless, driven by Playwright, against
+the app served by waitress as ``pltanomaly review`` serves it.
 
 Installs nothing: the repo's install step puts chromium in (tests/review/APT_PACKAGES); without
 /usr/bin/chromium the test is skipped. Screenshots go to tests/review/screenshots/.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from served import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parent / "screenshots"
@@ -37,22 +38,6 @@ pytestmark = [
         "(apt-get install -y $(cat tests/review/APT_PACKAGES))",
     ),
 ]
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app on a real threaded HTTP server on 127.0.0.1, a free port."""
-    from werkzeug.serving import make_server
-
-    app.config["TESTING"] = False
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}"
-    finally:
-        srv.shutdown()
-        thread.join(5)
 
 
 @pytest.fixture

@@ -215,3 +215,15 @@ def test_pages_link_only_local_assets(client: Any, url: str) -> None:
     srcs = re.findall(r'(?:src|href)="([^"#]+)"', html)
     assert srcs
     assert not [s for s in srcs if s.startswith(("http:", "https:", "//"))], srcs
+
+
+def test_fill_page_names_the_calibration_of_its_scores(client: Any, results: Any) -> None:
+    import json
+
+    assert "uncalibrated scores" in text(client.get("/fills/2022/8002"))
+    path = results / "2022" / "fills" / "8002.json"
+    data = json.loads(path.read_text())
+    data["calibration"] = {"file": "cal/2022.json", "sha256": "ab" * 32}
+    path.write_text(json.dumps(data))
+    html = text(client.get("/fills/2022/8002"))
+    assert "scored with calibration <code>cal/2022.json</code> (sha256 abababababab)" in html

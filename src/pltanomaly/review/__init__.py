@@ -1,7 +1,8 @@
 """The review web app: experts look at what the detector flagged and record verdicts.
 
-``pltanomaly review --results results/ [--host H] [--port P]`` serves it (default
-http://127.0.0.1:8080). Flask is imported only when the command runs, so ``pltanomaly --help``
+``pltanomaly review --results results/ [--host H] [--port P] [--threads N]`` serves it through
+waitress (default http://127.0.0.1:8080; see :mod:`pltanomaly.review.server`), ``--debug`` through
+Flask's development server. Flask is imported only when the command runs, so ``pltanomaly --help``
 stays fast.
 """
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_THREADS = 8
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +40,26 @@ def register(subparsers: Any) -> None:
         help=f"address to bind (default {DEFAULT_HOST}: this machine only)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="host name (or address) browsers use to reach the app, besides the loopback names; "
+        "repeatable, and required with a --host beyond loopback (against DNS rebinding)",
+    )
+    parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"worker threads of the waitress server (default {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="serve with Flask's development server instead of waitress (development only)",
     )
     parser.add_argument(
         "--labels",
@@ -72,12 +93,17 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
-
     from pltanomaly.review.app import create_app
+    from pltanomaly.review.server import serve, url
 
-    loopback = is_loopback(args.host)
-    if not loopback:
+    if not is_loopback(args.host):
+        if not args.allow_host:
+            log.error(
+                "binding to %s reaches beyond this machine: name the host names browsers will "
+                "use with --allow-host NAME (e.g. --allow-host plt-review.cern.ch)",
+                args.host,
+            )
+            return 2
         log.warning(
             "binding to %s: anyone who can reach this address can read and change verdicts",
             args.host,
@@ -89,8 +115,11 @@ def run(args: argparse.Namespace) -> int:
         labels_db=args.labels,
         config=args.config,
         threshold=args.threshold,
-        trusted_hosts=None if loopback else [],
+        allowed_hosts=args.allow_host,
     )
-    log.info("review app on http://%s:%s/ (results %s)", args.host, args.port, args.results)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    if args.threads < 1:
+        log.error("--threads must be at least 1")
+        return 2
+    log.info("review app on %s (results %s)", url(args.host, args.port), args.results)
+    serve(app, args.host, args.port, threads=args.threads, debug=args.debug)
     return 0

@@ -17,10 +17,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pltanomaly.events import EVENT_TYPES
 
@@ -137,11 +138,14 @@ class LabelStore:
         self.path = Path(path)
         self.timeout = timeout
         self.journal_mode = "unknown"
+        #: opened for reading only (a file or folder we may not write): writes raise
+        self.read_only = False
+        self._uri = f"file:{quote(str(self.path.absolute()))}"
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no label database at {self.path}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
+            with closing(self._connect()) as conn:
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 self.journal_mode = str(mode).lower()
                 if self.journal_mode != "wal":
@@ -156,13 +160,41 @@ class LabelStore:
                     (str(SCHEMA_VERSION),),
                 )
         except (sqlite3.Error, OSError) as exc:
-            raise LabelStoreError(f"cannot open label database {self.path}: {exc}") from exc
+            if not self._open_read_only():
+                raise LabelStoreError(f"cannot open label database {self.path}: {exc}") from exc
+            log.warning("label database %s is read-only: verdicts are shown, not saved", self.path)
+
+    def _open_read_only(self) -> bool:
+        """Fall back to reading an existing database we may not write; False if it is unusable.
+
+        ``mode=ro`` needs a ``-shm`` file SQLite can create or find; in a read-only folder
+        without one, ``immutable=1`` reads the file as it is.
+        """
+        if not self.path.is_file():
+            return False
+        base = self._uri
+        for params in ("mode=ro", "immutable=1"):
+            self._uri = f"{base}?{params}"
+            try:
+                with closing(self._connect()) as conn:
+                    conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()
+                    self.journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            except sqlite3.Error:
+                continue
+            self.read_only = True
+            return True
+        self._uri = base
+        return False
+
+    @property
+    def read_only_message(self) -> str:
+        return f"the label database {self.path} is read-only"
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         # One short-lived connection per operation: no connection is ever shared between
         # threads, and autocommit mode (isolation_level=None) lets us issue BEGIN ourselves.
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn = sqlite3.connect(self._uri, timeout=self.timeout, isolation_level=None, uri=True)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -171,6 +203,8 @@ class LabelStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: BEGIN IMMEDIATE takes the write lock up front (no deadlock)."""
+        if self.read_only:
+            raise LabelStoreError(f"cannot write: {self.read_only_message}")
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
