@@ -244,10 +244,25 @@ def _sshfs_source(year: int, spec: Mapping[str, Any]) -> SshfsSource:
     )
 
 
+def year_detector(config: Mapping[str, Any], year: int) -> DetectorSettings:
+    """The detector settings of ``year``: the global ``detector`` overlaid with
+    ``years.{year}.detector``, validated (:class:`ConfigError` naming the year). The one
+    place the two are merged: the workflow and the review app's re-evaluation call it."""
+    global_detector = config.get("detector") or {}
+    years = config.get("years") or {}
+    entry = years.get(year, years.get(str(year))) if isinstance(years, Mapping) else None
+    own = (entry or {}).get("detector") or {} if isinstance(entry, Mapping) else {}
+    if not isinstance(global_detector, Mapping) or not isinstance(own, Mapping):
+        raise ConfigError(f"config years.{year} detector settings must be a mapping")
+    try:
+        return DetectorSettings.from_mapping({**global_detector, **own})
+    except ValueError as exc:
+        raise ConfigError(f"config years.{year} detector settings: {exc}") from None
+
+
 def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
     """The configured years of a validated config, sorted by year; invalid detector
     settings raise :class:`ConfigError` naming the year."""
-    global_detector = dict(config.get("detector") or {})
     years: dict[int, YearConfig] = {}
     for key in sorted(config["years"], key=int):
         entry = config["years"][key]
@@ -255,12 +270,6 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
         source = entry["source"]
         sshfs = _sshfs_source(year, source["sshfs"]) if isinstance(source, dict) else None
         fills = entry.get("fills") or {}
-        try:
-            detector = DetectorSettings.from_mapping(
-                {**global_detector, **(entry.get("detector") or {})}
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config years.{year} detector settings: {exc}") from None
         years[year] = YearConfig(
             year=year,
             source=sshfs.mountpoint if sshfs else Path(os.path.expanduser(source)),
@@ -270,7 +279,7 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
             exclude=tuple(sorted(fills.get("exclude") or ())),
             min_fill_hours=float(entry.get("min_fill_hours") or 0.0),
             counts=entry.get("counts", "auto"),
-            detector=detector,
+            detector=year_detector(config, year),
         )
     return years
 

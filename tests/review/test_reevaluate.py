@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pltanomaly.detect import DetectorSettings
 from pltanomaly.review.labels import ERROR, FINISHED, PENDING, RUNNING
 
 
@@ -51,15 +52,16 @@ def test_settings_and_dead_channels_come_from_the_config(make_app: Any, fake_det
     client = make_app(config=config).test_client()
     assert reevaluate(client, (2022, 8001), (2023, 8501)).status_code == 202
     first, second = fake_detector.calls
-    assert first["settings"] == {"step_min": 0.03, "spike_min": 0.5}  # the year's override
+    # the year's override, validated and serialised as the workflow passes them
+    assert first["settings"] == DetectorSettings(step_min=0.03, spike_min=0.5).to_dict()
     assert first["dead_channels"] == (6, 8, 9)
-    assert second["settings"] == {"step_min": 0.03, "spike_min": 0.3}
+    assert second["settings"] == DetectorSettings(step_min=0.03, spike_min=0.3).to_dict()
     assert second["dead_channels"] == ()
 
 
 def test_no_config_means_default_settings(client: Any, fake_detector: Any) -> None:
     reevaluate(client, (2022, 8001))
-    assert fake_detector.calls[0]["settings"] is None
+    assert fake_detector.calls[0]["settings"] == DetectorSettings().to_dict()
     assert fake_detector.calls[0]["dead_channels"] == ()
 
 
@@ -71,7 +73,7 @@ def test_config_from_yaml_file(make_app: Any, fake_detector: Any, tmp_path: Path
     )
     client = make_app(config=cfg).test_client()
     reevaluate(client, (2022, 8001))
-    assert fake_detector.calls[0]["settings"] == {"step_min": 0.03}
+    assert fake_detector.calls[0]["settings"] == DetectorSettings(step_min=0.03).to_dict()
     assert fake_detector.calls[0]["dead_channels"] == (6, 8)
 
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pltanomaly.layout import N_CHANNELS
+
 YEAR_RE = re.compile(r"^(\d{4})$")
 FILL_FILE_RE = re.compile(r"^(\d{1,7})\.json$")
-CHANNELS = tuple(range(16))
+CHANNELS = tuple(range(N_CHANNELS))
 CHANNEL_STATUSES = ("normal", "anomalous", "dead")
 MIN_YEAR, MAX_YEAR = 1000, 9999
 MAX_FILL = 9_999_999

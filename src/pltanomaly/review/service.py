@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 
 from pltanomaly.calibrate import Calibration, channel_evidence, fit, observations_from
+from pltanomaly.detect.score import DECISION_SCORE
 from pltanomaly.review.forms import FillQuery
 from pltanomaly.review.jobs import DetectFn, PlotFn, Reevaluator
 from pltanomaly.review.labels import (
@@ -36,8 +37,8 @@ from pltanomaly.review.results import (
 )
 from pltanomaly.review.series import SeriesCache
 from pltanomaly.review.settings import (
+    check_detector_settings,
     dead_channels_from,
-    detector_settings,
     load_config,
     year_settings_from,
 )
@@ -45,7 +46,7 @@ from pltanomaly.review.settings import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = DECISION_SCORE
 EXTENSION = "pltanomaly_review"
 
 
@@ -105,7 +106,7 @@ class Review:
     ) -> Review:
         """The service over ``results_dir`` (see :func:`pltanomaly.review.app.create_app`)."""
         cfg = load_config(config)
-        detector_settings(cfg)  # a malformed 'detector' entry fails now, not in a job
+        check_detector_settings(cfg)  # invalid settings fail now, not in a job
         reader = ResultsReader(results_dir)
 
         def make_runner(store: LabelStore) -> Reevaluator:

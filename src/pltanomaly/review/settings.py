@@ -23,13 +23,6 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> di
     return data
 
 
-def detector_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    settings = config.get("detector") or {}
-    if not isinstance(settings, Mapping):
-        raise ValueError("config key 'detector' must be a mapping")
-    return dict(settings)
-
-
 def _year_entry(config: Mapping[str, Any], year: int) -> Mapping[str, Any]:
     years = config.get("years")
     if not isinstance(years, Mapping):
@@ -38,16 +31,21 @@ def _year_entry(config: Mapping[str, Any], year: int) -> Mapping[str, Any]:
     return entry if isinstance(entry, Mapping) else {}
 
 
+def check_detector_settings(config: Mapping[str, Any]) -> None:
+    """Raise ValueError now, not in a job, when the config's detector settings are invalid."""
+    from pltanomaly.config import year_detector
+
+    years = config.get("years")
+    for year in [*(years if isinstance(years, Mapping) else {}), 0]:  # 0: the global ones
+        year_detector(config, int(year))
+
+
 def year_settings_from(config: Mapping[str, Any]) -> Callable[[int], dict[str, Any]]:
-    """year -> detector settings as the workflow uses them: ``detector`` overlaid with
-    ``years.{year}.detector`` (pltanomaly.config.year_configs)."""
-    base = detector_settings(config)
+    """year -> detector settings as the workflow uses them
+    (:func:`pltanomaly.config.year_detector`, in their serialised form)."""
+    from pltanomaly.config import year_detector
 
-    def lookup(year: int) -> dict[str, Any]:
-        extra = _year_entry(config, year).get("detector") or {}
-        return {**base, **(dict(extra) if isinstance(extra, Mapping) else {})}
-
-    return lookup
+    return lambda year: year_detector(config, year).to_dict()
 
 
 def dead_channels_from(config: Mapping[str, Any]) -> Callable[[int], list[int]]:
