@@ -330,3 +330,26 @@ def test_load_settings_from_yaml_and_json(tmp_path):
     json_path.write_text("[1, 2]")
     with pytest.raises(ValueError, match="mapping"):
         load_settings(json_path)
+
+
+def test_calibration_setting_scores_with_the_experts_verdicts(tmp_path):
+    from pltanomaly.atomic import write_json_atomic
+    from pltanomaly.calibrate import Observation, fit
+
+    fill = anomaly_fill()
+    # experts called forty clear steps normal: a step is no longer an anomaly
+    calibration = tmp_path / "cal.json"
+    write_json_atomic(calibration, fit([Observation("step", 6.0, False)] * 40).to_json())
+    settings = {"calibration": str(calibration)}
+    result = detect_fill(
+        fill.series, fill=fill.fill, year=YEAR, dead_channels=DEAD, settings=settings
+    )
+    _check_contract(result, fill.fill)
+    assert result["channels"]["0"]["status"] == "normal"  # the 5 % step
+    assert result["channels"]["2"]["status"] == "anomalous"  # the spike: no verdict on spikes
+    assert result["calibration"]["file"] == str(calibration)
+    assert result["settings"]["calibration"] == str(calibration)
+    with pytest.raises(DetectorInputError, match="calibration"):
+        detect_fill(
+            fill.series, fill=1, year=YEAR, settings={"calibration": str(tmp_path / "no.json")}
+        )

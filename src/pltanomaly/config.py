@@ -221,6 +221,18 @@ class YearConfig:
     """the global settings overlaid with the year's, validated once here"""
 
 
+def calibration_digest(settings: DetectorSettings) -> str:
+    """sha256 of the settings' calibration file ("" when uncalibrated): a new calibration, or
+    new content under the same name, changes it (and so reruns the detection that uses it)."""
+    if not settings.calibration:
+        return ""
+    path = Path(os.path.expanduser(settings.calibration))
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"detector calibration {settings.calibration}: {exc.strerror}") from None
+
+
 def settings_hash(settings: Mapping[str, Any]) -> str:
     """A short stable hash of a JSON-able mapping (key order does not matter)."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)

@@ -236,3 +236,15 @@ def test_config_command(tmp_path, source_tree):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "dead_channels[0]: 16 is greater than the maximum of 15" in result.stdout
+
+
+def test_calibration_digest_follows_the_file_content(tmp_path):
+    path = tmp_path / "cal.json"
+    assert plt_config.calibration_digest(DetectorSettings()) == ""
+    path.write_text('{"version": 1, "types": {}}')
+    first = plt_config.calibration_digest(DetectorSettings(calibration=str(path)))
+    path.write_text('{"version": 1, "types": {"step": {}}}')
+    second = plt_config.calibration_digest(DetectorSettings(calibration=str(path)))
+    assert first and second and first != second
+    with pytest.raises(plt_config.ConfigError, match=r"none\.json"):
+        plt_config.calibration_digest(DetectorSettings(calibration=str(tmp_path / "none.json")))

@@ -224,6 +224,26 @@ def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
     assert planned(workdir, configfiles=["same.yaml"]) == set()
 
 
+def test_calibration_reruns_detection_of_its_years_only(base_run, tmp_path):
+    from pltanomaly.atomic import write_json_atomic
+    from pltanomaly.calibrate import Observation, fit
+
+    workdir = base_run.workdir
+    calibration = tmp_path / "cal.json"
+    write_json_atomic(calibration, fit([Observation("step", 2.0, False)] * 30).to_json())
+    config = base_config()
+    config["years"][2022]["detector"] = {"calibration": str(calibration)}
+    write_config(workdir, config, "calibrated.yaml")
+    assert planned(workdir, configfiles=["calibrated.yaml"]) == _detect_jobs(
+        2022, base_run.fills2022
+    )
+    # a missing calibration file stops the run naming it
+    config["years"][2022]["detector"] = {"calibration": str(tmp_path / "none.json")}
+    write_config(workdir, config, "missing.yaml")
+    result = snakemake(workdir, "-n", configfiles=["missing.yaml"], check=False)
+    assert result.returncode != 0 and "none.json" in result.stdout + result.stderr
+
+
 def test_excluding_a_fill_and_plotting_all_fills(base_run):
     workdir = base_run.workdir
     config = base_config()

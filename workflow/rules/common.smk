@@ -37,10 +37,17 @@ PLOTS = config.get("plots", "anomalous")
 # year_configs): what its params carry, so a change reruns that year's detection, and writing
 # out a default value changes nothing
 DETECTOR = {year: cfg.detector.to_dict() for year, cfg in YEARS.items()}
+try:
+    CALIBRATION = {
+        year: plt_config.calibration_digest(cfg.detector) for year, cfg in YEARS.items()
+    }
+except plt_config.ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 SETTINGS_HASH = {
     year: plt_config.settings_hash(
         {
             "detector": DETECTOR[year],
+            "calibration": CALIBRATION[year],
             "dead_channels": list(cfg.dead_channels),
             "min_fill_hours": cfg.min_fill_hours,
         }

@@ -39,7 +39,10 @@ class Analysis:
     ratios: Ratios | None = None
     findings: list[Findings] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    calibration: dict[str, Any] = field(default_factory=dict)
+    noise_model: dict[str, float] = field(default_factory=dict)
+    """The expected noise per NB4 the fill was judged with (calibration.NoiseModel)."""
+    false_alarm_z: dict[str, float] = field(default_factory=dict)
+    """Per calibrated detector, the normal spreads its threshold stands at."""
 
 
 def prepare(
@@ -102,11 +105,15 @@ def analyse(
     drifts = find_drifts(ctx, steps.corrected, steps.bin_noise)
     analysis.findings += [dropouts.findings, noise.findings, spikes.findings]
     analysis.findings += [steps.findings, drifts]
-    analysis.calibration = {
-        "noise_k": round(ctx.noise.k, 6),
-        "noise_k_reference": round(ctx.noise.k_ref, 6),
+    analysis.noise_model = {
+        "k": round(ctx.noise.k, 6),
+        "k_reference": round(ctx.noise.k_ref, 6),
         "jitter": round(ctx.noise.jitter, 6),
-        "z": {"spike": round(spikes.z, 3), "noise": round(noise.z, 3), "step": round(steps.z, 3)},
+    }
+    analysis.false_alarm_z = {
+        "spike": round(spikes.z, 3),
+        "noise": round(noise.z, 3),
+        "step": round(steps.z, 3),
     }
     return analysis
 

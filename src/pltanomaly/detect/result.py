@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from pltanomaly import __version__
+from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.detect.pipeline import Analysis, analyse
 from pltanomaly.detect.score import Candidate, evidence_score
 from pltanomaly.detect.settings import DetectorSettings
@@ -30,7 +31,17 @@ def detect_fill(
     use (no column ``timestamp``/``channel``/``rate``, or no valid row) or invalid settings.
     """
     analysis = analyse(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
-    return fill_result(analysis)
+    result = fill_result(analysis)
+    if analysis.cfg.calibration:
+        from pltanomaly.calibrate import apply_calibration, load_calibration
+
+        try:
+            calibration = load_calibration(analysis.cfg.calibration)
+        except (OSError, ValueError) as exc:
+            reason = f"calibration {analysis.cfg.calibration}: {exc}"
+            raise DetectorInputError(fill, reason) from exc
+        result = apply_calibration(result, calibration)
+    return result
 
 
 def fill_result(analysis: Analysis) -> dict[str, Any]:
@@ -96,7 +107,8 @@ def fill_result(analysis: Analysis) -> dict[str, Any]:
         "n_nb4": int(n_rows),
         "n_live": int(analysis.liveness.live.sum()),
         "notes": analysis.notes,
-        "calibration": analysis.calibration,
+        "noise_model": analysis.noise_model,
+        "false_alarm_z": analysis.false_alarm_z,
         "version": __version__,
         "settings": cfg.to_dict(),
     }

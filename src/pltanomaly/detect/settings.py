@@ -90,6 +90,9 @@ class DetectorSettings:
     # scores
     score_exponent: float = 2.0
     """Score = x**p / (1 + x**p) for evidence x (1 = at the decision threshold)."""
+    calibration: str = ""
+    """A calibration file from the experts' verdicts (``pltanomaly calibrate``): scores and
+    decisions become P(an expert calls it bad) per anomaly type. Empty: uncalibrated."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> DetectorSettings:
@@ -103,6 +106,13 @@ class DetectorSettings:
             )
         converted: dict[str, Any] = {}
         for name, value in values.items():
+            if isinstance(getattr(cls, name), str):
+                if value is None:
+                    value = ""
+                if not isinstance(value, str):
+                    raise ValueError(f"detector setting {name} must be a file name, not {value!r}")
+                converted[name] = value
+                continue
             kind = int if isinstance(getattr(cls, name), int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"detector setting {name} must be a number, not {value!r}")
