@@ -207,3 +207,22 @@ def test_one_noisy_channel_among_many():
     assert _events(result) == {8: ["noise"]}
     (event,) = result["channels"]["8"]["events"]
     assert event["unit"] == "variance factor" and 4.0 < event["magnitude"] < 16.0
+
+
+def test_nanmedian_matches_numpy_along_either_axis():
+    import warnings
+
+    from pltanomaly.detect.calibration import nanmedian
+
+    rng = np.random.default_rng(5)
+    for shape in [(40, 13), (5, 4), (1, 1), (3, 2)]:
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.3] = np.nan
+        x[0] = np.nan
+        x[-1, -1] = np.inf  # not finite: left out
+        reference = np.where(np.isfinite(x), x, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for axis in (0, 1):
+                expected = np.nanmedian(reference, axis=axis)
+                assert np.allclose(nanmedian(x, axis=axis), expected, equal_nan=True)
