@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import getpass
 import hashlib
 import json
@@ -27,11 +28,13 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pltanomaly.errors import InputError
 
 SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
 DEFAULT_MOUNT_ROOT = Path("mnt") / "brildata"
@@ -43,12 +46,21 @@ FORBIDDEN_SSH_OPTIONS = frozenset(
 )  # fmt: skip
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """An invalid workflow configuration; the message says where and what."""
 
 
-class MountError(RuntimeError):
+class MountError(InputError, RuntimeError):
     """An sshfs source that cannot be mounted or used; the message says why and what to do."""
+
+
+class FillFolderError(InputError):
+    """A fill folder that cannot be listed: missing, a symbolic link loop, unreadable."""
+
+    def __init__(self, folder: str | os.PathLike[str], reason: str) -> None:
+        self.folder = Path(folder)
+        self.reason = reason
+        super().__init__(f"{self.folder}: {reason}")
 
 
 # --------------------------------------------------------------------------- schema
@@ -171,10 +183,38 @@ def validate_config(
 def load_config(
     path: str | os.PathLike[str], schema_path: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
-    """Read a YAML config file and validate it."""
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
+    """Read a YAML config file and validate it (:class:`ConfigError` naming the file when it
+    is not valid YAML)."""
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{path}:{line} not valid YAML ({problem})") from exc
     return validate_config(config, schema_path)
+
+
+def load_years(
+    config: dict[str, Any], schema_path: str | os.PathLike[str] | None = None
+) -> dict[int, YearConfig]:
+    """Validate ``config`` (in place, defaults filled) and build its years, each with its
+    complete detector settings: the one check the workflow and ``pltanomaly config`` share.
+
+    Raises :class:`ConfigError` for anything the schema or the detector refuses.
+    """
+    from pltanomaly.detect import DetectorSettings
+
+    validate_config(config, schema_path)
+    years = year_configs(config)
+    for year, year_cfg in years.items():
+        try:
+            settings = DetectorSettings.from_mapping(year_cfg.detector).to_dict()
+        except ValueError as exc:
+            raise ConfigError(f"config years.{year} detector settings: {exc}") from None
+        years[year] = replace(year_cfg, detector=settings)
+    return years
 
 
 # --------------------------------------------------------------------------- years
@@ -268,9 +308,13 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
 # --------------------------------------------------------------------------- discovery
 
 
+def _loops(error: OSError) -> bool:
+    return error.errno == errno.ELOOP
+
+
 def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
-    """Every fill folder (a folder named by a number, without leading zeros) of the year's
-    source."""
+    """Every fill folder (an entry named by a number, without leading zeros, that is a
+    folder or a symbolic link loop, which processing then reports) of the year's source."""
     source = year_cfg.source
     if not source.is_dir():
         where = f"the mount of {year_cfg.sshfs.target}" if year_cfg.sshfs else "the source"
@@ -282,18 +326,45 @@ def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
     with os.scandir(source) as entries:
         for entry in entries:
             name = entry.name
-            if name.isdigit() and name == str(int(name)) and entry.is_dir():
-                folders[int(entry.name)] = source / entry.name
+            if not (name.isdigit() and name == str(int(name))):
+                continue
+            try:
+                is_fill = entry.is_dir()
+            except OSError as exc:
+                is_fill = _loops(exc)
+            if is_fill:
+                folders[int(name)] = source / name
     return folders
 
 
-def _fill_files(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        return sorted(
-            str(folder / e.name)
-            for e in entries
-            if e.name.endswith(".hd5") and not e.name.startswith(".") and e.is_file()
-        )
+def fill_files(fill_dir: str | os.PathLike[str]) -> list[Path]:
+    """The ``.hd5`` files of one fill folder, sorted by name: the one listing discovery, the
+    rerun fingerprint and the reader use. Hidden files (``._x.hd5``) are not listed; a file
+    that is a symbolic link loop is, so that reading it fails the fill naming it.
+
+    Raises :class:`FillFolderError` when the folder is missing, loops or cannot be read.
+    """
+    folder = Path(fill_dir)
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if _is_fill_file(entry)]
+    except FileNotFoundError:
+        raise FillFolderError(folder, "fill folder does not exist") from None
+    except NotADirectoryError:
+        raise FillFolderError(folder, "not a folder") from None
+    except OSError as exc:
+        reason = "fill folder is a symbolic link loop" if _loops(exc) else exc.strerror
+        raise FillFolderError(folder, f"cannot list the fill folder ({reason})") from None
+    return [folder / name for name in sorted(names)]
+
+
+def _is_fill_file(entry: os.DirEntry[str]) -> bool:
+    if not entry.name.endswith(".hd5") or entry.name.startswith("."):
+        return False
+    try:
+        return entry.is_file()
+    except OSError as exc:
+        return _loops(exc)
 
 
 def select_fills(year_cfg: YearConfig, fills: Iterable[int]) -> tuple[list[int], list[int]]:
@@ -312,7 +383,16 @@ def discover(year_cfg: YearConfig) -> tuple[dict[int, list[str]], list[int]]:
     """``({fill: [its .hd5 files]}, [fills excluded by the config])`` for one year."""
     folders = fill_folders(year_cfg)
     keep, excluded = select_fills(year_cfg, folders)
-    return {fill: _fill_files(folders[fill]) for fill in keep}, excluded
+    return {fill: _listed(folders[fill]) for fill in keep}, excluded
+
+
+def _listed(folder: Path) -> list[str]:
+    """The fill's files for discovery; none for a folder that cannot be listed (processing
+    reports why, and the fill runs again once it can be listed)."""
+    try:
+        return [str(path) for path in fill_files(folder)]
+    except FillFolderError:
+        return []
 
 
 def discover_fills(year_cfg: YearConfig) -> dict[int, list[str]]:
@@ -327,7 +407,11 @@ def fill_fingerprint(files: Iterable[str | os.PathLike[str]]) -> str:
     file is added, removed, rewritten, or restored with an older time stamp."""
     parts = []
     for name in files:
-        stat = os.stat(name)
+        try:
+            stat = os.stat(name)
+        except OSError as exc:  # a link loop or a file gone since the listing
+            parts.append(f"{Path(name).name}:error {exc.errno}")
+            continue
         parts.append(f"{Path(name).name}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -650,22 +734,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.configfile)
-        years = year_configs(config)
-        for message in prepare_sources(years, mount=args.mount):
+    config = load_config(args.configfile)
+    years = load_years(config)
+    if args.mount:
+        for message in prepare_sources(years):
             print(message)
-        for year, year_cfg in years.items():
-            if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
-                print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
-                continue
-            fills, excluded = discover(year_cfg)
-            n_files = sum(len(files) for files in fills.values())
-            print(
-                f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
-                + (f" ({len(excluded)} excluded)" if excluded else "")
-            )
-    except (ConfigError, MountError, OSError) as exc:
-        print(f"pltanomaly config: {exc}")
-        return 2
+    for year, year_cfg in years.items():
+        if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
+            print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
+            continue
+        fills, excluded = discover(year_cfg)
+        n_files = sum(len(files) for files in fills.values())
+        print(
+            f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
+            + (f" ({len(excluded)} excluded)" if excluded else "")
+        )
     return 0
