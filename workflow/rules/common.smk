@@ -2,11 +2,12 @@
 #
 # The fills of every configured year are discovered here, at parse time, by listing the
 # year's source (one folder per fill): a new fill folder becomes new jobs, a new or changed
-# file changes the input (and the fingerprint param) of its fill's conversion. sshfs sources
+# file changes the fingerprint param of its fill's conversion. sshfs sources
 # are mounted (and checked) first, by the main Snakemake process only.
 
 import os
 import sys
+import time
 from pathlib import Path
 
 _SRC = Path(workflow.basedir) / "src"
@@ -15,34 +16,25 @@ if (_SRC / "pltanomaly").is_dir() and str(_SRC) not in sys.path:
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 import pltanomaly
+import pltanomaly.atomic as plt_atomic
 import pltanomaly.config as plt_config
 import pltanomaly.report as plt_report
 
+# one check with `pltanomaly config`: the schema, then each year's detector settings (defaults
+# filled in), which its params carry, so a change reruns that year's detection, and writing
+# out a default value changes nothing
 try:
-    plt_config.validate_config(
+    YEARS = plt_config.load_years(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
     )
 except plt_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = os.path.normpath(config["results"])
 PLOTS = config.get("plots", "anomalous")
-YEARS = plt_config.year_configs(config)
-
-# the detector settings each year runs with (defaults filled in): what its params carry, so
-# a change reruns that year's detection, and writing out a default value changes nothing
-from pltanomaly.detect import DetectorSettings
-
-DETECTOR = {}
-for _year, _cfg in YEARS.items():
-    try:
-        DETECTOR[_year] = DetectorSettings.from_mapping(_cfg.detector).to_dict()
-    except ValueError as exc:
-        raise WorkflowError(f"config years.{_year} detector settings: {exc}") from None
+DETECTOR = {year: dict(cfg.detector) for year, cfg in YEARS.items()}
 SETTINGS_HASH = {
     year: plt_config.settings_hash(
         {
@@ -71,6 +63,18 @@ RETRY = {
 }
 DETECT_CODE = plt_config.code_hash("detect", "detect_kernels")
 PLOT_CODE = plt_config.code_hash("plot")
+PARSED = time.time()
+
+
+onstart:
+    # temporary files of writes killed in an earlier run (a real run only, never a dry run)
+    for year in YEARS:
+        for stale in plt_atomic.remove_stale_temps(
+            f"{RESULTS}/{year}", before=PARSED
+        ):
+            logger.info(
+                f"removed {stale}, left by a write killed in an earlier run"
+            )
 
 
 wildcard_constraints:
@@ -89,17 +93,14 @@ def _fills_of(wildcards):
         ) from None
 
 
-def fill_files(wildcards):
-    """The fill's .hd5 files: adding, removing or rewriting one reruns its conversion."""
-    return _fills_of(wildcards)
-
-
 def fill_dir(wildcards):
     return str(YEARS[int(wildcards.year)].source / wildcards.fill)
 
 
 def fill_fingerprint(wildcards):
-    """Names, sizes and times of the fill's files (catches a file restored with an old time)."""
+    """Names, sizes and times of the fill's files: adding, removing, growing or rewriting one
+    (even restoring it with an old time) reruns the fill's conversion. The files are not
+    the rule's input: their names may hold characters Snakemake reads as patterns."""
     return plt_config.fill_fingerprint(_fills_of(wildcards))
 
 

@@ -6,8 +6,6 @@
 
 
 rule convert_fill:
-    input:
-        fill_files,
     output:
         f"{RESULTS}/{{year}}/status/convert/{{fill}}.json",
     log:
