@@ -416,6 +416,29 @@ def fill_fingerprint(files: Iterable[str | os.PathLike[str]]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def write_fill_manifest(path: str | os.PathLike[str], files: Iterable[str]) -> bool:
+    """Write the manifest of a fill's files (names and fingerprint) to ``path`` unless it
+    holds the same already; True when written. Its time stamp then changes exactly when the
+    fill's files do: the workflow tracks it instead of the files, whose names may hold
+    characters Snakemake reads as patterns (``{fill}``, ``<run>``)."""
+    files = list(files)
+    text = json.dumps(
+        {"files": [Path(name).name for name in files], "fingerprint": fill_fingerprint(files)},
+        indent=1,
+    )
+    target = Path(path)
+    try:
+        if target.read_text() == text:
+            return False
+    except OSError:
+        pass
+    from pltanomaly.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return True
+
+
 def code_hash(*modules: str) -> str:
     """Hash of the source files of ``pltanomaly`` modules (missing ones count as absent)."""
     digest = hashlib.sha256()

@@ -276,10 +276,10 @@ def _reduce_files(
     **options: Any,
 ) -> None:
     for path in files:
+        info = plt_table_info(path)  # first: a file it cannot open fails naming the file
         stat = path.stat()
         entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
         summary.files.append(entry)
-        info = plt_table_info(path)
         if info is None:
             entry["pltaggzero"] = False
             summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -257,6 +258,13 @@ def test_cli_convert_expected_errors_are_one_line(tmp_path: Path, case: str, sai
     verbose = [*command[:3], "-v", *command[3:]]
     done = subprocess.run(verbose, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert "Traceback" in done.stderr
+
+
+def test_file_that_is_a_symlink_loop_fails_the_fill_naming_it(tmp_path: Path) -> None:
+    write_bril(tmp_path / "8013" / "a.hd5", make_records(2))
+    os.symlink("loop.hd5", tmp_path / "8013" / "loop.hd5")
+    with pytest.raises(BrilFileError, match=r"loop\.hd5: cannot stat file \(a symbolic link loop"):
+        convert_fill(tmp_path / "8013", tmp_path / "x.parquet")
 
 
 def test_float_counts_that_are_all_nan_fail_the_file_clearly(tmp_path: Path) -> None:

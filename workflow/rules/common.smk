@@ -2,8 +2,8 @@
 #
 # The fills of every configured year are discovered here, at parse time, by listing the
 # year's source (one folder per fill): a new fill folder becomes new jobs, a new or changed
-# file changes the fingerprint param of its fill's conversion. sshfs sources
-# are mounted (and checked) first, by the main Snakemake process only.
+# file rewrites its fill's manifest (sources/{fill}/files.json), which reruns its conversion.
+# sshfs sources are mounted (and checked) first, by the main Snakemake process only.
 
 import os
 import sys
@@ -56,6 +56,12 @@ except OSError as exc:
     raise WorkflowError(f"cannot list the fills of a source: {exc}") from None
 FILLS = {year: found[0] for year, found in _DISCOVERED.items()}
 EXCLUDED = {year: found[1] for year, found in _DISCOVERED.items()}
+if workflow.is_main_process:
+    for _year, _fills in FILLS.items():
+        for _fill, _files in _fills.items():
+            plt_config.write_fill_manifest(
+                f"{RESULTS}/{_year}/sources/{_fill}/files.json", _files
+            )
 RETRY = {
     (year, step): plt_report.retry_tokens(f"{RESULTS}/{year}", step)
     for year in YEARS
@@ -98,9 +104,7 @@ def fill_dir(wildcards):
 
 
 def fill_fingerprint(wildcards):
-    """Names, sizes and times of the fill's files: adding, removing, growing or rewriting one
-    (even restoring it with an old time) reruns the fill's conversion. The files are not
-    the rule's input: their names may hold characters Snakemake reads as patterns."""
+    """Names, sizes and times of the fill's files (catches a file restored with an old time)."""
     return plt_config.fill_fingerprint(_fills_of(wildcards))
 
 
