@@ -3,14 +3,15 @@
 The configuration (``config/config.yaml``) lists the years to process, each with its
 source, its known dead channels, optional fill include/exclude lists, a minimum fill
 length and optional detector settings; plus global detector settings and the results
-folder. It is validated against ``workflow/schemas/config.schema.yaml``, the same schema
-the Snakefile hands to ``snakemake.utils.validate``, so the package and the workflow agree
-on what a valid configuration is.
+folder. It is validated against ``workflow/schemas/config.schema.yaml`` and each year's
+detector settings are built by :func:`load_years`, which the Snakefile calls too, so the
+package and the workflow agree on what a valid configuration is.
 
 A year's source is a folder holding one folder per fill (``/brildata/22``, an EOS folder,
 or a local copy), or an sshfs mount of such a folder through a gateway host, which
 :func:`ensure_mounted` mounts and checks, saying what is wrong when it cannot. Nothing
-here imports numpy or pandas: the Snakefile imports this module at every parse.
+here imports numpy or pandas at import time: the Snakefile imports this module at every
+parse. :func:`fill_files` is the one listing of a fill's files.
 """
 
 from __future__ import annotations
@@ -180,20 +181,24 @@ def validate_config(
     return config
 
 
-def load_config(
-    path: str | os.PathLike[str], schema_path: str | os.PathLike[str] | None = None
-) -> dict[str, Any]:
-    """Read a YAML config file and validate it (:class:`ConfigError` naming the file when it
-    is not valid YAML)."""
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML config file as read, not validated (:class:`ConfigError` naming the file when
+    it is not valid YAML)."""
     try:
         with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
+            return yaml.safe_load(handle) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where is not None else ""
         problem = getattr(exc, "problem", None) or exc
         raise ConfigError(f"{path}:{line} not valid YAML ({problem})") from exc
-    return validate_config(config, schema_path)
+
+
+def load_config(
+    path: str | os.PathLike[str], schema_path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    return validate_config(read_config(path), schema_path)
 
 
 def load_years(
@@ -757,8 +762,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    config = load_config(args.configfile)
-    years = load_years(config)
+    years = load_years(read_config(args.configfile))
     if args.mount:
         for message in prepare_sources(years):
             print(message)
