@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 STAGE_VARIABLES = ("PLTANOMALY_STAGE_DIR", "_CONDOR_SCRATCH_DIR")
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+# what _temp_beside makes: "." + the target's name + "." + mkstemp's 8 random characters
+TEMP_NAME_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def stage_dir() -> Path | None:
@@ -30,7 +35,9 @@ def stage_dir() -> Path | None:
 
 
 def _temp_beside(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+    )
     os.close(fd)
     return Path(name)
 
@@ -72,3 +79,21 @@ def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> None:
     """Write ``payload`` as indented JSON to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], *, before: float) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` left in ``folder`` and its subfolders
+    (a killed write) last modified before ``before`` (a time stamp); return them."""
+    removed: list[Path] = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = Path(parent) / name
+            if not TEMP_NAME_RE.match(name):
+                continue
+            try:
+                if path.lstat().st_mtime < before:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue
+    return removed

@@ -9,6 +9,10 @@ import sys
 from collections.abc import Sequence
 
 from pltanomaly import __version__
+from pltanomaly.errors import InputError
+
+EXPECTED_ERRORS = (InputError, OSError)
+"""Errors bad input causes: one line naming the file and what is wrong, exit code 2."""
 
 # command name -> module defining ``register(subparsers)``; imported lazily so that
 # ``pltanomaly --help`` stays fast and one broken optional part does not break the others.
@@ -52,8 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except EXPECTED_ERRORS as exc:
+        if args.verbose:
+            raise
+        print(f"pltanomaly {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _one_line(error: BaseException) -> str:
+    """An expected error as one line (an ``OSError`` with its file name, no chained cause)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

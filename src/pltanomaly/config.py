@@ -3,20 +3,22 @@
 The configuration (``config/config.yaml``) lists the years to process, each with its
 source, its known dead channels, optional fill include/exclude lists, a minimum fill
 length and optional detector settings; plus global detector settings and the results
-folder. It is validated against ``workflow/schemas/config.schema.yaml``, the same schema
-the Snakefile hands to ``snakemake.utils.validate``, so the package and the workflow agree
-on what a valid configuration is.
+folder. It is validated against ``workflow/schemas/config.schema.yaml`` and each year's
+detector settings are built by :func:`load_years`, which the Snakefile calls too, so the
+package and the workflow agree on what a valid configuration is.
 
 A year's source is a folder holding one folder per fill (``/brildata/22``, an EOS folder,
 or a local copy), or an sshfs mount of such a folder through a gateway host, which
 :func:`ensure_mounted` mounts and checks, saying what is wrong when it cannot. Nothing
-here imports numpy or pandas: the Snakefile imports this module at every parse.
+here imports numpy or pandas at import time: the Snakefile imports this module at every
+parse. :func:`fill_files` is the one listing of a fill's files.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import getpass
 import hashlib
 import json
@@ -34,6 +36,7 @@ from typing import Any
 import yaml
 
 from pltanomaly.detect.settings import DetectorSettings
+from pltanomaly.errors import InputError
 
 SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
 DEFAULT_MOUNT_ROOT = Path("mnt") / "brildata"
@@ -45,12 +48,21 @@ FORBIDDEN_SSH_OPTIONS = frozenset(
 )  # fmt: skip
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """An invalid workflow configuration; the message says where and what."""
 
 
-class MountError(RuntimeError):
+class MountError(InputError, RuntimeError):
     """An sshfs source that cannot be mounted or used; the message says why and what to do."""
+
+
+class FillFolderError(InputError):
+    """A fill folder that cannot be listed: missing, a symbolic link loop, unreadable."""
+
+    def __init__(self, folder: str | os.PathLike[str], reason: str) -> None:
+        self.folder = Path(folder)
+        self.reason = reason
+        super().__init__(f"{self.folder}: {reason}")
 
 
 # --------------------------------------------------------------------------- schema
@@ -170,13 +182,36 @@ def validate_config(
     return config
 
 
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML config file as read, not validated (:class:`ConfigError` naming the file when
+    it is not valid YAML)."""
+    try:
+        with open(path) as handle:
+            return yaml.safe_load(handle) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{path}:{line} not valid YAML ({problem})") from exc
+
+
 def load_config(
     path: str | os.PathLike[str], schema_path: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
     """Read a YAML config file and validate it."""
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
-    return validate_config(config, schema_path)
+    return validate_config(read_config(path), schema_path)
+
+
+def load_years(
+    config: dict[str, Any], schema_path: str | os.PathLike[str] | None = None
+) -> dict[int, YearConfig]:
+    """Validate ``config`` (in place, defaults filled) and build its years, each with its
+    complete detector settings: the one check the workflow and ``pltanomaly config`` share.
+
+    Raises :class:`ConfigError` for anything the schema or the detector refuses.
+    """
+    validate_config(config, schema_path)
+    return year_configs(config)
 
 
 # --------------------------------------------------------------------------- years
@@ -299,9 +334,13 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
 # --------------------------------------------------------------------------- discovery
 
 
+def _loops(error: OSError) -> bool:
+    return error.errno == errno.ELOOP
+
+
 def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
-    """Every fill folder (a folder named by a number, without leading zeros) of the year's
-    source."""
+    """Every fill folder (an entry named by a number, without leading zeros, that is a
+    folder or a symbolic link loop, which processing then reports) of the year's source."""
     source = year_cfg.source
     if not source.is_dir():
         where = f"the mount of {year_cfg.sshfs.target}" if year_cfg.sshfs else "the source"
@@ -313,18 +352,45 @@ def fill_folders(year_cfg: YearConfig) -> dict[int, Path]:
     with os.scandir(source) as entries:
         for entry in entries:
             name = entry.name
-            if name.isdigit() and name == str(int(name)) and entry.is_dir():
-                folders[int(entry.name)] = source / entry.name
+            if not (name.isdigit() and name == str(int(name))):
+                continue
+            try:
+                is_fill = entry.is_dir()
+            except OSError as exc:
+                is_fill = _loops(exc)
+            if is_fill:
+                folders[int(name)] = source / name
     return folders
 
 
-def _fill_files(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        return sorted(
-            str(folder / e.name)
-            for e in entries
-            if e.name.endswith(".hd5") and not e.name.startswith(".") and e.is_file()
-        )
+def fill_files(fill_dir: str | os.PathLike[str]) -> list[Path]:
+    """The ``.hd5`` files of one fill folder, sorted by name: the one listing discovery, the
+    rerun fingerprint and the reader use. Hidden files (``._x.hd5``) are not listed; a file
+    that is a symbolic link loop is, so that reading it fails the fill naming it.
+
+    Raises :class:`FillFolderError` when the folder is missing, loops or cannot be read.
+    """
+    folder = Path(fill_dir)
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if _is_fill_file(entry)]
+    except FileNotFoundError:
+        raise FillFolderError(folder, "fill folder does not exist") from None
+    except NotADirectoryError:
+        raise FillFolderError(folder, "not a folder") from None
+    except OSError as exc:
+        reason = "fill folder is a symbolic link loop" if _loops(exc) else exc.strerror
+        raise FillFolderError(folder, f"cannot list the fill folder ({reason})") from None
+    return [folder / name for name in sorted(names)]
+
+
+def _is_fill_file(entry: os.DirEntry[str]) -> bool:
+    if not entry.name.endswith(".hd5") or entry.name.startswith("."):
+        return False
+    try:
+        return entry.is_file()
+    except OSError as exc:
+        return _loops(exc)
 
 
 def select_fills(year_cfg: YearConfig, fills: Iterable[int]) -> tuple[list[int], list[int]]:
@@ -343,7 +409,16 @@ def discover(year_cfg: YearConfig) -> tuple[dict[int, list[str]], list[int]]:
     """``({fill: [its .hd5 files]}, [fills excluded by the config])`` for one year."""
     folders = fill_folders(year_cfg)
     keep, excluded = select_fills(year_cfg, folders)
-    return {fill: _fill_files(folders[fill]) for fill in keep}, excluded
+    return {fill: _listed(folders[fill]) for fill in keep}, excluded
+
+
+def _listed(folder: Path) -> list[str]:
+    """The fill's files for discovery; none for a folder that cannot be listed (processing
+    reports why, and the fill runs again once it can be listed)."""
+    try:
+        return [str(path) for path in fill_files(folder)]
+    except FillFolderError:
+        return []
 
 
 def discover_fills(year_cfg: YearConfig) -> dict[int, list[str]]:
@@ -358,9 +433,36 @@ def fill_fingerprint(files: Iterable[str | os.PathLike[str]]) -> str:
     file is added, removed, rewritten, or restored with an older time stamp."""
     parts = []
     for name in files:
-        stat = os.stat(name)
+        try:
+            stat = os.stat(name)
+        except OSError as exc:  # a link loop or a file gone since the listing
+            parts.append(f"{Path(name).name}:error {exc.errno}")
+            continue
         parts.append(f"{Path(name).name}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def write_fill_manifest(path: str | os.PathLike[str], files: Iterable[str]) -> bool:
+    """Write the manifest of a fill's files (names and fingerprint) to ``path`` unless it
+    holds the same already; True when written. Its time stamp then changes exactly when the
+    fill's files do: the workflow tracks it instead of the files, whose names may hold
+    characters Snakemake reads as patterns (``{fill}``, ``<run>``)."""
+    files = list(files)
+    text = json.dumps(
+        {"files": [Path(name).name for name in files], "fingerprint": fill_fingerprint(files)},
+        indent=1,
+    )
+    target = Path(path)
+    try:
+        if target.read_text() == text:
+            return False
+    except OSError:
+        pass
+    from pltanomaly.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return True
 
 
 def code_hash(*modules: str) -> str:
@@ -685,22 +787,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.configfile)
-        years = year_configs(config)
-        for message in prepare_sources(years, mount=args.mount):
+    years = load_years(read_config(args.configfile))
+    if args.mount:
+        for message in prepare_sources(years):
             print(message)
-        for year, year_cfg in years.items():
-            if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
-                print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
-                continue
-            fills, excluded = discover(year_cfg)
-            n_files = sum(len(files) for files in fills.values())
-            print(
-                f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
-                + (f" ({len(excluded)} excluded)" if excluded else "")
-            )
-    except (ConfigError, MountError, OSError) as exc:
-        print(f"pltanomaly config: {exc}")
-        return 2
+    for year, year_cfg in years.items():
+        if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
+            print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
+            continue
+        fills, excluded = discover(year_cfg)
+        n_files = sum(len(files) for files in fills.values())
+        print(
+            f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
+            + (f" ({len(excluded)} excluded)" if excluded else "")
+        )
     return 0

@@ -2,8 +2,9 @@
 
 Every ``.hd5`` of the fill is streamed through the zero-counting kernel; the result has one
 row per (NB4, channel), sorted by time, with the columns of ``docs/DESIGN.md``. Rows that
-cannot be trusted are dropped and counted (counts outside [0, orbits], such as the garbage
-first NB4 of a file; channel ids above 15; zero timestamps; repeated run/LS/NB/channel).
+cannot be trusted are dropped and counted, each under its reason (counts outside [0, orbits],
+such as the garbage first NB4 of a file; channel ids above 15; zero timestamps; timestamps
+before the LHC or in the future; repeated run/LS/NB/channel).
 The output is written atomically.
 """
 
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from pltanomaly import __version__
 from pltanomaly._numba import available_cores, kernel_threads
 from pltanomaly.atomic import atomic_path
+from pltanomaly.errors import InputError
 from pltanomaly.io import (
     DEFAULT_CHUNK_ROWS,
     N_CHANNELS,
@@ -52,11 +54,14 @@ from pltanomaly.zerocount import (
 log = logging.getLogger(__name__)
 
 METADATA_KEY = b"pltanomaly"
+EARLIEST_TIMESTAMP = 1199145600.0
+"""2008-01-01 UTC: no PLT data is older."""
+FUTURE_SLACK_SECONDS = 86400.0
 SAMPLE_ROWS = 512
 T = TypeVar("T")
 
 
-class EmptyFillError(Exception):
+class EmptyFillError(InputError):
     """A fill with no usable row (no file, no ``/pltaggzero`` table, or only garbage)."""
 
     def __init__(self, fill_dir: str | os.PathLike[str], reason: str) -> None:
@@ -79,6 +84,8 @@ class ConvertSummary:
     rows_read: int = 0
     rows_kept: int = 0
     rows_garbage: int = 0
+    garbage: dict[str, int] = field(default_factory=dict)
+    """garbage rows by reason (each row under the first reason that applies)"""
     rows_duplicate: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -269,16 +276,39 @@ def _reduce_files(
     **options: Any,
 ) -> None:
     for path in files:
+        info = plt_table_info(path)  # first: a file it cannot open fails naming the file
         stat = path.stat()
         entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
         summary.files.append(entry)
-        info = plt_table_info(path)
         if info is None:
             entry["pltaggzero"] = False
             summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
             continue
         entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
         _reduce_file(path, rows, summary, **options)
+
+
+def _keep_rows(
+    columns: dict[str, np.ndarray], valid: np.ndarray, summary: ConvertSummary
+) -> np.ndarray:
+    """The rows to keep; the others are counted in ``summary.garbage`` by reason."""
+    timestamp = columns["timestamp"]
+    latest = time.time() + FUTURE_SLACK_SECONDS
+    checks = {
+        f"channel id above {N_CHANNELS - 1}": columns["channel"] >= N_CHANNELS,
+        "zero timestamp": timestamp == 0,
+        "timestamp before 2008 or in the future": (timestamp < EARLIEST_TIMESTAMP)
+        | (timestamp > latest),
+        "counts outside [0, orbits]": ~valid,
+    }
+    keep = np.ones(len(valid), dtype=bool)
+    for reason, bad in checks.items():
+        n = int(np.count_nonzero(bad & keep))
+        if n:
+            summary.garbage[reason] = n
+        keep &= ~bad
+    summary.rows_garbage = len(keep) - int(np.count_nonzero(keep))
+    return keep
 
 
 def series_table(columns: dict[str, np.ndarray]) -> pa.Table:
@@ -340,8 +370,7 @@ def convert_fill(
     if not rows.rate:
         raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
     columns = rows.joined()
-    keep = columns.pop("valid") & (columns["channel"] < N_CHANNELS) & (columns["timestamp"] > 0)
-    summary.rows_garbage = int(np.count_nonzero(~keep))
+    keep = _keep_rows(columns, columns.pop("valid"), summary)
     fills_seen = np.unique(columns.pop("fillnum")[keep])
     if summary.fill == 0 and len(fills_seen):
         summary.fill = int(fills_seen[0])
@@ -351,9 +380,8 @@ def convert_fill(
         )
     columns = {name: values[keep] for name, values in columns.items()}
     if not len(columns["rate"]):
-        raise EmptyFillError(
-            fill_dir, f"all {summary.rows_read} rows are garbage (counts outside [0, orbits])"
-        )
+        reasons = ", ".join(f"{n} {reason}" for reason, n in summary.garbage.items())
+        raise EmptyFillError(fill_dir, f"all {summary.rows_read} rows are garbage ({reasons})")
 
     # repeated rows: the same run/LS/NB/channel written twice; keep the first
     keys = np.stack([columns["run"], columns["ls"], columns["nb"], columns["channel"]]).astype(

@@ -8,6 +8,7 @@ type, :class:`BrilFileError`, naming the file and what is wrong.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -19,6 +20,8 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the blosc filter with HDF5)
 import numpy as np
 
+from pltanomaly.config import fill_files
+from pltanomaly.errors import InputError
 from pltanomaly.layout import N_BX as N_BX  # the shared facts, re-exported
 from pltanomaly.layout import N_CHANNELS as N_CHANNELS
 from pltanomaly.layout import NB4_SECONDS as NB4_SECONDS
@@ -47,7 +50,7 @@ FILE_NAME_RE = re.compile(
 )
 
 
-class BrilFileError(Exception):
+class BrilFileError(InputError):
     """A BRIL file that cannot be read: corrupt, truncated, or with the wrong layout."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
@@ -89,11 +92,9 @@ class PltTableInfo:
 
 
 def list_fill_files(fill_dir: str | os.PathLike[str]) -> list[Path]:
-    """The ``.hd5`` files of one fill folder, sorted by name (not a time order)."""
-    folder = Path(fill_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: fill folder does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix == ".hd5" and p.is_file())
+    """The ``.hd5`` files of one fill folder, sorted by name (not a time order), as
+    discovery lists them (:func:`pltanomaly.config.fill_files`)."""
+    return fill_files(fill_dir)
 
 
 def open_bril_file(path: str | os.PathLike[str]) -> h5py.File:
@@ -102,12 +103,15 @@ def open_bril_file(path: str | os.PathLike[str]) -> h5py.File:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise BrilFileError(path, f"cannot stat file ({exc.strerror})") from exc
+        what = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+        raise BrilFileError(path, f"cannot stat file ({what})") from exc
     if size == 0:
         raise BrilFileError(path, "file is empty (0 bytes)")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise BrilFileError(path, "permission denied (the file is not readable)") from exc
         raise BrilFileError(
             path, f"not a readable HDF5 file, corrupt or truncated ({exc})"
         ) from exc

@@ -39,6 +39,7 @@ from typing import Any
 
 from pltanomaly import __version__
 from pltanomaly.atomic import atomic_path, write_json_atomic
+from pltanomaly.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ def convert_step(
     counts: str = "auto",
 ) -> dict[str, Any]:
     """Convert one fill folder to ``series_out``; always write the record ``record_out``."""
+    from pltanomaly.config import FillFolderError
     from pltanomaly.convert import EmptyFillError, convert_fill
     from pltanomaly.io import BrilFileError
 
@@ -199,10 +201,9 @@ def convert_step(
     except EmptyFillError as exc:
         _remove(series_out)
         record.update(status="failed", reason=exc.reason, error_type=type(exc).__name__)
-    except FileNotFoundError as exc:
+    except FillFolderError as exc:
         _remove(series_out)
-        record.update(status="failed", reason=f"fill folder vanished: {exc}")
-        record["error_type"] = type(exc).__name__
+        record.update(status="failed", reason=exc.reason, error_type=type(exc).__name__)
     except MemoryError:
         raise
     except Exception as exc:
@@ -218,18 +219,19 @@ def convert_step(
 
 
 def _file_list(fill_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    from pltanomaly.config import FillFolderError, fill_files
+
     files: list[dict[str, Any]] = []
     try:
-        entries = sorted(os.scandir(fill_dir), key=lambda e: e.name)
-    except OSError:
+        paths = fill_files(fill_dir)
+    except FillFolderError:
         return files
-    for entry in entries:
-        if entry.name.endswith(".hd5") and not entry.name.startswith("."):
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue
-            files.append({"name": entry.name, "size": stat.st_size, "mtime": stat.st_mtime})
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append({"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime})
     return files
 
 
@@ -613,6 +615,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if not args.year_dir.is_dir():
+        raise InputError(f"{args.year_dir}: no such results folder")
+    if args.year is None and not args.year_dir.resolve().name.isdigit():
+        raise InputError(f"{args.year_dir}: not named by a year; give --year")
     year = args.year if args.year is not None else int(args.year_dir.resolve().name)
     folder = args.year_dir / "status" / "convert"
     fills = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from pltanomaly.atomic import atomic_path, write_json_atomic
+from pltanomaly.atomic import _temp_beside, atomic_path, remove_stale_temps, write_json_atomic
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +67,17 @@ def test_missing_stage_folder_is_ignored(tmp_path: Path, monkeypatch: pytest.Mon
         assert tmp.parent == tmp_path
         tmp.write_text("ok")
     assert (tmp_path / "a.txt").read_text() == "ok"
+
+
+def test_stale_temporaries_of_killed_writes_are_removed(tmp_path: Path) -> None:
+    fills = tmp_path / "2022" / "fills"
+    fills.mkdir(parents=True)
+    stale = _temp_beside(fills / "8000.parquet")  # the name a killed write leaves
+    stale.write_text("half")
+    os.utime(stale, (1e9, 1e9))
+    fresh = _temp_beside(fills / "8001.parquet")  # a write of the running run
+    other = fills / ".notes.tmp"
+    other.write_text("not ours")
+    os.utime(other, (1e9, 1e9))
+    assert remove_stale_temps(tmp_path / "2022", before=time.time() - 60) == [stale]
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,32 @@ def test_garbage_header_rows_are_dropped(tmp_path: Path) -> None:
     records["timestampmsec"][4] = 0
     series, meta = convert(write_bril(tmp_path / "8000" / "f.hd5", records).parent, tmp_path)
     assert meta["rows_garbage"] == 2 and series["channel"].max() <= 15
+    assert meta["garbage"] == {"channel id above 15": 1, "zero timestamp": 1}
+
+
+@pytest.mark.parametrize("seconds", [4.2e9, 1e11])  # the year 2103; beyond pandas' dates
+def test_future_timestamps_are_garbage_rows(tmp_path: Path, seconds: float) -> None:
+    plain = make_records(5)
+    wide = [(n, "<u8" if n == "timestampsec" else plain.dtype[n]) for n in plain.dtype.names]
+    records = plain.astype(np.dtype(wide))  # uint64 stamps, as some BRIL files have
+    records["timestampsec"][:16] = seconds
+    series, meta = convert(write_bril(tmp_path / "8000" / "f.hd5", records).parent, tmp_path)
+    assert meta["garbage"] == {"timestamp before 2008 or in the future": 16}
+    assert len(series) == 64 and series["timestamp"].max() < 2e9
+
+
+def test_each_kind_of_garbage_has_its_own_reason(tmp_path: Path) -> None:
+    records = make_records(2)
+    records["channelid"][:] = 200
+    write_bril(tmp_path / "8005" / "f.hd5", records)
+    with pytest.raises(EmptyFillError, match=r"all 32 rows are garbage \(32 channel id above 15\)"):
+        convert_fill(tmp_path / "8005", tmp_path / "x.parquet")
+    records = make_records(2)
+    records["timestampsec"][:] = 0
+    records["timestampmsec"][:] = 0
+    write_bril(tmp_path / "8006" / "f.hd5", records)
+    with pytest.raises(EmptyFillError, match=r"\(32 zero timestamp\)"):
+        convert_fill(tmp_path / "8006", tmp_path / "x.parquet")
 
 
 def test_hits_per_nibble_are_averaged_into_nb4(tmp_path: Path) -> None:
@@ -200,6 +227,44 @@ def test_cli_convert(tmp_path: Path) -> None:
     assert "fill 8008: 64 rows" in done.stdout
     assert json.loads((tmp_path / "s.json").read_text())["rows_kept"] == 64
     assert len(pd.read_parquet(out)) == 64
+
+
+def _bad_fill(root: Path, case: str) -> Path:
+    """A fill folder that is missing, without a usable row, or with a non-HDF5 file."""
+    if case == "empty":
+        write_bril(root / "8011" / "bad.hd5", None, beam=False)
+        return root / "8011"
+    if case == "corrupt":
+        (root / "8012").mkdir()
+        (root / "8012" / "t.hd5").write_bytes(b"x")
+        return root / "8012"
+    return root / "8010"
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("missing", "8010: fill folder does not exist"),
+        ("empty", "8011: none of 1 file(s) has a /pltaggzero row"),
+        ("corrupt", "t.hd5: not a readable HDF5 file"),
+    ],
+)
+def test_cli_convert_expected_errors_are_one_line(tmp_path: Path, case: str, said: str) -> None:
+    fill_dir = _bad_fill(tmp_path, case)
+    command = [sys.executable, "-m", "pltanomaly.cli", "convert", str(fill_dir), "out.parquet"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    verbose = [*command[:3], "-v", *command[3:]]
+    done = subprocess.run(verbose, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert "Traceback" in done.stderr
+
+
+def test_file_that_is_a_symlink_loop_fails_the_fill_naming_it(tmp_path: Path) -> None:
+    write_bril(tmp_path / "8013" / "a.hd5", make_records(2))
+    os.symlink("loop.hd5", tmp_path / "8013" / "loop.hd5")
+    with pytest.raises(BrilFileError, match=r"loop\.hd5: cannot stat file \(a symbolic link loop"):
+        convert_fill(tmp_path / "8013", tmp_path / "x.parquet")
 
 
 def test_float_counts_that_are_all_nan_fail_the_file_clearly(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import h5py
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 from bril_files import COLLIDING, make_records, write_bril
 
+from pltanomaly import io
+from pltanomaly.config import FillFolderError
 from pltanomaly.io import (
     BrilFileError,
     iter_plt_chunks,
@@ -130,5 +134,38 @@ def test_list_fill_files_sorted_and_only_hd5(tmp_path: Path) -> None:
         "8000_1_2207010000_2207010100.hd5",
         "8000_2_2207010100_2207010200.hd5",
     ]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FillFolderError, match="does not exist"):
         list_fill_files(tmp_path / "missing")
+
+
+def test_hidden_files_are_not_listed(tmp_path: Path) -> None:
+    write_bril(tmp_path / "8000_1_2207010000_2207010100.hd5", make_records(2))
+    (tmp_path / "._8000_1_2207010000_2207010100.hd5").write_bytes(b"\x00\x05\x16\x07")
+    assert [p.name for p in list_fill_files(tmp_path)] == ["8000_1_2207010000_2207010100.hd5"]
+
+
+def test_looping_folder_is_not_a_missing_folder(tmp_path: Path) -> None:
+    os.symlink("8024", tmp_path / "8024")
+    with pytest.raises(FillFolderError, match="symbolic link loop"):
+        list_fill_files(tmp_path / "8024")
+
+
+def test_looping_file_is_listed_and_fails_naming_the_loop(tmp_path: Path) -> None:
+    os.symlink("loop.hd5", tmp_path / "loop.hd5")
+    assert [p.name for p in list_fill_files(tmp_path)] == ["loop.hd5"]
+    with pytest.raises(BrilFileError, match=r"loop\.hd5: .*symbolic link loop"):
+        plt_table_info(tmp_path / "loop.hd5")
+
+
+def test_permission_error_is_not_called_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_bril(tmp_path / "f.hd5", make_records(2))
+
+    def refuse(name: object, mode: str) -> None:  # what h5py raises for an unreadable file
+        raise OSError(errno.EACCES, f"Unable to open file (name = {name}, errno = 13)")
+
+    monkeypatch.setattr(io.h5py, "File", refuse)
+    with pytest.raises(BrilFileError, match="permission denied") as caught:
+        plt_table_info(path)
+    assert "corrupt" not in str(caught.value)

@@ -235,7 +235,89 @@ def test_config_command(tmp_path, source_tree):
     write_config(tmp_path, bad)
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 2
-    assert "dead_channels[0]: 16 is greater than the maximum of 15" in result.stdout
+    assert "dead_channels[0]: 16 is greater than the maximum of 15" in result.stderr
+
+
+# ------------------------------------------------------------------ odd source trees
+
+
+def _numeric_setting() -> str:
+    """A real detector setting (names may change; a numeric one is picked, not named)."""
+    return next(k for k, v in DetectorSettings().to_dict().items() if isinstance(v, int | float))
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [{"bogus_setting": 3}, {_numeric_setting(): -5}, {_numeric_setting(): "many"}],
+    ids=["unknown", "negative", "not-a-number"],
+)
+def test_one_validation_for_the_workflow_and_the_config_command(small_workdir, detector):
+    config = copy.deepcopy(GOOD)
+    config["years"][2022]["detector"] = detector
+    with pytest.raises(plt_config.ConfigError, match=r"years\.2022 detector settings"):
+        plt_config.load_years(copy.deepcopy(config))
+    write_config(small_workdir, config)
+    command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
+    done = subprocess.run(command, cwd=small_workdir, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "years.2022 detector settings" in done.stderr, done.stdout
+    result = snakemake(small_workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert "years.2022 detector settings" in result.stdout + result.stderr
+
+
+def test_config_command_without_mount_says_so_for_an_sshfs_source(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("not a key")
+    config = copy.deepcopy(GOOD)
+    config["years"][2022]["source"] = {
+        "sshfs": {"host": "h", "remote": "/r", "identity_file": str(key), "mountpoint": "m"}
+    }
+    write_config(tmp_path, config)
+    command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "(not mounted; use --mount)" in done.stdout and "batch" not in done.stdout
+
+
+def test_config_command_invalid_yaml_is_one_line(tmp_path):
+    (tmp_path / "config.yaml").write_text("years: {2022: [\n")
+    command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("pltanomaly config: config.yaml: line")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_report_command_on_a_missing_folder_is_one_line(tmp_path):
+    command = [sys.executable, "-m", "pltanomaly.cli", "report", str(tmp_path / "2022")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "no such results folder" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_symlink_loops_fail_only_their_fill(tmp_path, source_tree):
+    data = tmp_path / "data" / "22"
+    link_tree(fill_folders(source_tree / "22")[0], data / "7920")
+    os.symlink("8024", data / "8024")  # a fill folder linking to itself
+    (data / "8025").mkdir()
+    os.symlink("loop.hd5", data / "8025" / "loop.hd5")
+    (data / "7920" / "._7920.hd5").write_bytes(b"\x00\x05\x16\x07")  # hidden: not a file
+    year = plt_config.YearConfig(year=2022, source=data)
+    fills = plt_config.discover_fills(year)
+    assert sorted(fills) == [7920, 8024, 8025]
+    assert fills[8024] == [] and [Path(f).name for f in fills[8025]] == ["loop.hd5"]
+    assert all(not Path(f).name.startswith(".") for f in fills[7920])
+    plt_config.fill_fingerprint(fills[8025])  # a loop is fingerprinted, not raised
+    write_config(tmp_path, GOOD)
+    command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2022: 3 fills" in done.stdout
+
+
+def test_recovery_advice_names_unlock_and_rerun_incomplete():
+    text = " ".join((ROOT / "config" / "README.md").read_text().split())
+    assert "snakemake --unlock" in text and "--rerun-incomplete" in text
 
 
 def test_calibration_digest_follows_the_file_content(tmp_path):

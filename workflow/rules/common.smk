@@ -2,11 +2,12 @@
 #
 # The fills of every configured year are discovered here, at parse time, by listing the
 # year's source (one folder per fill): a new fill folder becomes new jobs, a new or changed
-# file changes the input (and the fingerprint param) of its fill's conversion. sshfs sources
-# are mounted (and checked) first, by the main Snakemake process only.
+# file rewrites its fill's manifest (sources/{fill}/files.json), which reruns its conversion.
+# sshfs sources are mounted (and checked) first, by the main Snakemake process only.
 
 import os
 import sys
+import time
 from pathlib import Path
 
 _SRC = Path(workflow.basedir) / "src"
@@ -15,27 +16,24 @@ if (_SRC / "pltanomaly").is_dir() and str(_SRC) not in sys.path:
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 import pltanomaly
+import pltanomaly.atomic as plt_atomic
 import pltanomaly.config as plt_config
 import pltanomaly.report as plt_report
 
+# one check with `pltanomaly config`: the schema, then each year's detector settings (defaults
+# filled in), which its params carry, so a change reruns that year's detection, and writing
+# out a default value changes nothing
 try:
-    plt_config.validate_config(
+    YEARS = plt_config.load_years(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
     )
-    YEARS = plt_config.year_configs(config)
 except plt_config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = os.path.normpath(config["results"])
 PLOTS = config.get("plots", "anomalous")
-
-# the detector settings each year runs with (validated and defaults filled in by
-# year_configs): what its params carry, so a change reruns that year's detection, and writing
-# out a default value changes nothing
 DETECTOR = {year: cfg.detector.to_dict() for year, cfg in YEARS.items()}
 try:
     CALIBRATION = {
@@ -65,6 +63,12 @@ except OSError as exc:
     raise WorkflowError(f"cannot list the fills of a source: {exc}") from None
 FILLS = {year: found[0] for year, found in _DISCOVERED.items()}
 EXCLUDED = {year: found[1] for year, found in _DISCOVERED.items()}
+if workflow.is_main_process:
+    for _year, _fills in FILLS.items():
+        for _fill, _files in _fills.items():
+            plt_config.write_fill_manifest(
+                f"{RESULTS}/{_year}/sources/{_fill}/files.json", _files
+            )
 RETRY = {
     (year, step): plt_report.retry_tokens(f"{RESULTS}/{year}", step)
     for year in YEARS
@@ -72,6 +76,18 @@ RETRY = {
 }
 DETECT_CODE = plt_config.code_hash("detect")
 PLOT_CODE = plt_config.code_hash("plot")
+PARSED = time.time()
+
+
+onstart:
+    # temporary files of writes killed in an earlier run (a real run only, never a dry run)
+    for year in YEARS:
+        for stale in plt_atomic.remove_stale_temps(
+            f"{RESULTS}/{year}", before=PARSED
+        ):
+            logger.info(
+                f"removed {stale}, left by a write killed in an earlier run"
+            )
 
 
 wildcard_constraints:
@@ -88,11 +104,6 @@ def _fills_of(wildcards):
             f"fill {fill} of {year} is not among the discovered fills "
             f"(source {YEARS[year].source if year in YEARS else 'not configured'})"
         ) from None
-
-
-def fill_files(wildcards):
-    """The fill's .hd5 files: adding, removing or rewriting one reruns its conversion."""
-    return _fills_of(wildcards)
 
 
 def fill_dir(wildcards):

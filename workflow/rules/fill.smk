@@ -7,7 +7,11 @@
 
 rule convert_fill:
     input:
-        fill_files,
+        # the folder of the manifest of the fill's files (a new time whenever the manifest is
+        # replaced, at parse, when a file is added, removed or changed; a folder, so Snakemake
+        # never takes its checksum for "unchanged" after a killed job). Not the files: their
+        # names may hold characters Snakemake reads as patterns.
+        manifest=f"{RESULTS}/{{year}}/sources/{{fill}}",
     output:
         f"{RESULTS}/{{year}}/status/convert/{{fill}}.json",
     log:
