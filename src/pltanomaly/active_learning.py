@@ -149,18 +149,19 @@ def channel_confusion(
 ) -> dict[str, float | int | None]:
     """Channel P/R/F1 of the calibrated detector on ``test`` by ``rule`` (one of :data:`RULES`)."""
     tp = fp = fn = tn = 0
-    for fill in sorted(test.truth):
-        applied = apply_calibration(test.results[fill], calibration) if rule == RULES[1] else None
-        for fill_, ch in (k for k in test.live_keys() if k[0] == fill):
-            if applied is None:
-                predicted = is_anomalous(test.channel((fill_, ch)), calibration)
-            else:
-                predicted = applied["channels"][str(ch)]["status"] == "anomalous"
-            bad = test.truth_status((fill_, ch)) == "anomalous"
-            tp += bad and predicted
-            fp += predicted and not bad
-            fn += bad and not predicted
-            tn += not bad and not predicted
+    applied: dict[int, dict[str, Any]] = {}
+    for fill, ch in test.live_keys():
+        if rule == RULES[0]:
+            predicted = is_anomalous(test.channel((fill, ch)), calibration)
+        else:
+            if fill not in applied:
+                applied[fill] = apply_calibration(test.results[fill], calibration)
+            predicted = applied[fill]["channels"][str(ch)]["status"] == "anomalous"
+        bad = test.truth_status((fill, ch)) == "anomalous"
+        tp += bad and predicted
+        fp += predicted and not bad
+        fn += bad and not predicted
+        tn += not bad and not predicted
     return confusion(tp, fp, fn, tn)
 
 
