@@ -23,12 +23,15 @@ from pathlib import Path
 from pltanomaly.active_learning import (
     CHECKPOINTS,
     LabelledSet,
+    channel_confusion,
     format_curve,
     goals,
     learning_curve,
+    observations,
     plot_curve,
 )
 from pltanomaly.atomic import write_json_atomic
+from pltanomaly.calibrate import Calibration, fit
 from pltanomaly.regimes import MATRIX, Regime, build, regime_seed, score
 
 
@@ -76,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for rule in curve.queue:
         print(f"goals ({rule}): {goals(curve, rule)}")
+    n = 50 if 50 in curve.counts else curve.counts[-1]
+    queue_fit = fit(observations(pool, curve.queue_picks[:n]))
+    for label, calibration in (("uncalibrated", Calibration()), (f"queue {n}", queue_fit)):
+        c = channel_confusion(test, calibration)
+        pr = ", ".join(
+            f"{k} {'n/a' if c[k] is None else f'{c[k]:.3f}'}" for k in ("precision", "recall")
+        )
+        print(f"{label} (P >= 0.5): {pr} (tp {c['tp']}, fp {c['fp']}, fn {c['fn']})")
+    for name, f in sorted(queue_fit.types.items()):
+        print(
+            f"  queue {n} {name}: {f.n_bad} bad, {f.n_good} good; P(bad) at evidence 0.7 / 1 / "
+            f"1.5 = {f.probability(0.7):.2f} / {f.probability(1.0):.2f} / {f.probability(1.5):.2f}"
+        )
     png = plot_curve(curve, out / "learning_curve.png", f"{args.regime}: calibration from verdicts")
     write_json_atomic(
         out / "learning_curve.json",
