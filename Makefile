@@ -37,12 +37,13 @@ lint: env $(DEMO_DATA)/.generated
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint --cores 1
 
-## benchmarks: speed and memory, each printed side by side with its reference
+## benchmarks: speed, memory and the calibration's learning curve, each beside its reference
 benchmarks: env
 	$(BIN)/python benchmarks/convert.py --hours 1
 	$(BIN)/python benchmarks/poc_compare.py --hours 2
 	$(BIN)/python benchmarks/detect.py --hours 2
 	$(BIN)/python benchmarks/dag.py --fills 500
+	$(BIN)/python benchmarks/active_learning.py --out build/active-learning
 
 ## evaluation: the detector on the matrix of regimes (quiet, typical, rough, random, clean-long; seeds never tuned on)
 evaluation: env
