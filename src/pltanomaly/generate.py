@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -861,34 +860,3 @@ def _main(args: argparse.Namespace) -> int:
     )
     print(f"wrote {args.fills} fill(s) to {year_dir} (truth: {year_dir / 'truth.json'})")
     return 0
-
-
-def series_from_plan(plan: FillPlan, rng: np.random.Generator) -> Any:
-    """The fill series :func:`pltanomaly.convert.convert_fill` would give for ``plan``,
-    drawn directly (rate per NB4 with its zero-counting noise, no files): fast data for the
-    detector's tests. Returns a pandas DataFrame with the series' main columns."""
-    import pandas as pd
-
-    colliding = plan.bunch_mu[plan.colliding]
-    # variance of -ln(zeros / orbits) per bunch is (e^mu - 1) / orbits: its series in mu,
-    # summed over the bunches through the moments of the bunch profile
-    moments = [float(np.sum(colliding**k)) for k in range(1, 7)]
-    scale = plan.scale
-    mean = scale * moments[0]
-    var = sum(scale**k * moments[k - 1] / math.factorial(k) for k in range(1, 7)) / plan.orbits
-    rate = np.clip(mean + np.sqrt(var) * rng.standard_normal(scale.shape), 0.0, None)
-    stuck = plan.stuck_source >= 0
-    rows, cols = np.nonzero(stuck)
-    rate[rows, cols] = rate[rows, plan.stuck_source[rows, cols]]
-    channels, slots = np.nonzero(plan.present)
-    order = np.lexsort((channels, slots))
-    channels, slots = channels[order], slots[order]
-    rate, stuck = rate[channels, slots], stuck[channels, slots]
-    return pd.DataFrame(
-        {
-            "timestamp": plan.start + slots * plan.period,
-            "channel": channels.astype(np.uint8),
-            "rate": rate,
-            "stuck": stuck,
-        }
-    )
