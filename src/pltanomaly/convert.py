@@ -35,6 +35,7 @@ from pltanomaly.io import (
     N_CHANNELS,
     ORBITS_PER_NB4,
     BrilFileError,
+    PltTableInfo,
     RowChunk,
     iter_plt_chunks,
     list_fill_files,
@@ -58,6 +59,9 @@ EARLIEST_TIMESTAMP = 1199145600.0
 """2008-01-01 UTC: no PLT data is older."""
 FUTURE_SLACK_SECONDS = 86400.0
 SAMPLE_ROWS = 512
+PREFETCH_CHUNKS = 8
+"""Row blocks read ahead of the kernel (~30 MB each): reading goes on while numba loads
+its cached kernels at the first block, and across file boundaries."""
 T = TypeVar("T")
 
 
@@ -200,42 +204,45 @@ def _file_setup(
     return mode, orbits, np.flatnonzero(colliding), np.flatnonzero(empty)
 
 
-def _reduce_file(
-    path: Path,
+def _fill_chunks(
+    files: list[Path], chunk_rows: int
+) -> Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]]:
+    """Each file as ``(path, info, None)``, then its row blocks as ``(path, info, chunk)``:
+    one stream over the whole fill, so reading runs ahead across file boundaries."""
+    for path in files:
+        info = plt_table_info(path)  # first: a file it cannot open fails naming the file
+        yield path, info, None
+        if info is not None:
+            for chunk in iter_plt_chunks(path, chunk_rows):
+                yield path, info, chunk
+
+
+def _reduce_chunk(
+    chunk: RowChunk,
+    colliding: np.ndarray,
+    empty: np.ndarray,
+    table: np.ndarray,
     rows: _FileRows,
     summary: ConvertSummary,
-    *,
-    counts: str,
-    orbits: int | None,
-    hits_orbits: int,
-    chunk_rows: int,
 ) -> None:
-    table: np.ndarray | None = None
-    colliding = empty = np.empty(0, dtype=np.int64)
-    for chunk in prefetch(iter_plt_chunks(path, chunk_rows)):
-        if table is None:
-            mode, file_orbits, colliding, empty = _file_setup(
-                path, chunk, counts, orbits, hits_orbits, summary
-            )
-            table = mu_table(file_orbits, mode)
-        n = len(chunk)
-        rate = np.empty(n)
-        empty_mu = np.empty(n, dtype=np.float32)
-        checksum = np.empty(n, dtype=np.uint64)
-        valid = np.empty(n, dtype=bool)
-        reduce_rows(_native(chunk.data), colliding, empty, table, rate, empty_mu, checksum, valid)
-        rows.timestamp.append(chunk.timestamp)
-        rows.run.append(chunk.run.astype(np.uint32))
-        rows.ls.append(chunk.ls.astype(np.uint32))
-        rows.nb.append(chunk.nb.astype(np.uint32))
-        rows.channel.append(chunk.channel.astype(np.int64))
-        rows.fillnum.append(chunk.fill.astype(np.int64))
-        rows.rate.append(rate)
-        rows.empty_mu.append(empty_mu)
-        rows.checksum.append(checksum)
-        rows.valid.append(valid)
-        rows.n_bx.append(np.full(n, len(colliding), dtype=np.uint16))
-        summary.rows_read += n
+    n = len(chunk)
+    rate = np.empty(n)
+    empty_mu = np.empty(n, dtype=np.float32)
+    checksum = np.empty(n, dtype=np.uint64)
+    valid = np.empty(n, dtype=bool)
+    reduce_rows(_native(chunk.data), colliding, empty, table, rate, empty_mu, checksum, valid)
+    rows.timestamp.append(chunk.timestamp)
+    rows.run.append(chunk.run.astype(np.uint32))
+    rows.ls.append(chunk.ls.astype(np.uint32))
+    rows.nb.append(chunk.nb.astype(np.uint32))
+    rows.channel.append(chunk.channel.astype(np.int64))
+    rows.fillnum.append(chunk.fill.astype(np.int64))
+    rows.rate.append(rate)
+    rows.empty_mu.append(empty_mu)
+    rows.checksum.append(checksum)
+    rows.valid.append(valid)
+    rows.n_bx.append(np.full(n, len(colliding), dtype=np.uint16))
+    summary.rows_read += n
 
 
 def _to_nb4(columns: dict[str, np.ndarray], orbits: int) -> dict[str, np.ndarray]:
@@ -273,19 +280,32 @@ def _reduce_files(
     files: list[Path],
     rows: _FileRows,
     summary: ConvertSummary,
-    **options: Any,
+    *,
+    counts: str,
+    orbits: int | None,
+    hits_orbits: int,
+    chunk_rows: int,
 ) -> None:
-    for path in files:
-        info = plt_table_info(path)  # first: a file it cannot open fails naming the file
-        stat = path.stat()
-        entry: dict[str, Any] = {"name": path.name, "size": stat.st_size, "mtime": stat.st_mtime}
-        summary.files.append(entry)
-        if info is None:
-            entry["pltaggzero"] = False
-            summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
+    setup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    for path, info, chunk in prefetch(_fill_chunks(files, chunk_rows), PREFETCH_CHUNKS):
+        if chunk is None:  # a new file
+            stat = path.stat()
+            entry: dict[str, Any] = {"name": path.name, "size": stat.st_size}
+            entry["mtime"] = stat.st_mtime
+            summary.files.append(entry)
+            setup = None
+            if info is None:
+                entry["pltaggzero"] = False
+                summary.warnings.append(f"{path.name}: no /pltaggzero table; file skipped")
+            else:
+                entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
             continue
-        entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
-        _reduce_file(path, rows, summary, **options)
+        if setup is None:
+            mode, file_orbits, colliding, empty = _file_setup(
+                path, chunk, counts, orbits, hits_orbits, summary
+            )
+            setup = (colliding, empty, mu_table(file_orbits, mode))
+        _reduce_chunk(chunk, *setup, rows, summary)
 
 
 def _keep_rows(
@@ -311,21 +331,36 @@ def _keep_rows(
     return keep
 
 
+SERIES_TYPES: dict[str, Any] = {
+    "timestamp": pa.float64(),
+    "run": pa.uint32(),
+    "ls": pa.uint32(),
+    "nb": pa.uint32(),
+    "channel": pa.uint8(),
+    "rate": pa.float64(),
+    "empty_mu": pa.float32(),
+    "n_bx": pa.uint16(),
+    "checksum": pa.uint64(),
+    "stuck": pa.bool_(),
+}
+"""The fill series' columns and their Arrow types (docs/DESIGN.md)."""
+
+
+def arrow_column(values: np.ndarray, kind: Any) -> pa.Array:
+    """A numpy column as an Arrow array of type ``kind``, without a copy where the types
+    agree (``pa.array`` would import pandas, ~0.3 s of a fill job's start)."""
+    if kind == pa.bool_():
+        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(bits)])
+    native = np.ascontiguousarray(values, dtype=np.dtype(kind.to_pandas_dtype()).newbyteorder("="))
+    return pa.Array.from_buffers(kind, len(native), [None, pa.py_buffer(native)])
+
+
 def series_table(columns: dict[str, np.ndarray]) -> pa.Table:
     """The fill series as an Arrow table with the documented column types."""
-    return pa.table(
-        {
-            "timestamp": pa.array(columns["timestamp"], pa.float64()),
-            "run": pa.array(columns["run"], pa.uint32()),
-            "ls": pa.array(columns["ls"], pa.uint32()),
-            "nb": pa.array(columns["nb"], pa.uint32()),
-            "channel": pa.array(columns["channel"].astype(np.uint8), pa.uint8()),
-            "rate": pa.array(columns["rate"], pa.float64()),
-            "empty_mu": pa.array(columns["empty_mu"], pa.float32()),
-            "n_bx": pa.array(columns["n_bx"], pa.uint16()),
-            "checksum": pa.array(columns["checksum"], pa.uint64()),
-            "stuck": pa.array(columns["stuck"], pa.bool_()),
-        }
+    return pa.Table.from_arrays(
+        [arrow_column(columns[name], kind) for name, kind in SERIES_TYPES.items()],
+        names=list(SERIES_TYPES),
     )
 
 
