@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pltanomaly.atomic import atomic_path
-from pltanomaly.detect import DetectorSettings, ratio_view
+from pltanomaly.detect import DetectorSettings, RatioView, ratio_view
 from pltanomaly.events import format_magnitude
 
 MAX_CHANNEL_PANELS = 8
@@ -99,20 +99,26 @@ def _shade_events(ax: plt.Axes, events: list[dict[str, Any]], t0: float, t1: flo
 
 
 def plot_fill(
-    series_df: pd.DataFrame,
+    series_df: pd.DataFrame | None,
     result_dict: Mapping[str, Any],
     out_png: str | Path,
     *,
     year: int,
     settings: DetectorSettings | Mapping[str, Any] | None = None,
+    view: RatioView | None = None,
 ) -> Path:
-    """Draw the fill's plot to ``out_png`` (atomically) and return its path."""
+    """Draw the fill's plot to ``out_png`` (atomically) and return its path. The ratios are
+    ``view`` (what the detector saw, when it ran in this process) or are made from the
+    series with the result's settings."""
     fill = int(result_dict["fill"])
     channels_result = result_dict.get("channels", {})
     dead = sorted(int(c) for c, v in channels_result.items() if v.get("status") == "dead")
-    if settings is None and isinstance(result_dict.get("settings"), Mapping):
-        settings = dict(result_dict["settings"])
-    view = ratio_view(series_df, fill=fill, year=year, settings=settings, dead_channels=dead)
+    if view is None:
+        if series_df is None:
+            raise ValueError("plot_fill needs the series or the detector's view")
+        if settings is None and isinstance(result_dict.get("settings"), Mapping):
+            settings = dict(result_dict["settings"])
+        view = ratio_view(series_df, fill=fill, year=year, settings=settings, dead_channels=dead)
     anomalous = sorted(
         (int(c) for c, v in channels_result.items() if v.get("status") == "anomalous"),
         key=lambda c: -float(channels_result[str(c)].get("score", 0.0)),

@@ -122,8 +122,8 @@ def _remove(path: str | os.PathLike[str] | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def _record(step: str, fill: int, year: int) -> dict[str, Any]:
-    return {
+def _record(step: str, fill: int, year: int, key: str | None = None) -> dict[str, Any]:
+    record = {
         "fill": int(fill),
         "year": int(year),
         "step": step,
@@ -133,6 +133,9 @@ def _record(step: str, fill: int, year: int) -> dict[str, Any]:
         "host": os.uname().nodename,
         "version": __version__,
     }
+    if key is not None:
+        record["key"] = key
+    return record
 
 
 def request_retry(record: str | os.PathLike[str]) -> None:
@@ -183,14 +186,16 @@ def convert_step(
     fill: int,
     year: int,
     counts: str = "auto",
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """Convert one fill folder to ``series_out``; always write the record ``record_out``."""
+    """Convert one fill folder to ``series_out``; always write the record ``record_out``
+    (with ``key``, what the conversion depended on, for :mod:`pltanomaly.fill_job`)."""
     from pltanomaly.config import FillFolderError
     from pltanomaly.convert import EmptyFillError, convert_fill
     from pltanomaly.io import BrilFileError
 
     started = time.perf_counter()
-    record = _record("convert", fill, year)
+    record = _record("convert", fill, year, key)
     record_out = Path(record_out)
     try:
         summary = convert_fill(fill_dir, series_out, counts=counts)
@@ -274,18 +279,27 @@ def detect_step(
     dead_channels: Iterable[int] = (),
     min_fill_hours: float = 0.0,
     settings_hash: str | None = None,
+    views: list[Any] | None = None,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Run the detector on a converted fill and publish ``fills/{fill}.json``; a failed
     conversion or a fill shorter than ``min_fill_hours`` gives a failed/skipped record and
-    no result file. Invalid detector settings raise (a configuration error, not the fill's)."""
+    no result file. Invalid detector settings raise (a configuration error, not the fill's).
+    With ``views``, the detector's :class:`~pltanomaly.detect.RatioView` is appended to it,
+    for a plot drawn in the same process."""
     import pandas as pd
 
-    from pltanomaly.detect import DetectorInputError, DetectorSettings, detect_fill
+    from pltanomaly.detect import (
+        DetectorInputError,
+        DetectorSettings,
+        detect_fill_analysis,
+        view_of,
+    )
 
     started = time.perf_counter()
     checked = DetectorSettings.of(settings)  # raises on bad settings
     dead = sorted(int(c) for c in dead_channels)
-    record = _record("detect", fill, year)
+    record = _record("detect", fill, year, key)
     record.update(settings_hash=settings_hash, dead_channels=dead)
     record_out = Path(record_out)
     converted = json.loads(Path(convert_record).read_text())
@@ -309,9 +323,11 @@ def detect_step(
                     end=end,
                 )
             else:
-                result = detect_fill(
+                result, analysis = detect_fill_analysis(
                     frame, fill=fill, year=year, settings=checked, dead_channels=dead
                 )
+                if views is not None:
+                    views.append(view_of(analysis))
         except DetectorInputError as exc:
             record.update(status="failed", reason=f"detector: {exc.reason}", failed_step="detect")
             record["error_type"] = type(exc).__name__
@@ -357,11 +373,15 @@ def plot_step(
     year: int,
     settings: Mapping[str, Any] | None = None,
     plots: str = "anomalous",
+    view: Any = None,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Plot an anomalous fill (every processed fill with ``plots="all"``) to ``png_out``;
-    remove a stale plot of a fill that no longer needs one."""
+    remove a stale plot of a fill that no longer needs one. ``view`` is the detector's
+    :class:`~pltanomaly.detect.RatioView` when it ran in this process (else it is made
+    from the series)."""
     started = time.perf_counter()
-    record = _record("plot", fill, year)
+    record = _record("plot", fill, year, key)
     record_out = Path(record_out)
     detected = json.loads(Path(detect_record).read_text())
     wanted = detected.get("status") == "ok" and (
@@ -378,13 +398,16 @@ def plot_step(
         _remove(png_out)
         return _finish(record, started, record_out)
     try:
-        import pandas as pd
-
         from pltanomaly.plot import plot_fill
 
-        frame = pd.read_parquet(series)
         result = json.loads(Path(result_json).read_text())
-        plot_fill(frame, result, Path(png_out), year=year, settings=settings)
+        if view is None:
+            import pandas as pd
+
+            frame = pd.read_parquet(series)
+            plot_fill(frame, result, Path(png_out), year=year, settings=settings)
+        else:
+            plot_fill(None, result, Path(png_out), year=year, view=view)
     except MemoryError:
         raise
     except Exception as exc:

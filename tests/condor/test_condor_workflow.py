@@ -173,15 +173,15 @@ def test_fills_grouped_as_configured_and_spread_over_slots(runs: Runs, condor_po
     grouped = []
     for description in descriptions:
         args = description["arguments"]
-        assert description["batch_name"].startswith("fill_convert_fill_detect_fill_plot_fill")
+        assert description["batch_name"].startswith("fill_analyse_fill")
         assert description["+JobFlavour"] == '"microcentury"'
         assert description["request_cpus"] == "2"
         assert description["getenv"] == "True"
         targets = re.search(r"--target-jobs (.*?) --allowed-rules", args).group(1).split()
         fills = {int(m) for m in re.findall(r"fill=(\d+)", " ".join(targets))}
         rules = {t.split(":")[0] for t in targets}
-        assert rules == {"convert_fill", "detect_fill", "plot_fill"}
-        assert len(targets) == 3 * len(fills)
+        assert rules == {"analyse_fill"}
+        assert len(targets) == len(fills)
         grouped.append(fills)
     full, rest = divmod(len(runs.fills), per_job)
     assert sorted(len(g) for g in grouped) == sorted([per_job] * full + ([rest] if rest else []))

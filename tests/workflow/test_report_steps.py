@@ -133,7 +133,7 @@ def test_internal_error_is_recorded_with_a_retry_token(converted, monkeypatch, t
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(pltanomaly.detect, "detect_fill", broken)
+    monkeypatch.setattr(pltanomaly.detect, "detect_fill_analysis", broken)
     record = _detect(work, fill)
     assert record["status"] == "failed" and record["internal"] is True
     assert "RuntimeError: boom" in record["reason"]

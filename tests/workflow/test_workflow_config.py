@@ -210,7 +210,7 @@ def test_configfile_points_the_workflow_at_another_tree(small_workdir):
     write_config(small_workdir, config, "extra.yaml")
     jobs = planned(small_workdir, configfiles=[ROOT / "config" / "config.yaml", "extra.yaml"])
     assert ("aggregate_year", (("year", "2022"),)) in jobs
-    assert ("convert_fill", (("year", "2022"), ("fill", "7920"))) in jobs
+    assert ("analyse_fill", (("year", "2022"), ("fill", "7920"))) in jobs
 
 
 def test_default_config_runs_on_the_demo_fills(tmp_path, source_tree):
@@ -219,7 +219,7 @@ def test_default_config_runs_on_the_demo_fills(tmp_path, source_tree):
         link_tree(folder, tmp_path / "demo-data" / "22" / folder.name)
     shutil.copytree(ROOT / "config", tmp_path / "config")
     jobs = planned(tmp_path, configfiles=[])
-    fills = {dict(w).get("fill") for rule, w in jobs if rule == "convert_fill"}
+    fills = {dict(w).get("fill") for rule, w in jobs if rule == "analyse_fill"}
     assert fills == {p.name for p in fill_folders(source_tree / "22")[:2]}
 
 

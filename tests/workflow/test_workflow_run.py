@@ -1,5 +1,5 @@
 """End to end: the workflow on generated fills, the results contract, and incremental reruns
-proved by what Snakemake plans (-n) and runs."""
+proved by what Snakemake plans (-n) and runs, and by which steps each fill's job redid."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from wf_helpers import (
     snakemake,
     snakemake_command,
     statuses,
+    steps_ran,
     truncated_copy,
     write_config,
 )
@@ -189,10 +190,16 @@ def test_growing_newest_fill_is_reprocessed(base_run, tmp_path):
 
 
 def _detect_jobs(year: int, fills) -> set:
+    """The jobs of a year's fills (which redo detection and plots) and its aggregation."""
     jobs = {aggregate_job(year)}
     for fill in fills:
-        jobs |= fill_jobs(year, fill, rules=("detect_fill", "plot_fill"))
+        jobs |= fill_jobs(year, fill)
     return jobs
+
+
+def _redid(workdir: Path, year: int, fills, steps: set[str]) -> None:
+    """Each fill's last job redid exactly ``steps`` and reused the others."""
+    assert steps_ran(workdir, year, fills) == {fill: steps for fill in fills}
 
 
 def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
@@ -207,6 +214,11 @@ def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
     config["years"][2022]["detector"] = {"step_min": step_min * 1.5}
     write_config(workdir, config, "year-settings.yaml")
     assert planned(workdir, configfiles=["year-settings.yaml"]) == all2022
+    changed = copy_workdir(workdir, tmp_path / "w")
+    assert ran(snakemake(changed, configfiles=["year-settings.yaml"])) == all2022
+    _redid(changed, 2022, base_run.fills2022, {"detect", "plot"})  # conversion reused
+    _redid(changed, 2023, base_run.year2023, {"convert", "detect", "plot"})  # untouched
+    assert planned(changed, configfiles=["year-settings.yaml"]) == set()
     # the global settings: every year
     config = base_config()
     config["detector"] = {"step_min": step_min * 1.5}
@@ -244,7 +256,7 @@ def test_calibration_reruns_detection_of_its_years_only(base_run, tmp_path):
     assert result.returncode != 0 and "none.json" in result.stdout + result.stderr
 
 
-def test_excluding_a_fill_and_plotting_all_fills(base_run):
+def test_excluding_a_fill_and_plotting_all_fills(base_run, tmp_path):
     workdir = base_run.workdir
     config = base_config()
     config["years"][2022]["fills"] = {"exclude": [CORRUPT_FILL]}
@@ -256,8 +268,14 @@ def test_excluding_a_fill_and_plotting_all_fills(base_run):
     expected = {aggregate_job(2022), aggregate_job(2023)}
     for year, fills in ((2022, base_run.fills2022), (2023, base_run.year2023)):
         for fill in fills:
-            expected |= fill_jobs(year, fill, rules=("plot_fill",))
+            expected |= fill_jobs(year, fill)
     assert planned(workdir, configfiles=["plots.yaml"]) == expected
+    changed = copy_workdir(workdir, tmp_path / "w")
+    assert ran(snakemake(changed, configfiles=["plots.yaml"])) == expected
+    _redid(changed, 2022, base_run.fills2022, {"plot"})  # conversion and detection reused
+    _redid(changed, 2023, base_run.year2023, {"plot"})
+    for fill in base_run.good:
+        assert (changed / "results" / "2022" / "plots" / f"{fill}.png").exists()
 
 
 def test_settings_change_run_and_min_fill_length(base_run, tmp_path):
@@ -266,6 +284,7 @@ def test_settings_change_run_and_min_fill_length(base_run, tmp_path):
     config["years"][2023]["min_fill_hours"] = 5.0
     write_config(workdir, config)
     assert ran(snakemake(workdir)) == _detect_jobs(2023, base_run.year2023)
+    _redid(workdir, 2023, base_run.year2023, {"detect", "plot"})
     logs = read_logs(workdir, 2023)["fills"]
     for fill in base_run.year2023:
         assert logs[str(fill)]["status"] == "skipped"
@@ -305,8 +324,10 @@ def test_internal_error_is_retried_next_run(base_run, tmp_path):
     fill = base_run.good[0]
     record = workdir / "results" / "2022" / "status" / "detect" / f"{fill}.json"
     record.with_suffix(".retry").write_text("1-abc\n")  # as written by a failing step
-    expected = fill_jobs(2022, fill, rules=("detect_fill", "plot_fill"))
-    assert planned(workdir) == expected | {aggregate_job(2022)}
+    expected = fill_jobs(2022, fill) | {aggregate_job(2022)}
+    assert planned(workdir) == expected
+    assert ran(snakemake(workdir)) == expected
+    _redid(workdir, 2022, [fill], {"detect", "plot"})
 
 
 def test_result_deleted_by_hand_is_made_again(base_run, tmp_path):
@@ -315,11 +336,8 @@ def test_result_deleted_by_hand_is_made_again(base_run, tmp_path):
     year_dir = workdir / "results" / "2022"
     (year_dir / "fills" / f"{fill}.parquet").unlink()
     (year_dir / "status" / "detect" / f"{fill}.retry").write_text("1-abc\n")  # detect reruns
-    snakemake(workdir)
-    entry = read_logs(workdir, 2022)["fills"][str(fill)]
-    assert entry["status"] == "failed" and "is missing" in entry["reason"]
-    assert planned(workdir) == fill_jobs(2022, fill) | {aggregate_job(2022)}
-    snakemake(workdir)
+    snakemake(workdir)  # the job sees the series gone: it converts again, in the same run
+    _redid(workdir, 2022, [fill], {"convert", "detect", "plot"})
     assert statuses(workdir, 2022)[fill] == "ok"
     assert (year_dir / "fills" / f"{fill}.parquet").exists()
     assert planned(workdir) == set()
@@ -340,7 +358,7 @@ def _processes_in_group(pgid: int) -> dict[int, str]:
 
 
 def _start_and_kill(workdir: Path, *, whole_run: bool) -> int:
-    """Start the workflow, wait until a conversion runs, then SIGKILL the conversion's
+    """Start the workflow, wait until a fill's job runs (converting), then SIGKILL the job's
     process (or all of Snakemake). Returns Snakemake's exit code."""
     command, env = snakemake_command(workdir, cores=1)
     process = subprocess.Popen(
@@ -356,7 +374,7 @@ def _start_and_kill(workdir: Path, *, whole_run: bool) -> int:
             jobs = [
                 pid
                 for pid, cmd in _processes_in_group(process.pid).items()
-                if "convert_fill.py" in cmd
+                if "analyse_fill.py" in cmd and not cmd.split()[0].endswith("sh")
             ]
             if jobs:
                 break
@@ -382,7 +400,7 @@ def test_killed_job_leaves_nothing_trusted(base_run, tmp_path, whole_run):
     path = sorted((workdir / "data" / "22" / str(fill)).glob("*.hd5"))[0]
     own_copy(path)
     os.utime(path)
-    record = workdir / "results" / "2022" / "status" / "convert" / f"{fill}.json"
+    record = workdir / "results" / "2022" / "status" / "fill" / f"{fill}.json"
     assert _start_and_kill(workdir, whole_run=whole_run) != 0
     assert not record.exists()  # the tracked output was never written
     expected = fill_jobs(2022, fill) | {aggregate_job(2022)}

@@ -167,7 +167,7 @@ def test_workflow_mounts_its_source_and_processes_through_it(sshd, tmp_path, sou
     write_config(workdir, _sshfs_config(sshd, remote))
     try:
         jobs = planned(workdir)  # the dry run mounts and discovers through the mount
-        assert ("convert_fill", (("year", "2022"), ("fill", folder.name))) in jobs
+        assert ("analyse_fill", (("year", "2022"), ("fill", folder.name))) in jobs
         assert mount_at(workdir / "mnt" / "22") is not None
         snakemake(workdir)
         assert read_logs(workdir, 2022)["fills"][folder.name]["status"] == "ok"

@@ -166,8 +166,24 @@ def ran(result: subprocess.CompletedProcess[str]) -> set[Job]:
     return {job for job in jobs_in(result.stdout + result.stderr) if job[0] != "all"}
 
 
-def fill_jobs(year: int, fill: int, rules=("convert_fill", "detect_fill", "plot_fill")) -> set:
-    return {(rule, (("year", str(year)), ("fill", str(fill)))) for rule in rules}
+FILL_RULE = "analyse_fill"
+STEPS = ("convert", "detect", "plot")
+
+
+def fill_jobs(year: int, fill: int) -> set[Job]:
+    """The job of one fill (all its steps run in it, or are reused)."""
+    return {(FILL_RULE, (("year", str(year)), ("fill", str(fill))))}
+
+
+def steps_ran(workdir: Path, year: int, fills: Iterable[int]) -> dict[int, set[str]]:
+    """Per fill, the steps its last job redid (the others it reused), from the job record."""
+    ran_steps = {}
+    for fill in fills:
+        record = workdir / "results" / str(year) / "status" / "fill" / f"{fill}.json"
+        steps = json.loads(record.read_text())["steps"]
+        assert set(steps) == set(STEPS) and set(steps.values()) <= {"ran", "reused"}
+        ran_steps[fill] = {step for step, how in steps.items() if how == "ran"}
+    return ran_steps
 
 
 def aggregate_job(year: int) -> Job:

@@ -5,6 +5,7 @@
 # file rewrites its fill's manifest (sources/{fill}/files.json), which reruns its conversion.
 # sshfs sources are mounted (and checked) first, by the main Snakemake process only.
 
+import json
 import os
 import sys
 import time
@@ -74,9 +75,16 @@ RETRY = {
     for year in YEARS
     for step in plt_report.STEPS
 }
-DETECT_CODE = plt_config.code_hash("detect")
-PLOT_CODE = plt_config.code_hash("plot")
+STEP_CODE = {
+    "detect": plt_config.code_hash("detect"),
+    "plot": plt_config.code_hash("plot"),
+}
 PARSED = time.time()
+# the fill jobs' Python: this one, or the environment's with --use-conda (as script: does)
+PYTHON = "python" if workflow.deployment_settings.deployment_method else sys.executable
+FILL_JOB_SCRIPT = str(
+    Path(workflow.basedir) / "workflow" / "scripts" / "analyse_fill.py"
+)
 
 
 onstart:
@@ -115,21 +123,33 @@ def fill_fingerprint(wildcards):
     return plt_config.fill_fingerprint(_fills_of(wildcards))
 
 
-def retry_token(step):
-    """Changes after an internal error of ``step`` for the fill, so the next run retries it."""
-
-    def token(wildcards):
-        return RETRY[(int(wildcards.year), step)].get(int(wildcards.fill), "")
-
-    return token
+def fill_job(wildcards):
+    """The fill's job (pltanomaly.fill_job.FillJob) as JSON: every step's inputs, so a
+    change of any reruns the job, which then redoes the steps it changed. The retry
+    tokens change after an internal error of a step, so the next run retries it."""
+    year, fill = int(wildcards.year), int(wildcards.fill)
+    cfg = YEARS[year]
+    spec = {
+        "year": year,
+        "fill": fill,
+        "year_dir": f"{RESULTS}/{year}",
+        "fill_dir": fill_dir(wildcards),
+        "counts": cfg.counts,
+        "fingerprint": fill_fingerprint(wildcards),
+        "version": pltanomaly.__version__,
+        "settings": DETECTOR[year],
+        "dead_channels": sorted(cfg.dead_channels),
+        "min_fill_hours": cfg.min_fill_hours,
+        "settings_hash": SETTINGS_HASH[year],
+        "plots": PLOTS,
+        "code": STEP_CODE,
+        "retry": {step: RETRY[(year, step)].get(fill, "") for step in plt_report.STEPS},
+    }
+    return json.dumps(spec, sort_keys=True)
 
 
 def year_cfg(wildcards):
     return YEARS[int(wildcards.year)]
-
-
-def detector_settings(wildcards):
-    return DETECTOR[int(wildcards.year)]
 
 
 def settings_hash(wildcards):
@@ -140,14 +160,11 @@ def year_fills(wildcards):
     return sorted(FILLS[int(wildcards.year)])
 
 
-def year_records(step):
-    def records(wildcards):
-        return [
-            f"{RESULTS}/{wildcards.year}/status/{step}/{fill}.json"
-            for fill in year_fills(wildcards)
-        ]
-
-    return records
+def fill_job_records(wildcards):
+    return [
+        f"{RESULTS}/{wildcards.year}/status/fill/{fill}.json"
+        for fill in year_fills(wildcards)
+    ]
 
 
 def all_targets():

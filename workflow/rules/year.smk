@@ -5,9 +5,7 @@
 
 rule aggregate_year:
     input:
-        convert=year_records("convert"),
-        detect=year_records("detect"),
-        plot=year_records("plot"),
+        fill_jobs=fill_job_records,
     output:
         report=f"{RESULTS}/{{year}}/report.parquet",
         logs=f"{RESULTS}/{{year}}/logs.json",

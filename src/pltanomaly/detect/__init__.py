@@ -30,8 +30,10 @@ from pltanomaly.detect.settings import DetectorSettings, load_settings
 
 _HEAVY = {
     "detect_fill": "pltanomaly.detect.result",
+    "detect_fill_analysis": "pltanomaly.detect.result",
     "RatioView": "pltanomaly.detect.view",
     "ratio_view": "pltanomaly.detect.view",
+    "view_of": "pltanomaly.detect.view",
     "detect_file": "pltanomaly.detect.cli",
     "register": "pltanomaly.detect.cli",
 }
@@ -52,8 +54,10 @@ __all__ = [
     "RatioView",
     "detect_file",
     "detect_fill",
+    "detect_fill_analysis",
     "evidence_score",
     "load_settings",
     "ratio_view",
     "register",
+    "view_of",
 ]

@@ -30,6 +30,20 @@ def detect_fill(
     Raises :class:`~pltanomaly.detect.DetectorInputError` for a series the detector cannot
     use (no column ``timestamp``/``channel``/``rate``, or no valid row) or invalid settings.
     """
+    return detect_fill_analysis(
+        series, fill=fill, year=year, settings=settings, dead_channels=dead_channels
+    )[0]
+
+
+def detect_fill_analysis(
+    series: pd.DataFrame,
+    *,
+    fill: int,
+    year: int,
+    settings: DetectorSettings | Mapping[str, Any] | None = None,
+    dead_channels: Iterable[int] = (),
+) -> tuple[dict[str, Any], Analysis]:
+    """:func:`detect_fill`, with the analysis behind it (the plot draws its ratios)."""
     analysis = analyse(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
     result = fill_result(analysis)
     if analysis.cfg.calibration:
@@ -41,7 +55,7 @@ def detect_fill(
             reason = f"calibration {analysis.cfg.calibration}: {exc}"
             raise DetectorInputError(fill, reason) from exc
         result = apply_calibration(result, calibration)
-    return result
+    return result, analysis
 
 
 def fill_result(analysis: Analysis) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pltanomaly.detect.pipeline import prepare
+from pltanomaly.detect.pipeline import Analysis, prepare
 from pltanomaly.detect.settings import DetectorSettings
 
 
@@ -39,7 +39,13 @@ def ratio_view(
     dead_channels: Iterable[int] = (),
 ) -> RatioView:
     """The normalised rates and ratios the detectors look at (without running them)."""
-    analysis = prepare(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
+    return view_of(
+        prepare(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
+    )
+
+
+def view_of(analysis: Analysis) -> RatioView:
+    """The view of an analysis already made (by :func:`ratio_view` or the detector)."""
     shape = analysis.grid.rate.shape
     ratios, masks = analysis.ratios, analysis.masks
     return RatioView(
