@@ -6,7 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pltanomaly import __version__
 from pltanomaly.errors import InputError
@@ -14,44 +14,64 @@ from pltanomaly.errors import InputError
 EXPECTED_ERRORS = (InputError, OSError)
 """Errors bad input causes: one line naming the file and what is wrong, exit code 2."""
 
-# command name -> module defining ``register(subparsers)``; imported lazily so that
-# ``pltanomaly --help`` stays fast and one broken optional part does not break the others.
-COMMAND_MODULES: dict[str, str] = {
-    "generate": "pltanomaly.generate",
-    "config": "pltanomaly.config",
-    "convert": "pltanomaly.convert",
-    "detect": "pltanomaly.detect",
-    "evaluate": "pltanomaly.evaluate",
-    "plot": "pltanomaly.plot",
-    "report": "pltanomaly.report",
-    "review": "pltanomaly.review",
-    "calibrate": "pltanomaly.calibrate",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("pltanomaly.generate", "write synthetic fills (demo and test data)"),
+    "config": (
+        "pltanomaly.config",
+        "check a workflow config file and list the fills it would process",
+    ),
+    "convert": ("pltanomaly.convert", "convert one fill folder of .hd5 files to Parquet"),
+    "detect": ("pltanomaly.detect", "find anomalies in one fill series"),
+    "evaluate": ("pltanomaly.evaluate", "score results against generator truth or human labels"),
+    "plot": ("pltanomaly.plot", "draw a fill's plot from its series and result"),
+    "report": (
+        "pltanomaly.report",
+        "rebuild a year's report.parquet and logs.json from its status records",
+    ),
+    "review": ("pltanomaly.review", "web app to review flagged fills and record expert verdicts"),
+    "calibrate": (
+        "pltanomaly.calibrate",
+        "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
+    ),
 }
+"""Command name -> (module defining ``register(subparsers)``, one-line help). Only the
+command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,
+matplotlib and Flask take seconds) and one broken optional part does not break the others."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the full arguments of ``commands`` (default: all), and the others
+    listed by name and help only."""
     parser = argparse.ArgumentParser(
         prog="pltanomaly", description="Find anomalies in CMS PLT data, fill by fill."
     )
     parser.add_argument("--version", action="version", version=f"pltanomaly {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES.values():
+    full = set(COMMANDS) if commands is None else set(commands)
+    for name, (module_name, summary) in COMMANDS.items():
+        if name not in full:
+            subparsers.add_parser(name, help=summary)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
             continue
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
+        module.register(subparsers)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> list[str]:
+    """The command of a command line (the first word that is not an option), if any."""
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return [word] if word in COMMANDS else []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_in(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
