@@ -20,14 +20,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pltanomaly import __version__
-from pltanomaly._numba import available_cores, kernel_threads
 from pltanomaly.atomic import atomic_path
 from pltanomaly.errors import InputError
 from pltanomaly.io import (
@@ -42,15 +41,12 @@ from pltanomaly.io import (
     plt_table_info,
     read_filling_scheme,
 )
-from pltanomaly.zerocount import (
-    CountsMode,
-    detect_counts_mode,
-    empty_bunches,
-    infer_colliding,
-    mu_table,
-    reduce_rows,
-    repeats_previous,
-)
+
+if TYPE_CHECKING:
+    from pltanomaly.zerocount import CountsMode
+
+# pltanomaly.zerocount (numba, ~0.3 s to import and ~0.5 s to load its first cached kernel)
+# is imported once the files are being read, so that both overlap the reading
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +55,9 @@ EARLIEST_TIMESTAMP = 1199145600.0
 """2008-01-01 UTC: no PLT data is older."""
 FUTURE_SLACK_SECONDS = 86400.0
 SAMPLE_ROWS = 512
-PREFETCH_CHUNKS = 8
-"""Row blocks read ahead of the kernel (~30 MB each): reading goes on while numba loads
-its cached kernels at the first block, and across file boundaries."""
+PREFETCH_CHUNKS = 16
+"""Row blocks read ahead of the kernel (~30 MB each): reading goes on while numba is
+imported and loads its cached kernel, and across file boundaries."""
 T = TypeVar("T")
 
 
@@ -116,7 +112,7 @@ class _FileRows:
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Produce ``items`` in a background thread, ``depth`` ahead of the consumer, so file
-    reading and decompression overlap the (GIL-free) kernel."""
+    reading and decompression overlap the (GIL-free) kernel. The thread starts at once."""
     buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -132,6 +128,12 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 
     worker = threading.Thread(target=produce, name="pltanomaly-prefetch", daemon=True)
     worker.start()
+    return _consume(buffer, stop, worker)
+
+
+def _consume(
+    buffer: queue.Queue[tuple[str, Any]], stop: threading.Event, worker: threading.Thread
+) -> Iterator[Any]:
     try:
         while True:
             kind, payload = buffer.get()
@@ -163,6 +165,8 @@ def _file_setup(
     summary: ConvertSummary,
 ) -> tuple[CountsMode, int, np.ndarray, np.ndarray]:
     """Counts mode, orbits, colliding and empty bunch indices for one file."""
+    from pltanomaly.zerocount import detect_counts_mode, empty_bunches, infer_colliding, mu_table
+
     sample = _native(np.asarray(first.data[:SAMPLE_ROWS]))
     if counts == "auto":
         try:
@@ -225,6 +229,8 @@ def _reduce_chunk(
     rows: _FileRows,
     summary: ConvertSummary,
 ) -> None:
+    from pltanomaly.zerocount import reduce_rows
+
     n = len(chunk)
     rate = np.empty(n)
     empty_mu = np.empty(n, dtype=np.float32)
@@ -286,8 +292,25 @@ def _reduce_files(
     hits_orbits: int,
     chunk_rows: int,
 ) -> None:
+    stream = prefetch(_fill_chunks(files, chunk_rows), PREFETCH_CHUNKS)  # reading starts
+    from pltanomaly._numba import available_cores, kernel_threads
+
+    with kernel_threads(available_cores() - 1):  # the reading takes the other core
+        _reduce_stream(stream, rows, summary, counts, orbits, hits_orbits)
+
+
+def _reduce_stream(
+    stream: Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]],
+    rows: _FileRows,
+    summary: ConvertSummary,
+    counts: str,
+    orbits: int | None,
+    hits_orbits: int,
+) -> None:
+    from pltanomaly.zerocount import mu_table
+
     setup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    for path, info, chunk in prefetch(_fill_chunks(files, chunk_rows), PREFETCH_CHUNKS):
+    for path, info, chunk in stream:
         if chunk is None:  # a new file
             stat = path.stat()
             entry: dict[str, Any] = {"name": path.name, "size": stat.st_size}
@@ -392,16 +415,15 @@ def convert_fill(
         raise EmptyFillError(fill_dir, "no .hd5 file in the fill folder")
     rows = _FileRows()
     # one core reads and decompresses (prefetch thread), the others run the kernel
-    with kernel_threads(available_cores() - 1):
-        _reduce_files(
-            files,
-            rows,
-            summary,
-            counts=counts,
-            orbits=orbits,
-            hits_orbits=hits_orbits,
-            chunk_rows=chunk_rows,
-        )
+    _reduce_files(
+        files,
+        rows,
+        summary,
+        counts=counts,
+        orbits=orbits,
+        hits_orbits=hits_orbits,
+        chunk_rows=chunk_rows,
+    )
     if not rows.rate:
         raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
     columns = rows.joined()
@@ -428,6 +450,8 @@ def convert_fill(
         np.lexsort((columns["channel"][first_index], columns["timestamp"][first_index]))
     ]
     columns = {name: values[order] for name, values in columns.items()}
+    from pltanomaly.zerocount import repeats_previous
+
     columns["stuck"] = repeats_previous(columns["channel"], columns["checksum"])
     if summary.orbits < ORBITS_PER_NB4:
         columns = _to_nb4(columns, summary.orbits)
