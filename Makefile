@@ -43,6 +43,8 @@ benchmarks: env
 	$(BIN)/python benchmarks/poc_compare.py --hours 2
 	$(BIN)/python benchmarks/detect.py --hours 2
 	$(BIN)/python benchmarks/dag.py --fills 500
+	$(BIN)/python benchmarks/fill_job.py --hours 1 2 12
+	$(BIN)/python benchmarks/year.py --fills 100 --cores 2
 	$(BIN)/python benchmarks/active_learning.py --out build/active-learning
 
 ## evaluation: the detector on the matrix of regimes (quiet, typical, rough, random, clean-long; seeds never tuned on)
