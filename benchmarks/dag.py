@@ -4,7 +4,7 @@ Builds a source tree of ``--fills`` fill folders with ``--files`` small files ea
 planner never opens them), then times ``snakemake -n`` (the real command line, in a
 subprocess) three ways:
 
-- first run: nothing processed yet (every fill's convert/detect/plot + the aggregation);
+- first run: nothing processed yet (every fill's job + the aggregation);
 - no-op rerun: after a complete run (simulated with ``--touch``, which records the same
   metadata a real run does), nothing to do;
 - one new fill: a new fill folder appears after the complete run.
@@ -104,10 +104,9 @@ def pretend_complete_run(workdir: Path) -> float:
     for name in ("report.parquet", "logs.json", "report/table.html"):
         (year_dir / name).write_text("")
     for folder in sorted((workdir / "source" / "22").iterdir()):
-        for step in ("convert", "detect", "plot"):
-            record = year_dir / "status" / step / f"{folder.name}.json"
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text("{}")
+        record = year_dir / "status" / "fill" / f"{folder.name}.json"  # the fill job's
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("{}")
     snakemake(workdir, "--touch", "--forceall", "--quiet", touch=True)
     return time.perf_counter() - started
 
