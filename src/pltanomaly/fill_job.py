@@ -135,67 +135,53 @@ def _load_detector() -> None:
     import pltanomaly.detect.result  # noqa: F401
 
 
+def _run_step(job: FillJob, step: str, key: str, views: list[Any]) -> None:
+    """Run one step with :mod:`pltanomaly.report` (which writes its record)."""
+    from pltanomaly import report
+
+    fill: dict[str, Any] = {"fill": job.fill, "year": job.year, "key": key}
+    series, result, record = job.path("series"), job.path("result"), job.record(step)
+    if step == "convert":
+        report.convert_step(job.fill_dir, series, record, counts=job.counts, **fill)
+    elif step == "detect":
+        detector: dict[str, Any] = {
+            "settings": job.settings,
+            "dead_channels": job.dead_channels,
+            "min_fill_hours": job.min_fill_hours,
+            "settings_hash": job.settings_hash,
+        }
+        report.detect_step(
+            series, job.record("convert"), result, record, views=views, **detector, **fill
+        )
+    else:
+        view = views[0] if views else None
+        plot: dict[str, Any] = {"settings": job.settings, "plots": job.plots, "view": view}
+        report.plot_step(
+            series, result, job.record("detect"), job.path("plot"), record, **plot, **fill
+        )
+
+
 def run_fill_job(job: FillJob, redo: set[str] | None = None) -> dict[str, Any]:
     """Run the steps of one fill that need running (and those in ``redo``, by default
     :func:`redo_steps`); returns the job record."""
-    from pltanomaly import report
-
     redo = redo_steps() if redo is None else redo
     started = time.perf_counter()
     done: dict[str, str] = {}
     upstream = ""
-    views: list[Any] = []
+    views: list[Any] = []  # the detector's view, when it runs here, for the plot
     loader: threading.Thread | None = None
     for step in STEPS:
         key = _digest(step, job.step_inputs(step), upstream)
-        record, _ = _read(job.record(step))
-        if step not in redo and _reusable(record, key):
+        if step not in redo and _reusable(_read(job.record(step))[0], key):
             done[step] = "reused"
         else:
             done[step] = "ran"
             if step == "convert":
                 loader = threading.Thread(target=_load_detector, name="pltanomaly-load")
                 loader.start()
-                report.convert_step(
-                    job.fill_dir,
-                    job.path("series"),
-                    job.record(step),
-                    fill=job.fill,
-                    year=job.year,
-                    counts=job.counts,
-                    key=key,
-                )
-            elif step == "detect":
-                if loader is not None:
-                    loader.join()
-                report.detect_step(
-                    job.path("series"),
-                    job.record("convert"),
-                    job.path("result"),
-                    job.record(step),
-                    fill=job.fill,
-                    year=job.year,
-                    settings=job.settings,
-                    dead_channels=job.dead_channels,
-                    min_fill_hours=job.min_fill_hours,
-                    settings_hash=job.settings_hash,
-                    views=views,
-                    key=key,
-                )
-            else:
-                report.plot_step(
-                    job.path("series"),
-                    job.path("result"),
-                    job.record("detect"),
-                    job.path("plot"),
-                    job.record(step),
-                    fill=job.fill,
-                    year=job.year,
-                    settings=job.settings,
-                    plots=job.plots,
-                    view=views[0] if views else None,
-                    key=key,
-                )
+            elif loader is not None:
+                loader.join()
+            _run_step(job, step, key, views)
         upstream = _read(job.record(step))[1]
     if loader is not None:
         loader.join()
