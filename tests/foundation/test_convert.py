@@ -10,10 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from bril_files import make_records, write_bril
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pltanomaly.convert import EmptyFillError, convert_fill, read_series_metadata
+from pltanomaly.convert import (
+    SERIES_TYPES,
+    EmptyFillError,
+    arrow_column,
+    convert_fill,
+    read_series_metadata,
+)
 from pltanomaly.generate import generate_year
 from pltanomaly.io import BrilFileError
 
@@ -273,3 +282,34 @@ def test_float_counts_that_are_all_nan_fail_the_file_clearly(tmp_path: Path) -> 
     write_bril(tmp_path / "8009" / "nan.hd5", records)
     with pytest.raises(BrilFileError, match=r"nan\.hd5.*zeros from hits"):
         convert_fill(tmp_path / "8009", tmp_path / "x.parquet")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=0, max_value=255), min_size=0, max_size=70),
+    kind=st.sampled_from(sorted(SERIES_TYPES)),
+)
+def test_arrow_columns_hold_the_numpy_values(values, kind):
+    """Each series column as Arrow (built from buffers, without pandas) equals ``pa.array``."""
+    arrow_type = SERIES_TYPES[kind]
+    data = np.array(values, dtype=np.int64)
+    if arrow_type == pa.bool_():
+        data = data % 2 == 1
+    column = arrow_column(data, arrow_type)
+    assert column.type == arrow_type
+    assert column.to_pylist() == pa.array(data, arrow_type).to_pylist()
+    assert column.null_count == 0
+
+
+def test_converting_does_not_import_pandas(tmp_path):
+    year = generate_year(tmp_path / "data", 2022, 1, 0.05, seed=3)
+    fill_dir = next(p for p in year.iterdir() if p.is_dir())
+    code = (
+        "import sys\n"
+        "from pltanomaly.convert import convert_fill\n"
+        f"convert_fill({str(fill_dir)!r}, {str(tmp_path / 'x.parquet')!r})\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
