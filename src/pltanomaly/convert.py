@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +35,7 @@ from pltanomaly.io import (
     ORBITS_PER_NB4,
     BrilFileError,
     PltTableInfo,
+    RowBuffers,
     RowChunk,
     iter_plt_chunks,
     list_fill_files,
@@ -57,7 +58,8 @@ FUTURE_SLACK_SECONDS = 86400.0
 SAMPLE_ROWS = 512
 PREFETCH_CHUNKS = 16
 """Row blocks read ahead of the kernel (~30 MB each): reading goes on while numba is
-imported and loads its cached kernel, and across file boundaries."""
+imported and loads its cached kernel, and across file boundaries. The blocks are reused
+(:class:`~pltanomaly.io.RowBuffers`), so the reading costs no page faults."""
 T = TypeVar("T")
 
 
@@ -110,7 +112,7 @@ class _FileRows:
         return {name: np.concatenate(parts) for name, parts in asdict(self).items()}
 
 
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     """Produce ``items`` in a background thread, ``depth`` ahead of the consumer, so file
     reading and decompression overlap the (GIL-free) kernel. The thread starts at once."""
     buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
@@ -133,7 +135,7 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 def _consume(
     buffer: queue.Queue[tuple[str, Any]], stop: threading.Event, worker: threading.Thread
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     try:
         while True:
             kind, payload = buffer.get()
@@ -209,7 +211,7 @@ def _file_setup(
 
 
 def _fill_chunks(
-    files: list[Path], chunk_rows: int
+    files: list[Path], chunk_rows: int, buffers: RowBuffers
 ) -> Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]]:
     """Each file as ``(path, info, None)``, then its row blocks as ``(path, info, chunk)``:
     one stream over the whole fill, so reading runs ahead across file boundaries."""
@@ -217,7 +219,7 @@ def _fill_chunks(
         info = plt_table_info(path)  # first: a file it cannot open fails naming the file
         yield path, info, None
         if info is not None:
-            for chunk in iter_plt_chunks(path, chunk_rows):
+            for chunk in iter_plt_chunks(path, chunk_rows, buffers):
                 yield path, info, chunk
 
 
@@ -292,15 +294,21 @@ def _reduce_files(
     hits_orbits: int,
     chunk_rows: int,
 ) -> None:
-    stream = prefetch(_fill_chunks(files, chunk_rows), PREFETCH_CHUNKS)  # reading starts
+    buffers = RowBuffers(PREFETCH_CHUNKS + 2)  # queued, in the kernel, being read
+    stream = prefetch(_fill_chunks(files, chunk_rows, buffers), PREFETCH_CHUNKS)  # reading starts
     from pltanomaly._numba import available_cores, kernel_threads
 
-    with kernel_threads(available_cores() - 1):  # the reading takes the other core
-        _reduce_stream(stream, rows, summary, counts, orbits, hits_orbits)
+    try:
+        with kernel_threads(available_cores() - 1):  # the reading takes the other core
+            _reduce_stream(stream, buffers, rows, summary, counts, orbits, hits_orbits)
+    finally:
+        buffers.close()  # a reader waiting for a block goes on to see the stop
+        stream.close()
 
 
 def _reduce_stream(
     stream: Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]],
+    buffers: RowBuffers,
     rows: _FileRows,
     summary: ConvertSummary,
     counts: str,
@@ -329,6 +337,7 @@ def _reduce_stream(
             )
             setup = (colliding, empty, mu_table(file_orbits, mode))
         _reduce_chunk(chunk, *setup, rows, summary)
+        buffers.release(chunk.data)
 
 
 def _keep_rows(

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,53 @@ class RowChunk:
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
+
+
+class RowBuffers:
+    """A fixed set of reusable record arrays that :func:`iter_plt_chunks` reads into.
+
+    Reading a long fill into fresh arrays costs a page fault per 4 KiB of every block (the
+    allocator hands large blocks back to the system, most of all from a reading thread's
+    arena): about 0.2 s per GB. With a pool the same memory is reused, and the pool's size
+    also bounds how far a reading thread runs ahead: :meth:`take` waits until a block is
+    given back with :meth:`release`. After :meth:`close` it no longer waits (it allocates),
+    so a reader left behind by a stopped consumer can finish.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._free: list[np.ndarray] = []
+        self._allocated = 0
+        self._closed = False
+        self._ready = threading.Condition()
+
+    def take(self, dtype: np.dtype, rows: int) -> np.ndarray:
+        """A contiguous record array of ``dtype`` with at least ``rows`` rows."""
+        with self._ready:
+            while True:
+                for i, block in enumerate(self._free):
+                    if block.dtype == dtype and len(block) >= rows:
+                        return self._free.pop(i)
+                if self._free:  # a block of another layout: replaced by one of this
+                    self._free.pop()
+                    self._allocated -= 1
+                if self._allocated < self.count or self._closed:
+                    self._allocated += 1
+                    return np.empty(rows, dtype=dtype)
+                self._ready.wait()
+
+    def release(self, block: np.ndarray) -> None:
+        """Give back a block taken with :meth:`take` (a view of it is enough)."""
+        while block.base is not None and isinstance(block.base, np.ndarray):
+            block = block.base
+        with self._ready:
+            self._free.append(block)
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
 
 
 @dataclass(frozen=True)
@@ -160,12 +208,16 @@ def plt_table_info(path: str | os.PathLike[str]) -> PltTableInfo | None:
 
 
 def iter_plt_chunks(
-    path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: str | os.PathLike[str],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    buffers: RowBuffers | None = None,
 ) -> Iterator[RowChunk]:
     """Stream the rows of a file's ``/pltaggzero`` table in blocks of about ``chunk_rows``.
 
-    Yields nothing (and logs a warning) when the file has no such table. Raises
-    :class:`BrilFileError` when the table is there but unreadable.
+    With ``buffers``, each block is read into one of the pool's arrays, which the consumer
+    gives back (``buffers.release(chunk.data)``) once done with the chunk; without, each
+    block is a new array. Yields nothing (and logs a warning) when the file has no such
+    table. Raises :class:`BrilFileError` when the table is there but unreadable.
     """
     path = Path(path)
     with open_bril_file(path) as handle:
@@ -179,9 +231,16 @@ def iter_plt_chunks(
             step = max(info.chunk_rows, (chunk_rows // info.chunk_rows) * info.chunk_rows)
         for start in range(0, info.n_rows, step):
             stop = min(start + step, info.n_rows)
+            block = None if buffers is None else buffers.take(table.dtype, step)
             try:
-                records = table[start:stop]
+                if block is None:
+                    records = table[start:stop]
+                else:
+                    records = block[: stop - start]
+                    table.read_direct(records, np.s_[start:stop])
             except (OSError, ValueError, RuntimeError) as exc:
+                if buffers is not None and block is not None:
+                    buffers.release(block)
                 raise BrilFileError(
                     path, f"cannot read /{PLT_TABLE} rows {start}-{stop} ({exc})"
                 ) from exc

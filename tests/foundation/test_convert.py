@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from bril_files import make_records, write_bril
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pltanomaly import convert as convert_module
 from pltanomaly.convert import (
     SERIES_TYPES,
     EmptyFillError,
@@ -282,6 +284,38 @@ def test_float_counts_that_are_all_nan_fail_the_file_clearly(tmp_path: Path) -> 
     write_bril(tmp_path / "8009" / "nan.hd5", records)
     with pytest.raises(BrilFileError, match=r"nan\.hd5.*zeros from hits"):
         convert_fill(tmp_path / "8009", tmp_path / "x.parquet")
+
+
+def test_a_short_pool_of_row_blocks_gives_the_same_series(tmp_path, monkeypatch):
+    for i in range(2):  # 2 files x 8 blocks of 100 rows, through a pool of 3 blocks
+        write_bril(tmp_path / "8014" / f"8014_{i}_22070100{i}0_22070100{i}9.hd5", make_records(50))
+    reference, _ = convert(tmp_path / "8014", tmp_path / "deep", chunk_rows=100)
+    monkeypatch.setattr(convert_module, "PREFETCH_CHUNKS", 1)
+    short, _ = convert(tmp_path / "8014", tmp_path / "short", chunk_rows=100)
+    pd.testing.assert_frame_equal(short, reference)
+
+
+def test_a_failing_file_ends_the_reading_ahead_of_it(tmp_path, monkeypatch):
+    write_bril(tmp_path / "8015" / "8015_1_2207010000_2207010001.hd5", make_records(50))
+    records = make_records(50, dtype="float32")
+    records["data"][:] = np.nan  # fails in the first of its 8 blocks, the reader ahead of it
+    write_bril(tmp_path / "8015" / "8015_2_2207010001_2207010009.hd5", records)
+    monkeypatch.setattr(convert_module, "PREFETCH_CHUNKS", 1)  # the reader waits for blocks
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            convert_fill(tmp_path / "8015", tmp_path / "x.parquet", chunk_rows=100)
+        except BaseException as exc:
+            raised.append(exc)
+
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    job.join(60)
+    assert not job.is_alive(), "conversion hangs on a reader waiting for a row block"
+    assert len(raised) == 1 and isinstance(raised[0], BrilFileError)
+    assert "8015_2_" in str(raised[0])
+    assert not any(t.name == "pltanomaly-prefetch" for t in threading.enumerate())
 
 
 @settings(max_examples=60, deadline=None)

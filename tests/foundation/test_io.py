@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from pathlib import Path
 
 import h5py
@@ -15,6 +16,7 @@ from pltanomaly import io
 from pltanomaly.config import FillFolderError
 from pltanomaly.io import (
     BrilFileError,
+    RowBuffers,
     iter_plt_chunks,
     list_fill_files,
     plt_table_info,
@@ -34,6 +36,53 @@ def test_streams_rows_in_chunks_with_headers(tmp_path: Path, dtype: str) -> None
     np.testing.assert_allclose(timestamps, expected)
     np.testing.assert_array_equal(np.concatenate([c.data for c in chunks]), records["data"])
     assert np.concatenate([c.channel for c in chunks]).tolist() == records["channelid"].tolist()
+
+
+@pytest.mark.parametrize("dtype", ["uint32", "float32"])
+def test_pooled_reading_gives_the_same_rows_in_reused_blocks(tmp_path: Path, dtype: str) -> None:
+    records = make_records(25, dtype=dtype)  # 400 rows, 4 storage chunks of 100
+    path = write_bril(tmp_path / "f.hd5", records)
+    buffers = RowBuffers(2)
+    blocks, data, timestamps = set(), [], []
+    for chunk in iter_plt_chunks(path, chunk_rows=150, buffers=buffers):
+        data.append(chunk.data.copy())
+        timestamps.append(chunk.timestamp)
+        base = chunk.data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        blocks.add(id(base))
+        buffers.release(chunk.data)
+    np.testing.assert_array_equal(np.concatenate(data), records["data"])
+    expected = records["timestampsec"] + records["timestampmsec"] / 1000
+    np.testing.assert_allclose(np.concatenate(timestamps), expected)
+    assert len(blocks) == 1  # each block given back before the next read: one array, reused
+
+
+def test_buffer_pool_waits_for_a_release_and_not_after_close() -> None:
+    layout = np.dtype([("data", "<u4", (4,))])
+    buffers = RowBuffers(1)
+    first = buffers.take(layout, 10)
+    taken: list[np.ndarray] = []
+    reader = threading.Thread(target=lambda: taken.append(buffers.take(layout, 10)))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive() and not taken  # the pool's one block is out
+    buffers.release(first[:3]["data"])  # a view is enough
+    reader.join(5)
+    assert taken and taken[0] is first
+    late = threading.Thread(target=lambda: taken.append(buffers.take(layout, 5)))
+    buffers.close()
+    late.start()
+    late.join(5)
+    assert not late.is_alive() and len(taken) == 2 and taken[1] is not first
+
+
+def test_buffer_pool_replaces_a_free_block_of_another_layout() -> None:
+    buffers = RowBuffers(1)
+    ints = buffers.take(np.dtype([("data", "<u4", (4,))]), 10)
+    buffers.release(ints)
+    floats = buffers.take(np.dtype([("data", "<f4", (4,))]), 10)
+    assert floats.dtype != ints.dtype and len(floats) == 10
 
 
 def test_missing_table_is_reported_not_fatal(
