@@ -51,6 +51,40 @@ import numba  # noqa: E402  (the cache folder must be set before numba reads its
 numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]  # type: ignore[attr-defined]
 
 
+def _load_array_math_without_blas_probe() -> None:
+    """Load numba's array math without its BLAS probe, which imports ``scipy.linalg``.
+
+    numba loads ``numba.np.arraymath`` with the first kernel, and that module imports
+    ``scipy.linalg`` (0.3 s, holding the GIL, in every fill's job) only to learn whether
+    ``np.vdot`` may call BLAS. No kernel here uses linear algebra, and without the probe
+    ``np.vdot`` uses numba's own loop; ``np.dot`` and ``np.linalg`` still check for BLAS
+    when compiled. When scipy's linear algebra is loaded already, or numba's layout is not
+    the one expected, numba loads as usual.
+    """
+    import sys
+
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import numba.np.linalg as linalg
+
+        probe = linalg.ensure_blas
+    except (ImportError, AttributeError):
+        return
+
+    def no_blas() -> None:
+        raise ImportError("the BLAS probe is skipped: pltanomaly's kernels use no BLAS")
+
+    linalg.ensure_blas = no_blas
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        linalg.ensure_blas = probe
+
+
+_load_array_math_without_blas_probe()
+
+
 def _jit(*, parallel: bool = False) -> Callable[[F], F]:
     """Compile a kernel with the project's numba options (nopython, nogil, cached)."""
 

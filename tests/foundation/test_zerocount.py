@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -155,3 +158,26 @@ def test_repeats_previous_per_channel() -> None:
     channel = np.array([0, 1, 0, 1, 0, 1])
     checksum = np.array([5, 7, 5, 8, 6, 8], dtype=np.uint64)
     assert repeats_previous(channel, checksum).tolist() == [False, False, True, False, False, True]
+
+
+FIRST_KERNEL = """
+import sys
+import numpy as np
+from pltanomaly import zerocount
+rows = np.zeros((4, 3564), np.uint32)
+colliding, empty = np.arange(0, 3564, 3), np.arange(1, 3564, 3)
+out = np.empty(4), np.empty(4, np.float32), np.empty(4, np.uint64), np.empty(4, bool)
+zerocount.reduce_rows(rows, colliding, empty, zerocount.mu_table(16384, "zeros"), *out)
+loaded_linalg = "scipy.linalg" in sys.modules
+import numba
+dot = numba.njit(lambda a, b: np.dot(a, b))(np.ones((2, 2)), np.ones((2, 2)))
+print(loaded_linalg, float(dot.sum()))
+"""
+
+
+def test_the_first_kernel_loads_without_scipy_linear_algebra():
+    """numba's BLAS probe (scipy.linalg, 0.3 s) is skipped; np.dot still gets BLAS."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_KERNEL], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "8.0"]
