@@ -97,18 +97,50 @@ def test_uncertainty_shrinks_with_verdicts() -> None:
 @pytest.mark.parametrize(
     ("verdict", "anomaly_type", "expected"),
     [
-        ("good", None, [("drift", 1.2, False), ("step", 0.4, False)]),
+        # good without events: only the strongest type decided the channel
+        ("good", None, [("drift", 1.2, False)]),
         ("bad", "step", [("step", 0.4, True)]),
         ("bad", None, [("drift", 1.2, True)]),
         ("bad", "other", [("drift", 1.2, True)]),
         ("bad", "gap", []),
+        ("bad", "spike", []),  # evidence 0.1: not informative
         ("skipped", None, []),
     ],
 )
 def test_what_a_verdict_teaches(verdict: str, anomaly_type: str | None, expected: Any) -> None:
-    channel = {"status": "normal", "evidence_by_type": {"drift": 1.2, "step": 0.4}}
+    channel = {"status": "normal", "evidence_by_type": {"drift": 1.2, "step": 0.4, "spike": 0.1}}
     got = observations_of(verdict, anomaly_type, channel)
     assert [(o.type, o.evidence, o.bad) for o in got] == expected
+
+
+def test_a_good_verdict_teaches_the_types_of_the_channels_events() -> None:
+    """The step event decided the channel, not the stronger drift near miss."""
+    channel = {
+        "status": "anomalous",
+        "events": [{"type": "step", "evidence": 1.04}, {"type": "step", "evidence": 1.01}],
+        "evidence_by_type": {"drift": 0.9, "step": 1.04, "noise": 0.5},
+    }
+    got = observations_of("good", None, channel)
+    assert [(o.type, o.evidence, o.bad) for o in got] == [("step", 1.04, False)]
+
+
+def test_uninformative_evidence_teaches_nothing() -> None:
+    channel = {"status": "normal", "evidence_by_type": {"drift": 0.25, "step": 0.1}}
+    assert observations_of("good", None, channel) == []
+    assert observations_of("bad", None, channel) == []
+    assert observations_of("bad", "drift", channel) == []
+
+
+def test_good_verdicts_leave_the_other_types_at_the_prior() -> None:
+    """Many good channels with a drift event and a step near miss: the step keeps P(1) = 0.5."""
+    channel = {
+        "status": "anomalous",
+        "events": [{"type": "drift", "evidence": 1.5}],
+        "evidence_by_type": {"drift": 1.5, "step": 0.9},
+    }
+    calibration = fit([o for _ in range(30) for o in observations_of("good", None, channel)])
+    assert calibration.probability("step", 1.0) == pytest.approx(0.5)
+    assert calibration.probability("drift", 1.0) < 0.4
 
 
 # -- a results folder, its label database, the file, re-scoring ---------------------------------
@@ -160,10 +192,11 @@ def test_calibrate_writes_a_file_the_loader_reads(labelled: Path, tmp_path: Path
     written = calibrate(labelled, out)
     loaded = load_calibration(out)
     assert loaded.sha256 == written.sha256 and len(loaded.sha256 or "") == 64
-    # 16 bad and 44 good drifts; each good is a step negative too; the skip teaches nothing
-    assert loaded.meta["observations"] == 16 + 44 + 44
+    # 16 bad and 44 good drifts; a good teaches only the drift (the step at 0.1 decided
+    # nothing); the skip teaches nothing
+    assert loaded.meta["observations"] == 16 + 44
     assert loaded.types["drift"].n_bad == 16 and loaded.types["drift"].n_good == 44
-    assert loaded.types["step"].n_bad == 0 and loaded.types["step"].n_good == 44
+    assert "step" not in loaded.types
     assert loaded.probability("drift", 1.5) < 0.2 < 0.8 < loaded.probability("drift", 8)
 
 

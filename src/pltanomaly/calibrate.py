@@ -13,9 +13,14 @@ isotonic regression has no prior, so twenty verdicts would replace the detector'
 staircase through them, and it gives no uncertainty; the two-parameter logistic fit shrinks to
 the detector's curve, is monotone by a bound, extrapolates smoothly and has a posterior.
 
-Which verdict teaches which type: ``good`` is a negative for every type with evidence in the
-channel; ``bad`` with a type is a positive for that type; ``bad`` without a type (or ``other``)
-is a positive for the channel's strongest type. Skips teach nothing.
+Which verdict teaches which type: a verdict teaches the types that decided the channel, not
+every type with some evidence in it (a channel called good says nothing about a step whose
+evidence 0.6 the detector already ignored, and counting it as a negative would pull every
+type's P at evidence 1 below 0.5). ``good`` is a negative for the types of the channel's
+events, or, when it has none, for its strongest type; ``bad`` with a type is a positive for
+that type; ``bad`` without a type (or ``other``) is a positive for the channel's strongest
+type. Evidence below :data:`MIN_INFORMATIVE` teaches nothing (the detector saw nothing there
+to calibrate). Skips teach nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ PRIOR_MEAN = (0.0, 2.0)
 PRIOR_SD = (1.0, 1.0)
 THRESHOLD = 0.5
 MIN_EVIDENCE = 1e-6
+#: evidence below this teaches nothing: the detector saw nothing of that type there
+MIN_INFORMATIVE = 0.3
 
 
 @dataclass(frozen=True)
@@ -190,18 +197,20 @@ def observations_of(
 ) -> list[Observation]:
     """What one verdict on one channel teaches (module docstring); [] when nothing."""
     evidence = channel_evidence(channel)
-    if not evidence or channel.get("status") == "dead":
+    if not evidence or channel.get("status") == "dead" or verdict not in ("good", "bad"):
         return []
+    strongest = max(evidence, key=lambda t: evidence[t])
     if verdict == "good":
-        return [Observation(t, x, False) for t, x in evidence.items()]
-    if verdict != "bad":
-        return []
-    if anomaly_type in evidence:
-        return [Observation(anomaly_type, evidence[anomaly_type], True)]
-    if anomaly_type in (None, "other"):
-        strongest = max(evidence, key=lambda t: evidence[t])
-        return [Observation(strongest, evidence[strongest], True)]
-    return []  # a type the detector saw no evidence of: nothing to calibrate
+        types = sorted({str(ev.get("type")) for ev in channel.get("events") or []} & set(evidence))
+        taught = types or [strongest]
+    elif anomaly_type in (None, "other"):
+        taught = [strongest]
+    elif anomaly_type in evidence:
+        taught = [str(anomaly_type)]
+    else:
+        return []  # a type the detector saw no evidence of: nothing to calibrate
+    bad = verdict == "bad"
+    return [Observation(t, evidence[t], bad) for t in taught if evidence[t] >= MIN_INFORMATIVE]
 
 
 def verdict_observations(
