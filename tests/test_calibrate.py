@@ -77,6 +77,35 @@ def test_even_inverted_verdicts_give_a_monotone_map() -> None:
     assert all(b >= a - 1e-12 for a, b in pairwise(values))
 
 
+def test_the_slope_stays_positive_and_the_prior_is_log_normal() -> None:
+    """Inverted verdicts shrink the slope towards 0 but never to it (it is fitted as ln b)."""
+    obs = [Observation("spike", x, x < 1) for x in GRID]
+    f = fit(obs).fit_for("spike")
+    assert 0 < f.b < 2
+    values = [f.probability(x) for x in GRID]
+    assert all(b > a for a, b in pairwise(values))
+    # the prior's covariance of (a, b): sd 1 for a, the delta method's 2 * 1.5 for b
+    prior = fit([]).fit_for("spike")
+    assert prior.cov[0][0] == pytest.approx(1.0) and prior.cov[1][1] == pytest.approx(9.0)
+
+
+def test_verdicts_that_agree_with_the_detector_keep_p_half_at_evidence_1() -> None:
+    obs = [Observation("step", 4.0, True), Observation("step", 0.25, False)]
+    calibration = fit(obs)
+    assert calibration.probability("step", 1.0) == pytest.approx(0.5, abs=1e-6)
+    assert calibration.probability("step", 4.0) > uncalibrated(4.0) - 0.05
+    assert calibration.probability("drift", 1.0) == pytest.approx(0.5)
+
+
+def test_laplace_covariance_matches_the_curvature() -> None:
+    """The fitted covariance of (a, b) is positive definite and shrinks with verdicts."""
+    for n in (3, 30, 300):
+        f = fit(expert("drift", 2.0, n, seed=n)).fit_for("drift")
+        (caa, cab), (cba, cbb) = f.cov
+        assert cab == pytest.approx(cba) and caa > 0 and cbb > 0 and caa * cbb > cab * cab
+    assert fit(expert("drift", 2.0, 300)).fit_for("drift").cov[1][1] < 0.5
+
+
 def test_per_type() -> None:
     calibration = fit(expert("drift", 4.0, 200) + expert("step", 0.5, 200, seed=1))
     assert calibration.probability("drift", 1.5) < 0.2

@@ -2,16 +2,19 @@
 
 Per anomaly type, ``logit P = a + b * ln(evidence)``, fitted by maximum a posteriori from the
 verdicts of the review app (its label database) joined with the channels' ``evidence_by_type``
-in ``fills/{fill}.json``. The prior is Gaussian and centred on the uncalibrated detector,
-``a = 0, b = 2`` (score ``x**2 / (1 + x**2)``: P = 0.5 at evidence 1), so with few verdicts the
-calibration keeps the detector's behaviour; ``b >= 0`` keeps the map monotone. The Laplace
-approximation (inverse Hessian at the optimum) gives the parameters' covariance, hence the
-uncertainty of P at any evidence, which the evaluation queue uses.
+in ``fills/{fill}.json``. The prior is centred on the uncalibrated detector, ``a = 0, b = 2``
+(score ``x**2 / (1 + x**2)``: P = 0.5 at evidence 1), so with few verdicts the calibration
+keeps the detector's behaviour: ``a`` is Gaussian, and the slope is fitted as ``ln b``
+(Gaussian around ``ln 2``, so ``b`` is log-normal), which keeps the map strictly increasing
+with no bound for the optimum to sit on (at a bound ``b = 0`` the map is flat: P the same at
+every evidence). The Laplace approximation (inverse Hessian at the optimum, in
+``(a, ln b)``, carried to ``(a, b)`` by the delta method) gives the parameters' covariance,
+hence the uncertainty of P at any evidence, which the evaluation queue uses.
 
 Why a logistic fit with a prior (scipy.optimize) and not isotonic regression (scikit-learn):
 isotonic regression has no prior, so twenty verdicts would replace the detector's curve by a
 staircase through them, and it gives no uncertainty; the two-parameter logistic fit shrinks to
-the detector's curve, is monotone by a bound, extrapolates smoothly and has a posterior.
+the detector's curve, is monotone by construction, extrapolates smoothly and has a posterior.
 
 Which verdict teaches which type: a verdict teaches the types that decided the channel, not
 every type with some evidence in it (a channel called good says nothing about a step whose
@@ -40,10 +43,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-#: the uncalibrated detector: logit P = 0 + 2 ln(evidence)
+#: the uncalibrated detector: logit P = 0 + 2 ln(evidence) (the prior's a and median b)
 PRIOR_MEAN = (0.0, 2.0)
-#: prior standard deviations of (a, b): about ten verdicts move the curve visibly
-PRIOR_SD = (1.0, 1.0)
+#: prior standard deviations of a and of ln b: about ten verdicts move the curve visibly
+PRIOR_SD = (1.0, 1.5)
 THRESHOLD = 0.5
 MIN_EVIDENCE = 1e-6
 #: evidence below this teaches nothing: the detector saw nothing of that type there
@@ -96,8 +99,11 @@ class TypeFit:
 
 
 PRIOR_FIT = TypeFit(
-    PRIOR_MEAN[0], PRIOR_MEAN[1], ((PRIOR_SD[0] ** 2, 0.0), (0.0, PRIOR_SD[1] ** 2))
+    PRIOR_MEAN[0],
+    PRIOR_MEAN[1],
+    ((PRIOR_SD[0] ** 2, 0.0), (0.0, (PRIOR_MEAN[1] * PRIOR_SD[1]) ** 2)),
 )
+"""The prior alone, its covariance of (a, b) by the delta method from (a, ln b)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,12 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": FORMAT_VERSION,
-            "model": "logit P = a + b ln(evidence), Gaussian prior, Laplace covariance",
-            "prior": {"mean": list(PRIOR_MEAN), "sd": list(PRIOR_SD)},
+            "model": "logit P = a + b ln(evidence), Gaussian prior on (a, ln b), Laplace "
+            "covariance",
+            "prior": {
+                "a": {"mean": PRIOR_MEAN[0], "sd": PRIOR_SD[0]},
+                "ln b": {"mean": math.log(PRIOR_MEAN[1]), "sd": PRIOR_SD[1]},
+            },
             **self.meta,
             "types": {t: f.to_json() for t, f in sorted(self.types.items())},
         }
@@ -135,6 +145,12 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+def _expit(z: Any) -> Any:
+    import numpy as np
+
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
 def fit_type(observations: Iterable[Observation]) -> TypeFit:
     """The MAP fit of one type's verdicts (the prior alone when there are none)."""
     import numpy as np
@@ -145,24 +161,37 @@ def fit_type(observations: Iterable[Observation]) -> TypeFit:
         return PRIOR_FIT
     u = np.log(np.maximum([o.evidence for o in obs], MIN_EVIDENCE))
     y = np.array([1.0 if o.bad else 0.0 for o in obs])
-    mean = np.array(PRIOR_MEAN)
+    # theta = (a, c = ln b)
+    mean = np.array([PRIOR_MEAN[0], math.log(PRIOR_MEAN[1])])
     precision = np.diag(1.0 / np.square(PRIOR_SD))
 
     def loss(theta: Any) -> tuple[float, Any]:
-        z = theta[0] + theta[1] * u
+        slope = np.exp(min(theta[1], 50.0))
+        z = theta[0] + slope * u
         # -log likelihood of Bernoulli(sigmoid(z)), written stably
         nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
         d = theta - mean
-        p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.array([np.sum(p - y), np.sum((p - y) * u)]) + precision @ d
+        r = _expit(z) - y
+        grad = np.array([np.sum(r), slope * np.sum(r * u)]) + precision @ d
         return nll + 0.5 * float(d @ precision @ d), grad
 
-    done = minimize(loss, mean, jac=True, method="L-BFGS-B", bounds=[(None, None), (0.0, None)])
-    a, b = (float(v) for v in done.x)
-    p = 1.0 / (1.0 + np.exp(-(a + b * u)))
+    done = minimize(loss, mean, jac=True, method="L-BFGS-B")
+    a, c = (float(v) for v in done.x)
+    b = math.exp(min(c, 50.0))
+    p = _expit(a + b * u)
     w = p * (1 - p)
-    hessian = precision + np.array([[np.sum(w), np.sum(w * u)], [np.sum(w * u), np.sum(w * u * u)]])
-    cov = np.linalg.inv(hessian)
+    bu = b * u
+    # the Hessian of the negative log posterior in (a, c), with the curvature of b = e^c
+    hessian = precision + np.array(
+        [
+            [np.sum(w), np.sum(w * bu)],
+            [np.sum(w * bu), np.sum(w * bu * bu) + np.sum((p - y) * bu)],
+        ]
+    )
+    if np.linalg.det(hessian) <= 0 or hessian[1, 1] <= 0:  # not at a clean optimum
+        hessian[1, 1] -= float(np.sum((p - y) * bu))
+    jacobian = np.diag([1.0, b])  # (a, c) -> (a, b)
+    cov = jacobian @ np.linalg.inv(hessian) @ jacobian
     return TypeFit(
         a,
         b,
