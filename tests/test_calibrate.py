@@ -264,3 +264,41 @@ def test_the_command(labelled: Path, tmp_path: Path) -> None:
     assert load_calibration(out).types["drift"].n_bad == 16
     with pytest.raises(ValueError, match="not a pltanomaly calibration"):
         load_calibration(labels.parent / "results" / "2024" / "fills" / "9000.json")
+
+
+def _with_near_misses() -> dict[str, Any]:
+    result = _result(1, 1.5)
+    result["channels"]["0"]["evidence_by_type"] = {"drift": 1.5, "step": 0.7, "noise": 0.5}
+    result["channels"]["0"]["near_misses"] = [
+        {"type": "step", "start": 0.5, "end": 3.0, "evidence": 0.7, "below_threshold": True},
+        {"type": "noise", "start": 2.0, "end": 2.5, "evidence": 0.5, "below_threshold": True},
+    ]
+    return result
+
+
+def test_apply_promotes_a_near_miss_and_drops_an_event() -> None:
+    calibration = fit(expert("drift", 4.0, 200) + expert("step", 0.5, 200, seed=1))
+    rescored = apply_calibration(_with_near_misses(), calibration)
+    ch = rescored["channels"]["0"]
+    (event,) = ch["events"]  # the drift at 1.5 dropped, the step at 0.7 promoted
+    assert event["type"] == "step" and event["promoted"] is True and event["start"] == 0.5
+    assert event["score"] >= 0.5
+    assert [m["type"] for m in ch["near_misses"]] == ["noise"]  # no verdict on noise: P < 0.5
+    assert ch["status"] == "anomalous" and ch["score"] >= event["score"]
+    assert rescored["anomalous"] is True
+
+
+def test_apply_keeps_near_misses_below_threshold_without_verdicts() -> None:
+    result = _with_near_misses()
+    rescored = apply_calibration(result, fit([]))
+    ch = rescored["channels"]["0"]
+    assert [e["type"] for e in ch["events"]] == ["drift"] and "promoted" not in ch["events"][0]
+    assert [m["type"] for m in ch["near_misses"]] == ["step", "noise"]
+    assert all(m["score"] < 0.5 for m in ch["near_misses"])
+
+
+def test_apply_drops_events_and_promotes_nothing_when_the_experts_say_so() -> None:
+    calibration = fit(expert("drift", 4.0, 200) + expert("step", 4.0, 200, seed=1))
+    ch = apply_calibration(_with_near_misses(), calibration)["channels"]["0"]
+    assert ch["events"] == [] and ch["status"] == "normal" and ch["score"] < 0.5
+    assert len(ch["near_misses"]) == 2

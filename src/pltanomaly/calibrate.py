@@ -317,10 +317,13 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
 def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> dict[str, Any]:
     """``result`` (a ``fills/{fill}.json``) re-scored with ``calibration``; a new dict.
 
-    Events score P(bad) of their type at their evidence and are kept from 0.5 up; a live
-    channel scores the largest P over its ``evidence_by_type`` and is anomalous when it keeps
-    an event (a normal channel stays below 0.5, as the detector writes it). Channels without
-    evidence (dead, or an older result) are left as they are.
+    Events score P(bad) of their type at their evidence and are kept from 0.5 up (the others
+    are dropped); the channel's ``near_misses`` (placed sub-threshold candidates) score the
+    same way, and one reaching 0.5 is promoted to an event (``promoted: true``), so the
+    calibration can raise recall as well as precision. A live channel scores the largest P
+    over its ``evidence_by_type`` and is anomalous when it keeps or gains an event (a normal
+    channel stays below 0.5, as the detector writes it). Channels without evidence (dead, or
+    an older result) are left as they are.
     """
     out = json.loads(json.dumps(result))
     channels = out.get("channels") or {}
@@ -334,7 +337,21 @@ def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> di
                 ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
             if ev.get("score", 0.0) >= THRESHOLD:
                 events.append(ev)
+        near_misses = []
+        for ev in channel.get("near_misses") or []:
+            if not isinstance(ev.get("evidence"), int | float):
+                near_misses.append(ev)
+                continue
+            ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
+            if ev["score"] >= THRESHOLD:
+                events.append({**ev, "promoted": True})
+            else:
+                near_misses.append(ev)
+        if "near_misses" in channel:
+            channel["near_misses"] = near_misses
+        events.sort(key=lambda e: float(e.get("start", 0.0)))
         score = max(calibration.probability(t, float(x)) for t, x in evidence.items())
+        score = max([score] + [float(e.get("score", 0.0)) for e in events])
         channel["events"] = events
         channel["status"] = "anomalous" if events else "normal"
         channel["score"] = round(score if events else min(score, 0.4999), 6)
