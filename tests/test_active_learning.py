@@ -21,6 +21,7 @@ from pltanomaly.active_learning import (
     plot_curve,
     queue_verdicts,
     random_verdicts,
+    threshold_ceiling,
 )
 from pltanomaly.calibrate import Calibration, fit
 from pltanomaly.regimes import MATRIX, Regime, build, regime_seed, score
@@ -65,7 +66,8 @@ def test_expert_answers_from_the_truth_and_is_never_asked_about_dead_channels():
     for key in pool.live_keys():
         v = expert_verdict(pool, key)
         assert v.verdict == ("bad" if pool.truth_status(key) == "anomalous" else "good")
-        assert v.anomaly_type in (None, "drift", "step")
+        truth = pool.truth[key[0]]["channels"][str(key[1])]["events"]
+        assert v.anomaly_type == (truth[0]["type"] if truth else None)
     with pytest.raises(ValueError):
         expert_verdict(pool, (100, 3))
 
@@ -106,6 +108,7 @@ def test_learning_curve_table_shape(tmp_path: Path):
             curve.random[rule][0],
             (curve.random_runs[rule][0][0] + curve.random_runs[rule][1][0]) / 2,
         )
+    assert set(curve.ceiling) == set(RULES)
     table = format_curve(curve)
     assert table.count("\n| ") == 4 and "\n| 20 | " in table
     assert set(goals(curve)) == set()  # neither 50 nor 100 verdicts were asked
@@ -129,3 +132,30 @@ def test_small_learning_curve_on_generated_fills(tmp_path: Path):
     for rule in RULES:
         assert all(0 <= v <= 1 for v in curve.queue[rule] + curve.random[rule])
         assert 0 <= curve.uncalibrated[rule] <= 1
+
+
+def test_expert_tags_the_truth_type_even_without_evidence_of_it():
+    pool = hand_made(1, 0)
+    key = next(k for k in pool.live_keys() if pool.truth_status(k) == "anomalous")
+    fill, ch = key
+    pool.truth[fill]["channels"][str(ch)]["events"] = [{"type": "noise"}]
+    assert expert_verdict(pool, key).anomaly_type == "noise"
+    pool.truth[fill]["channels"][str(ch)]["events"] = [{"type": "noise"}, {"type": "gap"}]
+    pool.results[fill]["channels"][str(ch)]["evidence_by_type"]["gap"] = 0.8
+    assert expert_verdict(pool, key).anomaly_type == "gap"  # the one with most evidence
+
+
+def test_threshold_ceiling_is_at_least_the_uncalibrated_f1_and_at_most_one():
+    test = hand_made(6, 5)
+    for rule in RULES:
+        ceiling = threshold_ceiling(test, rule)
+        assert channel_confusion(test, Calibration(), rule)["f1"] <= ceiling <= 1.0
+    # drifts are bad from evidence 2 and steps from 0.8 in the truth: thresholds separate them
+    assert threshold_ceiling(test) == 1.0
+    # the applied rule sees only events and near misses: a bad channel with neither is missed
+    fill = 100
+    test.truth[fill]["channels"]["0"] = {"status": "anomalous", "events": [{"type": "step"}]}
+    test.results[fill]["channels"]["0"].update(events=[], evidence_by_type={"step": 0.9})
+    assert threshold_ceiling(test) == 1.0 > threshold_ceiling(test, RULES[1])
+    test.results[fill]["channels"]["0"]["near_misses"] = [{"type": "step", "evidence": 0.9}]
+    assert threshold_ceiling(test, RULES[1]) == 1.0

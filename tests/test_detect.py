@@ -353,3 +353,72 @@ def test_calibration_setting_scores_with_the_experts_verdicts(tmp_path):
         detect_fill(
             fill.series, fill=1, year=YEAR, settings={"calibration": str(tmp_path / "no.json")}
         )
+
+
+def _small_step(size: float = 0.005) -> tuple[pd.DataFrame, float]:
+    """Channel 3 steps down by ``size`` at the middle of a clean fill: below the threshold."""
+    fill = clean_fill(1.0)
+    series = fill.series.copy()
+    t = series["timestamp"]
+    middle = float(t.min() + 0.5 * (t.max() - t.min()))
+    hit = (series["channel"] == 3) & (t >= middle)
+    series.loc[hit, "rate"] *= 1 - size
+    return series, middle
+
+
+def test_near_misses_are_placed_and_are_not_events(monkeypatch):
+    from pltanomaly.detect.score import Findings
+
+    fill = clean_fill(1.0)
+    series, middle = _small_step()
+    result = detect_fill(series, fill=fill.fill, year=YEAR, dead_channels=DEAD)
+    _check_contract(result, fill.fill)
+    info = result["channels"]["3"]
+    assert info["status"] == "normal"
+    (step,) = [m for m in info["near_misses"] if m["type"] == "step"]
+    assert abs(step["start"] - middle) < 60 and step["end"] == result["end"]
+    for ch in result["channels"].values():
+        if ch["status"] == "dead":
+            assert "near_misses" not in ch
+            continue
+        for near in ch["near_misses"]:
+            assert near["below_threshold"] is True and 0.3 <= near["evidence"] < 1
+            assert near["evidence"] <= ch["evidence_by_type"][near["type"]]
+            assert near["score"] < DECISION_SCORE
+            assert result["start"] <= near["start"] <= near["end"] <= result["end"]
+    # regression: without the ratio detectors' near misses, status and score are the same
+    monkeypatch.setattr(Findings, "add_near", lambda self, channel, candidate: None)
+    before = detect_fill(series, fill=fill.fill, year=YEAR, dead_channels=DEAD)
+    for name, ch in result["channels"].items():
+        old = before["channels"][name]
+        assert (ch["status"], ch["score"], ch["events"]) == (
+            old["status"],
+            old["score"],
+            old["events"],
+        )
+        assert ch.get("evidence_by_type") == old.get("evidence_by_type")
+
+
+def test_a_calibration_promotes_a_near_miss_to_an_event(tmp_path):
+    from pltanomaly.atomic import write_json_atomic
+    from pltanomaly.calibrate import Observation, fit
+
+    fill = clean_fill(1.0)
+    series, middle = _small_step()
+    # experts called small steps (evidence 0.5) bad and the noise floor (0.3) good
+    observations = [Observation("step", 0.5, True)] * 30 + [Observation("step", 0.3, False)] * 10
+    calibration = tmp_path / "cal.json"
+    write_json_atomic(calibration, fit(observations).to_json())
+    result = detect_fill(
+        series,
+        fill=fill.fill,
+        year=YEAR,
+        dead_channels=DEAD,
+        settings={"calibration": str(calibration)},
+    )
+    _check_contract(result, fill.fill)
+    info = result["channels"]["3"]
+    assert info["status"] == "anomalous" and result["anomalous"]
+    (event,) = [e for e in info["events"] if e["type"] == "step"]
+    assert event["promoted"] is True and abs(event["start"] - middle) < 60
+    assert all(m["type"] != "step" for m in info["near_misses"])

@@ -1,7 +1,8 @@
 """The learning curve of the calibration: verdicts chosen by the evaluation queue or at random.
 
 A simulated expert answers from a generated set's truth (``bad`` when the channel's truth
-status is ``anomalous``, ``good`` when ``normal``; dead channels are never asked). From a *pool*
+status is ``anomalous``, tagged with the truth's type, ``good`` when ``normal``; dead channels
+are never asked). From a *pool*
 set, verdicts are chosen (a) by :func:`pltanomaly.review.queue.rank`, refitting the calibration
 after every ``batch`` verdicts as the review app does, and (b) uniformly at random (several
 seeds). After each number of verdicts the calibration fitted on them scores a separate *test*
@@ -9,13 +10,18 @@ set, never used for choosing, and its channel F1 is set beside the uncalibrated 
 
 Two decisions are scored. ``P >= 0.5``: a live channel is anomalous when the calibrated P(bad)
 of any type in its ``evidence_by_type`` reaches 0.5. ``applied``: the channel status that
-:func:`pltanomaly.calibrate.apply_calibration` writes, which only keeps or drops the detector's
-events (written at evidence >= 1), so it can raise precision but never recall.
+:func:`pltanomaly.calibrate.apply_calibration` writes: it keeps or drops the detector's events
+(written at evidence >= 1) and promotes the channel's placed ``near_misses`` (evidence 0.3 to
+1) that reach 0.5, so it can raise recall too.
+
+To read the curve, :func:`threshold_ceiling` is the F1 the best per-type thresholds on the
+evidence reach on the test set itself (an oracle, never used for choosing or fitting).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -87,8 +93,8 @@ class Verdict:
 
 
 def expert_verdict(pool: LabelledSet, key: Key) -> Verdict:
-    """The simulated expert: the truth status, with the truth type the detector has evidence
-    of (else no type: the calibration credits the channel's strongest type)."""
+    """The simulated expert: the truth status, tagged with the truth's type (of several, the
+    one the detector has most evidence of; no type only when the truth lists none)."""
     status = pool.truth_status(key)
     if status == "dead":
         raise ValueError(f"fill {key[0]} channel {key[1]} is dead: the expert is never asked")
@@ -97,7 +103,9 @@ def expert_verdict(pool: LabelledSet, key: Key) -> Verdict:
     evidence = channel_evidence(pool.channel(key))
     fill, channel = key
     types = [e["type"] for e in pool.truth[fill]["channels"][str(channel)].get("events", [])]
-    return Verdict(key, "bad", next((t for t in types if t in evidence), None))
+    if not types:
+        return Verdict(key, "bad", None)
+    return Verdict(key, "bad", max(types, key=lambda t: evidence.get(t, -1.0)))
 
 
 def observations(pool: LabelledSet, verdicts: Iterable[Verdict]) -> list[Observation]:
@@ -169,6 +177,55 @@ def _f1(test: LabelledSet, calibration: Calibration, rule: str) -> float:
     return float(channel_confusion(test, calibration, rule)["f1"] or 0.0)
 
 
+def decision_evidence(channel: Mapping[str, Any], rule: str = RULES[0]) -> dict[str, float]:
+    """Per type, the evidence ``rule`` can decide a channel on: its ``evidence_by_type`` for
+    ``P >= 0.5``; its events' and placed near misses' largest evidence for ``applied``."""
+    if rule == RULES[0]:
+        return channel_evidence(channel)
+    out: dict[str, float] = {}
+    for ev in list(channel.get("events") or []) + list(channel.get("near_misses") or []):
+        x = ev.get("evidence")
+        if isinstance(x, int | float) and not isinstance(x, bool):
+            out[str(ev["type"])] = max(out.get(str(ev["type"]), 0.0), float(x))
+    return out
+
+
+def threshold_ceiling(test: LabelledSet, rule: str = RULES[0], passes: int = 4) -> float:
+    """The best channel F1 on ``test`` of any per-type evidence thresholds (anomalous when some
+    type reaches its threshold), found by coordinate ascent from the uncalibrated thresholds
+    (1 for every type): what a perfect per-type calibration could reach with ``rule``'s
+    evidence. For reading the curve only: it looks at the test set's truth."""
+    rows = [
+        (decision_evidence(test.channel(k), rule), test.truth_status(k) == "anomalous")
+        for k in test.live_keys()
+    ]
+    types = sorted({t for ev, _ in rows for t in ev})
+    thresholds = dict.fromkeys(types, 1.0)
+
+    def f1(th: Mapping[str, float]) -> float:
+        tp = fp = fn = 0
+        for ev, bad in rows:
+            predicted = any(x >= th[t] for t, x in ev.items())
+            tp += bad and predicted
+            fp += predicted and not bad
+            fn += bad and not predicted
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    best = f1(thresholds)
+    for _ in range(passes):
+        improved = False
+        for t in types:
+            values = sorted({ev[t] for ev, _ in rows if t in ev and ev[t] > 0})
+            for value in [*values, math.inf]:
+                trial = {**thresholds, t: value}
+                score = f1(trial)
+                if score > best + 1e-12:
+                    best, thresholds, improved = score, trial, True
+        if not improved:
+            break
+    return best
+
+
 @dataclass
 class LearningCurve:
     """F1 on the test set after each number of verdicts, per decision rule."""
@@ -182,6 +239,8 @@ class LearningCurve:
     queue_picks: list[Verdict] = field(default_factory=list)
     pool_size: int = 0
     test_size: int = 0
+    ceiling: dict[str, float] = field(default_factory=dict)
+    """:func:`threshold_ceiling` per rule."""
 
 
 def learning_curve(
@@ -219,6 +278,7 @@ def learning_curve(
         picks,
         len(pool.live_keys()),
         len(test.live_keys()),
+        {rule: threshold_ceiling(test, rule) for rule in RULES},
     )
 
 
@@ -241,13 +301,15 @@ def goals(curve: LearningCurve, rule: str = RULES[0], margin: float = 0.02) -> d
 
 def format_curve(curve: LearningCurve) -> str:
     """The curve as a Markdown table: one row per number of verdicts, per rule."""
+    head = "queue / random / uncalibrated / ceiling"
     lines = [
-        "| verdicts | " + " | ".join(f"queue / random / uncalibrated ({r})" for r in RULES) + " |",
+        "| verdicts | " + " | ".join(f"{head} ({r})" for r in RULES) + " |",
         "| --- |" + " --- |" * len(RULES),
     ]
     for i, k in enumerate(curve.counts):
         cells = [
             f"{curve.queue[r][i]:.3f} / {curve.random[r][i]:.3f} / {curve.uncalibrated[r]:.3f}"
+            f" / {curve.ceiling.get(r, math.nan):.3f}"
             for r in RULES
         ]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
@@ -266,6 +328,8 @@ def plot_curve(curve: LearningCurve, path: Path, title: str = "") -> Path:
         ax.plot(curve.counts, curve.queue[rule], "o-", label="queue")
         ax.plot(curve.counts, curve.random[rule], "s--", label="random (mean)")
         ax.axhline(curve.uncalibrated[rule], color="grey", linestyle=":", label="uncalibrated")
+        if rule in curve.ceiling:
+            ax.axhline(curve.ceiling[rule], color="black", linestyle="--", label="ceiling")
         ax.set_xlabel("verdicts")
         ax.set_title(f"decision: {rule}")
         ax.grid(alpha=0.3)

@@ -2,20 +2,28 @@
 
 Per anomaly type, ``logit P = a + b * ln(evidence)``, fitted by maximum a posteriori from the
 verdicts of the review app (its label database) joined with the channels' ``evidence_by_type``
-in ``fills/{fill}.json``. The prior is Gaussian and centred on the uncalibrated detector,
-``a = 0, b = 2`` (score ``x**2 / (1 + x**2)``: P = 0.5 at evidence 1), so with few verdicts the
-calibration keeps the detector's behaviour; ``b >= 0`` keeps the map monotone. The Laplace
-approximation (inverse Hessian at the optimum) gives the parameters' covariance, hence the
-uncertainty of P at any evidence, which the evaluation queue uses.
+in ``fills/{fill}.json``. The prior is centred on the uncalibrated detector, ``a = 0, b = 2``
+(score ``x**2 / (1 + x**2)``: P = 0.5 at evidence 1), so with few verdicts the calibration
+keeps the detector's behaviour: ``a`` is Gaussian, and the slope is fitted as ``ln b``
+(Gaussian around ``ln 2``, so ``b`` is log-normal), which keeps the map strictly increasing
+with no bound for the optimum to sit on (at a bound ``b = 0`` the map is flat: P the same at
+every evidence). The Laplace approximation (inverse Hessian at the optimum, in
+``(a, ln b)``, carried to ``(a, b)`` by the delta method) gives the parameters' covariance,
+hence the uncertainty of P at any evidence, which the evaluation queue uses.
 
 Why a logistic fit with a prior (scipy.optimize) and not isotonic regression (scikit-learn):
 isotonic regression has no prior, so twenty verdicts would replace the detector's curve by a
 staircase through them, and it gives no uncertainty; the two-parameter logistic fit shrinks to
-the detector's curve, is monotone by a bound, extrapolates smoothly and has a posterior.
+the detector's curve, is monotone by construction, extrapolates smoothly and has a posterior.
 
-Which verdict teaches which type: ``good`` is a negative for every type with evidence in the
-channel; ``bad`` with a type is a positive for that type; ``bad`` without a type (or ``other``)
-is a positive for the channel's strongest type. Skips teach nothing.
+Which verdict teaches which type: a verdict teaches the types that decided the channel, not
+every type with some evidence in it (a channel called good says nothing about a step whose
+evidence 0.6 the detector already ignored, and counting it as a negative would pull every
+type's P at evidence 1 below 0.5). ``good`` is a negative for the types of the channel's
+events, or, when it has none, for its strongest type; ``bad`` with a type is a positive for
+that type; ``bad`` without a type (or ``other``) is a positive for the channel's strongest
+type. Evidence below :data:`MIN_INFORMATIVE` teaches nothing (the detector saw nothing there
+to calibrate). Skips teach nothing.
 """
 
 from __future__ import annotations
@@ -35,12 +43,14 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-#: the uncalibrated detector: logit P = 0 + 2 ln(evidence)
+#: the uncalibrated detector: logit P = 0 + 2 ln(evidence) (the prior's a and median b)
 PRIOR_MEAN = (0.0, 2.0)
-#: prior standard deviations of (a, b): about ten verdicts move the curve visibly
-PRIOR_SD = (1.0, 1.0)
+#: prior standard deviations of a and of ln b: about ten verdicts move the curve visibly
+PRIOR_SD = (1.0, 1.5)
 THRESHOLD = 0.5
 MIN_EVIDENCE = 1e-6
+#: evidence below this teaches nothing: the detector saw nothing of that type there
+MIN_INFORMATIVE = 0.3
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,11 @@ class TypeFit:
 
 
 PRIOR_FIT = TypeFit(
-    PRIOR_MEAN[0], PRIOR_MEAN[1], ((PRIOR_SD[0] ** 2, 0.0), (0.0, PRIOR_SD[1] ** 2))
+    PRIOR_MEAN[0],
+    PRIOR_MEAN[1],
+    ((PRIOR_SD[0] ** 2, 0.0), (0.0, (PRIOR_MEAN[1] * PRIOR_SD[1]) ** 2)),
 )
+"""The prior alone, its covariance of (a, b) by the delta method from (a, ln b)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +127,12 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": FORMAT_VERSION,
-            "model": "logit P = a + b ln(evidence), Gaussian prior, Laplace covariance",
-            "prior": {"mean": list(PRIOR_MEAN), "sd": list(PRIOR_SD)},
+            "model": "logit P = a + b ln(evidence), Gaussian prior on (a, ln b), Laplace "
+            "covariance",
+            "prior": {
+                "a": {"mean": PRIOR_MEAN[0], "sd": PRIOR_SD[0]},
+                "ln b": {"mean": math.log(PRIOR_MEAN[1]), "sd": PRIOR_SD[1]},
+            },
             **self.meta,
             "types": {t: f.to_json() for t, f in sorted(self.types.items())},
         }
@@ -128,6 +145,12 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+def _expit(z: Any) -> Any:
+    import numpy as np
+
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
 def fit_type(observations: Iterable[Observation]) -> TypeFit:
     """The MAP fit of one type's verdicts (the prior alone when there are none)."""
     import numpy as np
@@ -138,24 +161,37 @@ def fit_type(observations: Iterable[Observation]) -> TypeFit:
         return PRIOR_FIT
     u = np.log(np.maximum([o.evidence for o in obs], MIN_EVIDENCE))
     y = np.array([1.0 if o.bad else 0.0 for o in obs])
-    mean = np.array(PRIOR_MEAN)
+    # theta = (a, c = ln b)
+    mean = np.array([PRIOR_MEAN[0], math.log(PRIOR_MEAN[1])])
     precision = np.diag(1.0 / np.square(PRIOR_SD))
 
     def loss(theta: Any) -> tuple[float, Any]:
-        z = theta[0] + theta[1] * u
+        slope = np.exp(min(theta[1], 50.0))
+        z = theta[0] + slope * u
         # -log likelihood of Bernoulli(sigmoid(z)), written stably
         nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
         d = theta - mean
-        p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.array([np.sum(p - y), np.sum((p - y) * u)]) + precision @ d
+        r = _expit(z) - y
+        grad = np.array([np.sum(r), slope * np.sum(r * u)]) + precision @ d
         return nll + 0.5 * float(d @ precision @ d), grad
 
-    done = minimize(loss, mean, jac=True, method="L-BFGS-B", bounds=[(None, None), (0.0, None)])
-    a, b = (float(v) for v in done.x)
-    p = 1.0 / (1.0 + np.exp(-(a + b * u)))
+    done = minimize(loss, mean, jac=True, method="L-BFGS-B")
+    a, c = (float(v) for v in done.x)
+    b = math.exp(min(c, 50.0))
+    p = _expit(a + b * u)
     w = p * (1 - p)
-    hessian = precision + np.array([[np.sum(w), np.sum(w * u)], [np.sum(w * u), np.sum(w * u * u)]])
-    cov = np.linalg.inv(hessian)
+    bu = b * u
+    # the Hessian of the negative log posterior in (a, c), with the curvature of b = e^c
+    hessian = precision + np.array(
+        [
+            [np.sum(w), np.sum(w * bu)],
+            [np.sum(w * bu), np.sum(w * bu * bu) + np.sum((p - y) * bu)],
+        ]
+    )
+    if np.linalg.det(hessian) <= 0 or hessian[1, 1] <= 0:  # not at a clean optimum
+        hessian[1, 1] -= float(np.sum((p - y) * bu))
+    jacobian = np.diag([1.0, b])  # (a, c) -> (a, b)
+    cov = jacobian @ np.linalg.inv(hessian) @ jacobian
     return TypeFit(
         a,
         b,
@@ -190,18 +226,20 @@ def observations_of(
 ) -> list[Observation]:
     """What one verdict on one channel teaches (module docstring); [] when nothing."""
     evidence = channel_evidence(channel)
-    if not evidence or channel.get("status") == "dead":
+    if not evidence or channel.get("status") == "dead" or verdict not in ("good", "bad"):
         return []
+    strongest = max(evidence, key=lambda t: evidence[t])
     if verdict == "good":
-        return [Observation(t, x, False) for t, x in evidence.items()]
-    if verdict != "bad":
-        return []
-    if anomaly_type in evidence:
-        return [Observation(anomaly_type, evidence[anomaly_type], True)]
-    if anomaly_type in (None, "other"):
-        strongest = max(evidence, key=lambda t: evidence[t])
-        return [Observation(strongest, evidence[strongest], True)]
-    return []  # a type the detector saw no evidence of: nothing to calibrate
+        types = sorted({str(ev.get("type")) for ev in channel.get("events") or []} & set(evidence))
+        taught = types or [strongest]
+    elif anomaly_type in (None, "other"):
+        taught = [strongest]
+    elif anomaly_type in evidence:
+        taught = [str(anomaly_type)]
+    else:
+        return []  # a type the detector saw no evidence of: nothing to calibrate
+    bad = verdict == "bad"
+    return [Observation(t, evidence[t], bad) for t in taught if evidence[t] >= MIN_INFORMATIVE]
 
 
 def verdict_observations(
@@ -279,10 +317,13 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
 def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> dict[str, Any]:
     """``result`` (a ``fills/{fill}.json``) re-scored with ``calibration``; a new dict.
 
-    Events score P(bad) of their type at their evidence and are kept from 0.5 up; a live
-    channel scores the largest P over its ``evidence_by_type`` and is anomalous when it keeps
-    an event (a normal channel stays below 0.5, as the detector writes it). Channels without
-    evidence (dead, or an older result) are left as they are.
+    Events score P(bad) of their type at their evidence and are kept from 0.5 up (the others
+    are dropped); the channel's ``near_misses`` (placed sub-threshold candidates) score the
+    same way, and one reaching 0.5 is promoted to an event (``promoted: true``), so the
+    calibration can raise recall as well as precision. A live channel scores the largest P
+    over its ``evidence_by_type`` and is anomalous when it keeps or gains an event (a normal
+    channel stays below 0.5, as the detector writes it). Channels without evidence (dead, or
+    an older result) are left as they are.
     """
     out = json.loads(json.dumps(result))
     channels = out.get("channels") or {}
@@ -296,7 +337,21 @@ def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> di
                 ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
             if ev.get("score", 0.0) >= THRESHOLD:
                 events.append(ev)
+        near_misses = []
+        for ev in channel.get("near_misses") or []:
+            if not isinstance(ev.get("evidence"), int | float):
+                near_misses.append(ev)
+                continue
+            ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
+            if ev["score"] >= THRESHOLD:
+                events.append({**ev, "promoted": True})
+            else:
+                near_misses.append(ev)
+        if "near_misses" in channel:
+            channel["near_misses"] = near_misses
+        events.sort(key=lambda e: float(e.get("start", 0.0)))
         score = max(calibration.probability(t, float(x)) for t, x in evidence.items())
+        score = max([score] + [float(e.get("score", 0.0)) for e in events])
         channel["events"] = events
         channel["status"] = "anomalous" if events else "normal"
         channel["score"] = round(score if events else min(score, 0.4999), 6)

@@ -87,10 +87,6 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
                 normal = max(changes.spread(lag), changes.across(first_bin, last_bin))
                 threshold = max(ctx.cfg.drift_min_change, z_lag * normal)
                 x = change / threshold if math.isfinite(change) else 0.0
-                if x < 1.0:
-                    findings.note(ch, x)
-                    continue
-                covered[ch].append((first_bin, last_bin))
                 hours = max(lag, 1) / per_hour
                 last_row = min(ctx.bin_first(last_bin) + ctx.bin_rows - 1, ctx.n_rows - 1)
                 candidate = Candidate(
@@ -98,9 +94,14 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
                     ctx.bin_first(first_bin),
                     last_row,
                     x,
-                    math.expm1(sign * change / hours),
+                    math.expm1(sign * change / hours) if math.isfinite(change) else 0.0,
                     "relative per hour",
                 )
+                if x < 1.0:
+                    findings.note(ch, x)
+                    findings.add_near(ch, candidate)
+                    continue
+                covered[ch].append((first_bin, last_bin))
                 findings.add(ch, candidate)
             findings.note(ch, 0.0)
     return findings

@@ -12,7 +12,7 @@ import numpy as np
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.intervals import close_runs, runs
 from pltanomaly.detect.kernels import bin_median, rolling_median
-from pltanomaly.detect.score import Candidate, Findings
+from pltanomaly.detect.score import Candidate, Findings, peak_run
 
 
 @dataclass
@@ -45,4 +45,9 @@ def find_dropouts(ctx: FillContext) -> Dropouts:
             findings.add(ch, Candidate("dropout", first, last, x, seconds, "seconds"))
             rows[first : last + 1, j] = True
         findings.note(ch, np.where(low[:, j], np.nan, x_drop[:, j]))
+        near = peak_run(np.where(low[:, j] | rows[:, j], np.nan, x_drop[:, j]))
+        if near is not None:
+            first, last, x = near
+            seconds = (last - first + 1) * ctx.grid.period
+            findings.add_near(ch, Candidate("dropout", first, last, x, seconds, "seconds"))
     return Dropouts(findings, low, rows)

@@ -24,7 +24,7 @@ from pltanomaly.detect.calibration import (
 )
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.intervals import close_runs, runs
-from pltanomaly.detect.score import Candidate, Findings
+from pltanomaly.detect.score import Candidate, Findings, peak_run
 
 
 @dataclass
@@ -62,7 +62,9 @@ def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
     findings = Findings("noise")
     hole = ctx.grid.rows(cfg.noise_window_s / 2)
     for j, ch in enumerate(ctx.channels):
+        in_event = np.zeros(ctx.n_rows, dtype=bool)
         for first, last in runs(close_runs(np.nan_to_num(x_noise[:, j]) >= 1.0, hole)):
+            in_event[first : last + 1] = True
             # the size from the median pull (the clipped mean square saturates), relative to
             # the other channels' at the time; the evidence from whichever is larger
             pull = float(nanmedian(np.abs(z[first : last + 1, j]))) / 0.6745
@@ -71,4 +73,9 @@ def find_noise(ctx: FillContext, low: np.ndarray) -> Noise:
             x = min(peak, (last - first + 1) / min_rows)
             findings.add(ch, Candidate("noise", first, last, x, size, "variance factor"))
         findings.note(ch, x_noise[:, j])
+        near = peak_run(np.where(in_event, np.nan, x_noise[:, j]))
+        if near is not None:
+            first, last, x = near
+            size = math.exp(x * threshold)
+            findings.add_near(ch, Candidate("noise", first, last, x, size, "variance factor"))
     return Noise(findings, observed, z_alarm)

@@ -10,7 +10,12 @@ import pandas as pd
 from pltanomaly import __version__
 from pltanomaly.detect.errors import DetectorInputError
 from pltanomaly.detect.pipeline import Analysis, analyse
-from pltanomaly.detect.score import Candidate, evidence_score
+from pltanomaly.detect.score import (
+    NEAR_MISS_MIN,
+    NEAR_MISSES_PER_TYPE,
+    Candidate,
+    evidence_score,
+)
 from pltanomaly.detect.settings import DetectorSettings
 
 NORMAL_SCORE_CAP = 0.4999
@@ -59,15 +64,25 @@ def detect_fill_analysis(
 
 
 def fill_result(analysis: Analysis) -> dict[str, Any]:
-    """The ``fills/{fill}.json`` dict: per channel status, score, events, evidence."""
+    """The ``fills/{fill}.json`` dict: per channel status, score, events, evidence.
+
+    Each live channel also lists its ``near_misses``: the placed sub-threshold candidates of
+    evidence 0.3 to 1 (fields of an event, ``below_threshold: true``; the strongest three per
+    type), which are not events and change neither status nor score; a calibration from
+    verdicts may promote them (:func:`pltanomaly.calibrate.apply_calibration`). Gaps and
+    stuck data are in it only as their sub-threshold candidates (short runs); the ratio
+    detectors add where their evidence came closest to the threshold."""
     grid, cfg = analysis.grid, analysis.cfg
     end_time = float(grid.times[-1] + grid.period)
     n_rows = len(grid.times)
     candidates: dict[int, list[Candidate]] = {ch: [] for ch in grid.channels}
     near_miss: dict[int, dict[str, float]] = {ch: {} for ch in grid.channels}
+    near: dict[int, list[Candidate]] = {ch: [] for ch in grid.channels}
     for findings in analysis.findings:
         for ch, found in findings.candidates.items():
             candidates[ch].extend(found)
+        for ch, found in findings.near.items():
+            near[ch].extend(found)
         for ch, value in findings.near_miss.items():
             near_miss[ch][findings.type] = value
     live_columns = {ch: c for c, ch in enumerate(grid.channels) if analysis.liveness.live[c]}
@@ -87,6 +102,15 @@ def fill_result(analysis: Analysis) -> dict[str, Any]:
             if cand.x >= 1.0
         ]
         events.sort(key=lambda e: float(e["start"]))
+        near_misses = [
+            {
+                **_event(cand, grid.times, grid.period, end_time, n_rows, cfg.score_exponent),
+                "below_threshold": True,
+            }
+            for cand in _strongest(
+                near[ch] + [c for c in candidates[ch] if NEAR_MISS_MIN <= c.x < 1.0]
+            )
+        ]
         by_type = dict(near_miss[ch])
         for cand in candidates[ch]:
             by_type[cand.type] = round(max(by_type.get(cand.type, 0.0), cand.x), 4)
@@ -103,6 +127,7 @@ def fill_result(analysis: Analysis) -> dict[str, Any]:
             "events": events,
             "evidence": round(best, 4),
             "evidence_by_type": by_type,
+            "near_misses": near_misses,
         }
         if ch in analysis.liveness.efficiency:
             entry["efficiency"] = analysis.liveness.efficiency[ch]
@@ -126,6 +151,16 @@ def fill_result(analysis: Analysis) -> dict[str, Any]:
         "version": __version__,
         "settings": cfg.to_dict(),
     }
+
+
+def _strongest(near: list[Candidate]) -> list[Candidate]:
+    """The strongest :data:`NEAR_MISSES_PER_TYPE` near misses of each type, in time order."""
+    by_type: dict[str, list[Candidate]] = {}
+    for cand in sorted(near, key=lambda c: -c.x):
+        kept = by_type.setdefault(cand.type, [])
+        if len(kept) < NEAR_MISSES_PER_TYPE:
+            kept.append(cand)
+    return sorted((c for kept in by_type.values() for c in kept), key=lambda c: (c.first, c.type))
 
 
 def _event(

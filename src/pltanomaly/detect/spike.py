@@ -14,7 +14,7 @@ from pltanomaly.detect.calibration import detector_z, noisiest_normal_scale, rob
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.intervals import runs
 from pltanomaly.detect.kernels import rolling_median
-from pltanomaly.detect.score import Candidate, Findings
+from pltanomaly.detect.score import Candidate, Findings, peak_run
 
 
 @dataclass
@@ -52,4 +52,9 @@ def find_spikes(ctx: FillContext, low: np.ndarray, observed: np.ndarray) -> Spik
             findings.add(ch, Candidate("spike", first, last, x, factor, "factor"))
             rows[first : last + 1, j] = True
         findings.note(ch, x_spike[:, j])
+        near = peak_run(np.where(rows[:, j], np.nan, x_spike[:, j]), longest)
+        if near is not None:
+            first, last, x = near
+            factor = float(np.exp(np.nanmax(excess[first : last + 1, j])))
+            findings.add_near(ch, Candidate("spike", first, last, x, factor, "factor"))
     return Spikes(findings, rows, z_alarm)

@@ -74,27 +74,25 @@ def find_steps(ctx: FillContext, point_rows: np.ndarray, observed: np.ndarray) -
         changes = [k for k in peaks if abs(sharp[k, j]) >= removed[k]]
         used: set[int] = set()
         for i, k in enumerate(changes):
-            if k in used or x_step[k, j] < 1.0:
+            if k in used:
                 continue
+            event = x_step[k, j] >= 1.0
             size = float(sharp[k, j])
             end_row = ctx.n_rows - 1
             for other in changes[i + 1 :]:
                 back = float(sharp[other, j])
                 if back * size < 0 and abs(size + back) <= 0.5 * abs(size):
-                    used.add(other)
+                    if event:  # a near miss leaves the change back to its own
+                        used.add(other)
                     end_row = max(ctx.bin_first(other) - 1, ctx.bin_first(k))
                     break
-            findings.add(
-                ch,
-                Candidate(
-                    "step",
-                    ctx.bin_first(k),
-                    end_row,
-                    float(x_step[k, j]),
-                    math.expm1(size),
-                    "relative",
-                ),
+            candidate = Candidate(
+                "step", ctx.bin_first(k), end_row, float(x_step[k, j]), math.expm1(size), "relative"
             )
+            if event:
+                findings.add(ch, candidate)
+            else:
+                findings.add_near(ch, candidate)
         findings.note(ch, x_step[:, j])
         for k in changes:
             corrected[k:, j] -= sharp[k, j]
