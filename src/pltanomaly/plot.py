@@ -38,6 +38,8 @@ from pltanomaly.detect import DetectorSettings, RatioView, ratio_view
 from pltanomaly.events import format_magnitude
 
 MAX_CHANNEL_PANELS = 8
+MARGIN_INCHES = {"left": 0.95, "right": 0.15, "top": 0.95, "bottom": 0.5}
+"""Around the panels: the two-line title above, labels left and the time axis below."""
 TYPE_COLOURS = {
     "step": "#d62728",
     "drift": "#ff7f0e",
@@ -98,6 +100,18 @@ def _shade_events(ax: plt.Axes, events: list[dict[str, Any]], t0: float, t1: flo
         )
 
 
+def _fixed_margins(fig: Any) -> None:
+    """Margins in inches, fixed: the title above, the labels left and below (a "tight"
+    bounding box would draw the whole figure twice, a third of the plot step)."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=MARGIN_INCHES["left"] / width,
+        right=1 - MARGIN_INCHES["right"] / width,
+        top=1 - MARGIN_INCHES["top"] / height,
+        bottom=MARGIN_INCHES["bottom"] / height,
+    )
+
+
 def plot_fill(
     series_df: pd.DataFrame | None,
     result_dict: Mapping[str, Any],
@@ -134,6 +148,7 @@ def plot_fill(
         figsize=(12, sum(heights) + 1.2),
         gridspec_kw={"height_ratios": heights, "hspace": 0.12},
     )
+    _fixed_margins(fig)
     t0, t1 = float(view.times[0]), float(view.times[-1])
     steps = np.diff(view.times)
     period = float(np.median(steps)) if len(steps) else 1.0
@@ -193,7 +208,7 @@ def plot_fill(
     fig.suptitle(f"{title}\n{subtitle}", fontsize=11, x=0.01, ha="left")
     out = Path(out_png)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return out
 
