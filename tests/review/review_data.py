@@ -1,8 +1,9 @@
 """A small results folder that follows shared/docs/results-contract.md, built once per session.
 
-2022: 8001 anomalous (ch 3 +10 % step, score 0.97; ch 5 normal at 0.52, nearest the 0.5 threshold;
-      dead 6, 8, 9), 8002 normal, 8003 anomalous (ch 11 spike, ch 12 dropout),
-      8004 failed (logs.json only), 8005 skipped (logs.json only).
+2022: 8001 anomalous (ch 3 +10 % step, score 0.97; ch 5 normal at 0.52, nearest the 0.5 threshold,
+      with a drift near miss; dead 6, 8, 9), 8002 normal, 8003 anomalous (ch 11 spike,
+      ch 12 dropout, promoted by a calibration), 8004 failed (logs.json only),
+      8005 skipped (logs.json only).
 2023: 8501 anomalous (ch 7 drift), 8502 normal (no plot).
 """
 
@@ -27,6 +28,7 @@ def _channels(
     scores: dict[int, float],
     anomalous: dict[int, list[EventSpec]],
     start: float,
+    near: dict[int, list[tuple[str, float, float, float, float]]],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ch in range(16):
@@ -40,11 +42,19 @@ def _channels(
         for ev in events:  # the detector's extension fields, on some events
             if ev["type"] == "step":
                 ev.update(magnitude=STEP_SIZE, unit="relative")
+            if ev["type"] == "dropout":  # raised from a near miss by the experts' calibration
+                ev.update(promoted=True, below_threshold=True)
         out[str(ch)] = {
             "status": "anomalous" if events else "normal",
             "score": scores.get(ch, round(0.01 + 0.005 * ch, 3)),
             "events": events,
         }
+        if ch in near:  # the detector's sub-threshold candidates (not events)
+            out[str(ch)]["near_misses"] = [
+                {"type": t, "start": start + a * 3600, "end": start + b * 3600, "score": s}
+                | {"evidence": x, "below_threshold": True}
+                for t, a, b, s, x in near[ch]
+            ]
     return out
 
 
@@ -56,6 +66,7 @@ FILLS: dict[int, dict[str, Any]] = {
         "dead": (6, 8, 9),
         "scores": {3: 0.97, 5: 0.52},
         "anomalous": {3: [("step", 0.5, 1.0, 0.97)]},
+        "near": {5: [("drift", 0.1, 0.4, 0.35, 0.73)]},
         "plot": True,
     },
     8002: {
@@ -149,7 +160,9 @@ def make_series(fill: int, spec: dict[str, Any], seed: int = 0) -> pd.DataFrame:
 
 
 def fill_json(fill: int, spec: dict[str, Any]) -> dict[str, Any]:
-    channels = _channels(spec["dead"], spec["scores"], spec["anomalous"], spec["start"])
+    channels = _channels(
+        spec["dead"], spec["scores"], spec["anomalous"], spec["start"], spec.get("near", {})
+    )
     return {
         "fill": fill,
         "year": spec["year"],

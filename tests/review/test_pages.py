@@ -172,6 +172,21 @@ def test_eval_flow(client: Any) -> None:
     assert client.get("/eval/skip").status_code == 405
 
 
+def test_near_misses_are_shown_apart_from_events(client: Any) -> None:
+    for page in ("/eval/2022/8001/5", "/fills/2022/8001"):
+        html = text(client.get(page))
+        near = re.search(r'<span class="near-misses">below threshold: (.*?)</span>\s*</span>', html)
+        assert near, page
+        assert 'class="event near ev-drift"' in near.group(1) and "evidence 0.73 of 1" in html
+        assert "not an event" in near.group(1)
+    eval_page = text(client.get("/eval/2022/8001/5"))
+    assert "no event reported" in eval_page  # a near miss is not an event
+    assert "below threshold" not in text(client.get("/eval/2022/8001/4"))
+    promoted = text(client.get("/fills/2022/8003"))
+    assert 'class="event ev-dropout promoted"' in promoted and "dropout" in promoted
+    assert promoted.count("(calibrated)") == 1  # the spike of ch 11 is the detector's own
+
+
 def test_eval_page_errors(client: Any) -> None:
     assert client.get("/eval/2022/9999/1").status_code == 404
     assert client.get("/eval/2022/8001/44").status_code == 404
