@@ -145,16 +145,11 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def _expit(z: Any) -> Any:
-    import numpy as np
-
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
-
-
 def fit_type(observations: Iterable[Observation]) -> TypeFit:
     """The MAP fit of one type's verdicts (the prior alone when there are none)."""
     import numpy as np
     from scipy.optimize import minimize
+    from scipy.special import expit
 
     obs = list(observations)
     if not obs:
@@ -171,14 +166,14 @@ def fit_type(observations: Iterable[Observation]) -> TypeFit:
         # -log likelihood of Bernoulli(sigmoid(z)), written stably
         nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
         d = theta - mean
-        r = _expit(z) - y
+        r = expit(z) - y
         grad = np.array([np.sum(r), slope * np.sum(r * u)]) + precision @ d
         return nll + 0.5 * float(d @ precision @ d), grad
 
     done = minimize(loss, mean, jac=True, method="L-BFGS-B")
     a, c = (float(v) for v in done.x)
     b = math.exp(min(c, 50.0))
-    p = _expit(a + b * u)
+    p = expit(a + b * u)
     w = p * (1 - p)
     bu = b * u
     # the Hessian of the negative log posterior in (a, c), with the curvature of b = e^c
