@@ -2,11 +2,11 @@
 
 A simulated expert answers from a generated set's truth (``bad`` when the channel's truth
 status is ``anomalous``, tagged with the truth's type, ``good`` when ``normal``; dead channels
-are never asked). From a *pool*
-set, verdicts are chosen (a) by :func:`pltanomaly.review.queue.rank`, refitting the calibration
-after every ``batch`` verdicts as the review app does, and (b) uniformly at random (several
-seeds). After each number of verdicts the calibration fitted on them scores a separate *test*
-set, never used for choosing, and its channel F1 is set beside the uncalibrated detector's.
+are never asked). From a *pool* set, verdicts are chosen (a) by
+:func:`pltanomaly.review.queue.rank`, refitting the calibration after every ``batch`` verdicts
+as the review app does, and (b) uniformly at random (several seeds). After each number of
+verdicts the calibration fitted on them scores a separate *test* set, never used for
+choosing, and its channel F1 is set beside the uncalibrated detector's.
 
 Two decisions are scored. ``P >= 0.5``: a live channel is anomalous when the calibrated P(bad)
 of any type in its ``evidence_by_type`` reaches 0.5. ``applied``: the channel status that
@@ -38,7 +38,7 @@ from pltanomaly.calibrate import (
     fit,
     observations_of,
 )
-from pltanomaly.metrics import confusion
+from pltanomaly.metrics import confusion, precision_recall_f1
 from pltanomaly.review.queue import Candidate, rank
 
 CHECKPOINTS = (10, 25, 40, 50, 100)
@@ -209,7 +209,7 @@ def threshold_ceiling(test: LabelledSet, rule: str = RULES[0], passes: int = 4) 
             tp += bad and predicted
             fp += predicted and not bad
             fn += bad and not predicted
-        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        return precision_recall_f1(tp, fp, fn)[2] or 0.0
 
     best = f1(thresholds)
     for _ in range(passes):
