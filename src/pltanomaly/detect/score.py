@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pltanomaly.detect.intervals import runs
+
 DECISION_SCORE = 0.5
 """Channels (and events) scoring at least this are anomalous."""
 NEAR_MISS_MIN = 0.3
@@ -76,8 +78,6 @@ def peak_run(values: np.ndarray, max_rows: int | None = None) -> tuple[int, int,
     """``(first, last, x)`` around the largest finite value below 1 of ``values`` (a
     channel's per-row evidence with its events masked out), over the rows from half the peak
     up (at most ``max_rows``, centred on the peak); None below :data:`NEAR_MISS_MIN`."""
-    from pltanomaly.detect.intervals import runs
-
     v = np.asarray(values, dtype=np.float64)
     v = np.where(np.isfinite(v) & (v < 1.0), v, 0.0)
     if v.size == 0:
