@@ -17,12 +17,13 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/fill.smk"
-include: "workflow/rules/year.smk"
+include: "workflow/rules/channels_common.smk"
+include: "workflow/rules/channels_fill.smk"
+include: "workflow/rules/channels_year.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        TARGETS,
     localrule: True

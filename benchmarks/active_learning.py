@@ -7,8 +7,8 @@
 
 The pool is the regime's tuning seed, the test set its evaluation seed (other fills, never used
 for choosing verdicts); both are built once in OUT/{pool,test} and reused. A simulated expert
-answers from the pool's truth (:mod:`pltanomaly.active_learning`). Prints, in one run, the F1
-of the calibration fitted on the queue's and on random verdicts (mean over the seeds) beside
+answers from the pool's truth (:mod:`pltanomaly.channels.active_learning`). Prints, in one run, the
+F1 of the calibration fitted on the queue's and on random verdicts (mean over the seeds) beside
 the uncalibrated detector's, for both decisions (calibrated ``P >= 0.5``, and the status
 ``apply_calibration`` writes) and the threshold ceiling (the best per-type thresholds on the
 test set: a reading aid, nothing is fitted to it), the issue's goals, and draws
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from pltanomaly.active_learning import (
+from pltanomaly.channels.active_learning import (
     CHECKPOINTS,
     LabelledSet,
     channel_confusion,
@@ -32,9 +32,9 @@ from pltanomaly.active_learning import (
     observations,
     plot_curve,
 )
-from pltanomaly.atomic import write_json_atomic
-from pltanomaly.calibrate import Calibration, fit
-from pltanomaly.regimes import MATRIX, Regime, build, regime_seed, score
+from pltanomaly.channels.regimes import MATRIX, Regime, build, regime_seed, score
+from pltanomaly.core.atomic import write_json_atomic
+from pltanomaly.core.calibrate import Calibration, fit
 
 
 def _set(out: Path, regime: Regime, use: str, fills: int, jobs: int) -> LabelledSet:

@@ -25,8 +25,8 @@ from fresh_process import PEAK_RSS_MB, run_fresh
 CHILD = r"""
 import json, sys, time
 import h5py, hdf5plugin
-from pltanomaly.convert import convert_fill
-from pltanomaly.io import DEFAULT_CHUNK_ROWS, list_fill_files
+from pltanomaly.channels.convert import convert_fill
+from pltanomaly.channels.io import DEFAULT_CHUNK_ROWS, list_fill_files
 mode, fill_dir, out = sys.argv[1:4]
 start = time.perf_counter()
 if mode == "floor":
@@ -57,9 +57,9 @@ def main() -> int:
     parser.add_argument("--dtype", default="uint32", choices=["uint32", "int32", "float32"])
     args = parser.parse_args()
 
-    from pltanomaly.convert import convert_fill
-    from pltanomaly.generate import generate_year
-    from pltanomaly.io import list_fill_files
+    from pltanomaly.channels.convert import convert_fill
+    from pltanomaly.channels.generate import generate_year
+    from pltanomaly.channels.io import list_fill_files
 
     with tempfile.TemporaryDirectory(prefix="pltanomaly-bench-") as tmp:
         tmp_path = Path(tmp)

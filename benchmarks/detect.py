@@ -3,7 +3,8 @@
     python benchmarks/detect.py [--hours 2] [--repeat 5] [--workdir DIR]
 
 Generates one fill (fixed seed), converts it (timed after a warm-up conversion, so the
-zero-counting kernel's JIT is not counted), then times :func:`pltanomaly.detect.detect_fill`:
+zero-counting kernel's JIT is not counted), then times
+:func:`pltanomaly.channels.detect.detect_fill`:
 
 - warm: median of ``--repeat`` calls after a warm-up call, per fill-hour;
 - ratio: warm detection time over warm conversion time of the same fill (goal < 5 %);
@@ -29,7 +30,7 @@ COLD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import pandas as pd
-from pltanomaly.detect import detect_fill
+from pltanomaly.channels.detect import detect_fill
 t1 = time.perf_counter()
 series = pd.read_parquet(sys.argv[1])
 t2 = time.perf_counter()
@@ -64,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from pltanomaly.convert import convert_fill
-    from pltanomaly.detect import detect_fill
-    from pltanomaly.generate import generate_year
+    from pltanomaly.channels.convert import convert_fill
+    from pltanomaly.channels.detect import detect_fill
+    from pltanomaly.channels.generate import generate_year
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="pltanomaly-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
     python benchmarks/eval_set.py OUT [--use evaluation|tuning] [--regimes quiet rough ...]
                                       [--fills N] [--hours H] [--settings FILE] [--details N]
 
-Regimes (``pltanomaly.regimes.MATRIX``): quiet (wander ~0.1 %), typical, rough (wander ~1 %,
-strong pileup dependence), random (normal behaviours drawn from the seed) and clean-long
+Regimes (``pltanomaly.channels.regimes.MATRIX``): quiet (wander ~0.1 %), typical, rough (wander ~1
+%, strong pileup dependence), random (normal behaviours drawn from the seed) and clean-long
 (6 h fills with no anomaly at all). ``--use evaluation`` (``make evaluation``) scores seeds
 never used for tuning; ``--use tuning`` the ones the detector was developed on. Sets are
 built once in OUT/{use}/{regime} and reused. Prints the matrix as a Markdown table and, per
@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from pltanomaly.atomic import write_json_atomic
-from pltanomaly.detect import load_settings
-from pltanomaly.evaluate import format_evaluation
-from pltanomaly.regimes import MATRIX, SEEDS, format_matrix, run_matrix
+from pltanomaly.channels.detect import load_settings
+from pltanomaly.channels.evaluate import format_evaluation
+from pltanomaly.channels.regimes import MATRIX, SEEDS, format_matrix, run_matrix
+from pltanomaly.core.atomic import write_json_atomic
 
 
 def main(argv: list[str] | None = None) -> int:

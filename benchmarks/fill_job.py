@@ -45,17 +45,18 @@ GOALS = {1.0: 1.5, 2.0: 1.3, 12.0: 1.1}
 STEP = r"""
 import json, sys, time
 started = time.perf_counter()
-from pltanomaly import report
+from pltanomaly.channels import report, steps
+from pltanomaly.core import steps as records
 step, year_dir, fill_dir, fill = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-record = lambda s: report.record_path(year_dir, s, fill)
+record = lambda s: records.record_path(year_dir, s, fill)
 series, result = f"{year_dir}/fills/{fill}.parquet", f"{year_dir}/fills/{fill}.json"
 if step == "convert":
-    report.convert_step(fill_dir, series, record(step), fill=fill, year=2022)
+    steps.convert_step(fill_dir, series, record(step), fill=fill, year=2022)
 elif step == "detect":
-    report.detect_step(series, record("convert"), result, record(step), fill=fill, year=2022,
+    steps.detect_step(series, record("convert"), result, record(step), fill=fill, year=2022,
                        dead_channels=[6, 8])
 else:
-    report.plot_step(series, result, record("detect"), f"{year_dir}/plots/{fill}.png",
+    steps.plot_step(series, result, record("detect"), f"{year_dir}/plots/{fill}.png",
                      record(step), fill=fill, year=2022)
 print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": PEAK_RSS_MB}))
 """.replace("PEAK_RSS_MB", PEAK_RSS_MB)
@@ -63,7 +64,7 @@ print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": PEAK_RSS_
 
 def generated_fill(data: Path, hours: float, anomalies: bool = True) -> Path:
     """A generated 2022 fill of ``hours`` (made once, then reused); returns its folder."""
-    from pltanomaly.generate import generate_year
+    from pltanomaly.channels.generate import generate_year
 
     name = f"{hours:g}h" + ("" if anomalies else "-clean")
     year_dir = data / name / "22"

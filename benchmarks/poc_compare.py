@@ -24,8 +24,8 @@ CHILD = r"""
 import json, sys, time
 import numpy as np, pandas as pd
 mode, fill_dir, out = sys.argv[1:4]
-from pltanomaly.convert import convert_fill
-from pltanomaly.io import list_fill_files
+from pltanomaly.channels.convert import convert_fill
+from pltanomaly.channels.io import list_fill_files
 start = time.perf_counter()
 if mode == "poc":
     import tables
@@ -56,8 +56,8 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=2.0, help="length of the generated fill")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    from pltanomaly.convert import convert_fill
-    from pltanomaly.generate import generate_year
+    from pltanomaly.channels.convert import convert_fill
+    from pltanomaly.channels.generate import generate_year
 
     with tempfile.TemporaryDirectory(prefix="pltanomaly-poc-") as tmp:
         started = time.perf_counter()

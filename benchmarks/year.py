@@ -36,7 +36,7 @@ from workflow_run import (
 
 
 def generated_year(data: Path, n_fills: int, hours: float) -> Path:
-    from pltanomaly.generate import generate_year
+    from pltanomaly.channels.generate import generate_year
 
     year_dir = data / f"{n_fills}x{hours:g}h" / "22"
     if not year_dir.is_dir():

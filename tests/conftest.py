@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pltanomaly.generate import generate_year
+from pltanomaly.channels.generate import generate_year
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pltanomaly.active_learning import (
+from pltanomaly.channels.active_learning import (
     RULES,
     LabelledSet,
     channel_confusion,
@@ -23,8 +23,8 @@ from pltanomaly.active_learning import (
     random_verdicts,
     threshold_ceiling,
 )
-from pltanomaly.calibrate import Calibration, fit
-from pltanomaly.regimes import MATRIX, Regime, build, regime_seed, score
+from pltanomaly.channels.regimes import MATRIX, Regime, build, regime_seed, score
+from pltanomaly.core.calibrate import Calibration, fit
 
 
 def hand_made(fills: int, seed: int) -> LabelledSet:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pltanomaly.calibrate import (
+from pltanomaly.cli import main
+from pltanomaly.core.calibrate import (
     Observation,
     apply_calibration,
     calibrate,
@@ -20,7 +21,6 @@ from pltanomaly.calibrate import (
     load_calibration,
     observations_of,
 )
-from pltanomaly.cli import main
 from pltanomaly.review.labels import LabelStore
 
 GRID = np.geomspace(0.05, 20, 60)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pltanomaly.cli import COMMANDS, build_parser, main
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 
 def test_help_lists_every_command_and_imports_none_of_them():

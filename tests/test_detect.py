@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_detect_data import DEAD, YEAR, anomaly_fill, clean_fill
 
-from pltanomaly.detect import (
+from pltanomaly.channels.detect import (
     DECISION_SCORE,
     DetectorInputError,
     DetectorSettings,
@@ -264,7 +264,7 @@ def test_series_without_stuck_column():
 def test_detect_file_and_cli(tmp_path, capsys):
     import argparse
 
-    from pltanomaly import detect
+    from pltanomaly.channels import detect
 
     fill = anomaly_fill()
     out = tmp_path / "fills" / f"{fill.fill}.json"
@@ -317,7 +317,7 @@ def test_detect_file_and_cli(tmp_path, capsys):
 
 
 def test_load_settings_from_yaml_and_json(tmp_path):
-    from pltanomaly.detect import load_settings
+    from pltanomaly.channels.detect import load_settings
 
     yaml_path = tmp_path / "config.yaml"
     yaml_path.write_text("detector:\n  step_min: 0.025\n  noise_window_s: 90\n")
@@ -333,8 +333,8 @@ def test_load_settings_from_yaml_and_json(tmp_path):
 
 
 def test_calibration_setting_scores_with_the_experts_verdicts(tmp_path):
-    from pltanomaly.atomic import write_json_atomic
-    from pltanomaly.calibrate import Observation, fit
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.core.calibrate import Observation, fit
 
     fill = anomaly_fill()
     # experts called forty clear steps normal: a step is no longer an anomaly
@@ -367,7 +367,7 @@ def _small_step(size: float = 0.005) -> tuple[pd.DataFrame, float]:
 
 
 def test_near_misses_are_placed_and_are_not_events(monkeypatch):
-    from pltanomaly.detect.score import Findings
+    from pltanomaly.channels.detect.score import Findings
 
     fill = clean_fill(1.0)
     series, middle = _small_step()
@@ -400,8 +400,8 @@ def test_near_misses_are_placed_and_are_not_events(monkeypatch):
 
 
 def test_a_calibration_promotes_a_near_miss_to_an_event(tmp_path):
-    from pltanomaly.atomic import write_json_atomic
-    from pltanomaly.calibrate import Observation, fit
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.core.calibrate import Observation, fit
 
     fill = clean_fill(1.0)
     series, middle = _small_step()

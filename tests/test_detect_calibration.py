@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pltanomaly.detect import detect_fill
-from pltanomaly.detect.calibration import (
+from pltanomaly.channels.detect import detect_fill
+from pltanomaly.channels.detect.calibration import (
     fit_noise_model,
     noisiest_normal_scale,
     robust_scale,
     typical_scale,
     z_threshold,
 )
-from pltanomaly.io import NB4_SECONDS, ORBITS_PER_NB4
+from pltanomaly.channels.io import NB4_SECONDS, ORBITS_PER_NB4
 
 T0 = 1.6568e9
 
@@ -212,7 +212,7 @@ def test_one_noisy_channel_among_many():
 def test_nanmedian_matches_numpy_along_either_axis():
     import warnings
 
-    from pltanomaly.detect.calibration import nanmedian
+    from pltanomaly.channels.detect.calibration import nanmedian
 
     rng = np.random.default_rng(5)
     for shape in [(40, 13), (5, 4), (1, 1), (3, 2)]:

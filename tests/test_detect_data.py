@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pltanomaly.convert import convert_fill
-from pltanomaly.generate import FillPlan, plan_fill, write_fill
+from pltanomaly.channels.convert import convert_fill
+from pltanomaly.channels.generate import FillPlan, plan_fill, write_fill
 
 YEAR = 2022
 DEAD = (6, 8)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pltanomaly.detect import kernels as k
+from pltanomaly.channels.detect import kernels as k
 
 
 def _data(seed: int, rows: int, cols: int, nan_fraction: float) -> np.ndarray:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pltanomaly import evaluate as ev
+from pltanomaly.channels import evaluate as ev
 
 T0 = 1_650_000_000.0
 

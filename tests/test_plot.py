@@ -9,9 +9,9 @@ import matplotlib.image as mpimg
 import numpy as np
 from test_detect_data import DEAD, YEAR, anomaly_fill, clean_fill
 
-from pltanomaly import plot
-from pltanomaly.detect import detect_fill
-from pltanomaly.events import format_magnitude
+from pltanomaly.channels import plot
+from pltanomaly.channels.detect import detect_fill
+from pltanomaly.channels.events import format_magnitude
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

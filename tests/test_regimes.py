@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from pltanomaly.regimes import MATRIX, SEEDS, format_matrix, regime_seed, run_matrix
+from pltanomaly.channels.regimes import MATRIX, SEEDS, format_matrix, regime_seed, run_matrix
 
 
 def test_regimes_have_distinct_tuning_and_evaluation_seeds():

@@ -9,28 +9,31 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from pltanomaly import __version__
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 EXPECTED_ERRORS = (InputError, OSError)
 """Errors bad input causes: one line naming the file and what is wrong, exit code 2."""
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("pltanomaly.generate", "write synthetic fills (demo and test data)"),
+    "generate": ("pltanomaly.channels.generate", "write synthetic fills (demo and test data)"),
     "config": (
-        "pltanomaly.config",
+        "pltanomaly.channels.years",
         "check a workflow config file and list the fills it would process",
     ),
-    "convert": ("pltanomaly.convert", "convert one fill folder of .hd5 files to Parquet"),
-    "detect": ("pltanomaly.detect", "find anomalies in one fill series"),
-    "evaluate": ("pltanomaly.evaluate", "score results against generator truth or human labels"),
-    "plot": ("pltanomaly.plot", "draw a fill's plot from its series and result"),
+    "convert": ("pltanomaly.channels.convert", "convert one fill folder of .hd5 files to Parquet"),
+    "detect": ("pltanomaly.channels.detect", "find anomalies in one fill series"),
+    "evaluate": (
+        "pltanomaly.channels.evaluate",
+        "score results against generator truth or human labels",
+    ),
+    "plot": ("pltanomaly.channels.plot", "draw a fill's plot from its series and result"),
     "report": (
-        "pltanomaly.report",
+        "pltanomaly.channels.report",
         "rebuild a year's report.parquet and logs.json from its status records",
     ),
     "review": ("pltanomaly.review", "web app to review flagged fills and record expert verdicts"),
     "calibrate": (
-        "pltanomaly.calibrate",
+        "pltanomaly.core.calibrate",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
 }

@@ -63,7 +63,7 @@ def _config(path: Path, results: Path, source: Path) -> Path:
 def runs(condor_pool: Pool, request: pytest.FixtureRequest) -> Iterator[Runs]:
     if not SNAKEFILE.exists():
         pytest.skip(f"the workflow is not there yet: no {SNAKEFILE}")
-    from pltanomaly.generate import generate_year
+    from pltanomaly.channels.generate import generate_year
 
     RUNS.mkdir(parents=True, exist_ok=True)
     root = RUNS / "workflow-e2e"

@@ -8,8 +8,8 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from pltanomaly.generate import BEAM_DTYPE, plt_record_dtype
-from pltanomaly.io import N_BX
+from pltanomaly.channels.generate import BEAM_DTYPE, plt_record_dtype
+from pltanomaly.channels.io import N_BX
 
 COLLIDING = np.zeros(N_BX, dtype=bool)
 COLLIDING[100:1300] = True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bril_files import make_records, write_bril
 
-from pltanomaly.generate import generate_year
+from pltanomaly.channels.generate import generate_year
 
 
 @pytest.fixture(scope="session")

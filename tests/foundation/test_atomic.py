@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pltanomaly.atomic import _temp_beside, atomic_path, remove_stale_temps, write_json_atomic
+from pltanomaly.core.atomic import _temp_beside, atomic_path, remove_stale_temps, write_json_atomic
 
 
 @pytest.fixture(autouse=True)

@@ -17,16 +17,16 @@ from bril_files import make_records, write_bril
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pltanomaly import convert as convert_module
-from pltanomaly.convert import (
+from pltanomaly.channels import convert as convert_module
+from pltanomaly.channels.convert import (
     SERIES_TYPES,
     EmptyFillError,
     arrow_column,
     convert_fill,
     read_series_metadata,
 )
-from pltanomaly.generate import generate_year
-from pltanomaly.io import BrilFileError
+from pltanomaly.channels.generate import generate_year
+from pltanomaly.channels.io import BrilFileError
 
 COLUMNS = [
     "timestamp",
@@ -340,7 +340,7 @@ def test_converting_does_not_import_pandas(tmp_path):
     fill_dir = next(p for p in year.iterdir() if p.is_dir())
     code = (
         "import sys\n"
-        "from pltanomaly.convert import convert_fill\n"
+        "from pltanomaly.channels.convert import convert_fill\n"
         f"convert_fill({str(fill_dir)!r}, {str(tmp_path / 'x.parquet')!r})\n"
         "print('pandas' in sys.modules)\n"
     )

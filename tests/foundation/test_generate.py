@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pltanomaly.convert import convert_fill
-from pltanomaly.generate import (
+from pltanomaly.channels.convert import convert_fill
+from pltanomaly.channels.generate import (
     ANOMALY_TYPES,
     SLOTS_PER_BLOCK,
     generate_year,
     plan_year_fill,
     write_fill,
 )
-from pltanomaly.io import FILE_NAME_RE, iter_plt_chunks
+from pltanomaly.channels.io import FILE_NAME_RE, iter_plt_chunks
 
 
 def fill_dirs(year_dir: Path) -> list[Path]:
@@ -192,7 +192,7 @@ def test_some_anomalies_start_inside_or_next_to_scans_and_levelling() -> None:
 
 
 def test_normal_behaviours_are_drawn_per_data_set_over_a_wide_range() -> None:
-    from pltanomaly.generate import REGIMES, data_set_behaviour
+    from pltanomaly.channels.generate import REGIMES, data_set_behaviour
 
     drawn = [data_set_behaviour(seed, 2022) for seed in range(40)]
     assert data_set_behaviour(3, 2022) == drawn[3]  # one per data set

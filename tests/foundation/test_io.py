@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from bril_files import COLLIDING, make_records, write_bril
 
-from pltanomaly import io
-from pltanomaly.config import FillFolderError
-from pltanomaly.io import (
+from pltanomaly.channels import io
+from pltanomaly.channels.io import (
     BrilFileError,
     RowBuffers,
     iter_plt_chunks,
@@ -22,6 +21,7 @@ from pltanomaly.io import (
     plt_table_info,
     read_filling_scheme,
 )
+from pltanomaly.channels.years import FillFolderError
 
 
 @pytest.mark.parametrize("dtype", ["uint32", "int32", "float32"])

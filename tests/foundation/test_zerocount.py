@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pltanomaly.io import N_BX
-from pltanomaly.zerocount import (
+from pltanomaly.channels.io import N_BX
+from pltanomaly.channels.zerocount import (
     detect_counts_mode,
     empty_bunches,
     infer_colliding,
@@ -163,7 +163,7 @@ def test_repeats_previous_per_channel() -> None:
 FIRST_KERNEL = """
 import sys
 import numpy as np
-from pltanomaly import zerocount
+from pltanomaly.channels import zerocount
 rows = np.zeros((4, 3564), np.uint32)
 colliding, empty = np.arange(0, 3564, 3), np.arange(1, 3564, 3)
 out = np.empty(4), np.empty(4, np.float32), np.empty(4, np.uint64), np.empty(4, bool)

@@ -27,8 +27,8 @@ def results(results_template: Path, tmp_path: Path) -> Path:
 
 
 class FakeDetector:
-    """Stands in for pltanomaly.detect.detect_fill: flags the channel with the largest late/early
-    rate change, records its calls, and can be made to fail or to wait."""
+    """Stands in for pltanomaly.channels.detect.detect_fill: flags the channel with the largest
+    late/early rate change, records its calls, and can be made to fail or to wait."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -92,7 +92,8 @@ def _marker_png() -> bytes:
 
 
 class FakePlotter:
-    """Stands in for pltanomaly.plot.plot_fill: writes a marker PNG and records its calls."""
+    """Stands in for pltanomaly.channels.plot.plot_fill: writes a marker PNG and records its
+    calls."""
 
     PNG = _marker_png()
 

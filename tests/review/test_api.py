@@ -147,18 +147,19 @@ def _check_step_view(body: dict[str, Any]) -> tuple[float, float]:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("pltanomaly.detect") is None, reason="needs pltanomaly.detect"
+    importlib.util.find_spec("pltanomaly.channels.detect") is None,
+    reason="needs pltanomaly.channels.detect",
 )
 def test_series_is_what_the_detector_sees(client: Any) -> None:
     body = client.get("/api/fills/2022/8001/series?points=200").get_json()
-    assert body["source"] == "pltanomaly.detect"
+    assert body["source"] == "pltanomaly.channels.detect"
     before, _ = _check_step_view(body)
     assert before == pytest.approx(1.0, abs=0.01)  # the detector normalises to the fill start
 
 
 def test_series_fallback_without_the_detector(client: Any, monkeypatch: Any) -> None:
     def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise ImportError("No module named 'pltanomaly.detect'")
+        raise ImportError("No module named 'pltanomaly.channels.detect'")
 
     monkeypatch.setattr("pltanomaly.review.series._detector_view", unavailable)
     body = client.get("/api/fills/2022/8001/series?points=200").get_json()

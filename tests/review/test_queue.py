@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pltanomaly.calibrate import Observation, fit
+from pltanomaly.core.calibrate import Observation, fit
 from pltanomaly.review.queue import Candidate, precision_recall, rank
 
 

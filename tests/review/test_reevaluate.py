@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pltanomaly.detect import DetectorSettings
+from pltanomaly.channels.detect import DetectorSettings
 from pltanomaly.review.labels import ERROR, FINISHED, PENDING, RUNNING
 
 
@@ -142,8 +142,8 @@ def test_missing_detector_module_is_an_error(make_app: Any, monkeypatch: Any) ->
     real_import = builtins.__import__
 
     def no_detect(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "pltanomaly.detect":
-            raise ImportError("No module named 'pltanomaly.detect'")
+        if name == "pltanomaly.channels.detect":
+            raise ImportError("No module named 'pltanomaly.channels.detect'")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_detect)
@@ -231,8 +231,8 @@ def test_reevaluate_forms(client: Any, fake_detector: Any) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("pltanomaly.detect") is None,
-    reason="pltanomaly.detect (the real detector) is not written yet",
+    importlib.util.find_spec("pltanomaly.channels.detect") is None,
+    reason="pltanomaly.channels.detect (the real detector) is not written yet",
 )
 def test_reevaluate_with_the_real_detector(make_app: Any, results: Path) -> None:
     from pltanomaly.review.results import normalise_fill

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pltanomaly.atomic import write_json_atomic
+from pltanomaly.core.atomic import write_json_atomic
 
 
 @pytest.mark.parametrize(

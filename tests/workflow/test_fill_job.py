@@ -1,4 +1,4 @@
-"""A fill's whole job in one process (pltanomaly.fill_job), without Snakemake: which steps
+"""A fill's whole job in one process (pltanomaly.channels.fill_job), without Snakemake: which steps
 it redoes when what changes, and that the plot draws what the detector computed."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 import pytest
 from wf_helpers import ROOT, fill_folders
 
-import pltanomaly.plot
-from pltanomaly import fill_job
-from pltanomaly.fill_job import FillJob, redo_steps, run_fill_job
+import pltanomaly.channels.plot
+from pltanomaly.channels import fill_job
+from pltanomaly.channels.fill_job import FillJob, redo_steps, run_fill_job
 
 YEAR = 2022
 ALL = {"convert", "detect", "plot"}
@@ -94,7 +94,7 @@ def test_the_plot_draws_the_detectors_view(job, monkeypatch):
     def recompute(*args, **kwargs):
         raise AssertionError("the plot recomputed the ratios")
 
-    monkeypatch.setattr(pltanomaly.plot, "ratio_view", recompute)
+    monkeypatch.setattr(pltanomaly.channels.plot, "ratio_view", recompute)
     record = run_fill_job(job)
     assert record["status"]["plot"] == "ok" and job.path("plot").exists()
     # a plot redone alone (detection reused) makes the view from the series

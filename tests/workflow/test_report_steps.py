@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from wf_helpers import fill_folders, truncated_copy
 
-from pltanomaly import report
+from pltanomaly.channels import report, steps
+from pltanomaly.core import steps as records
 
 YEAR = 2022
 
@@ -23,10 +24,10 @@ def converted(tmp_path_factory, source_tree):
     year_dir = tmp_path_factory.mktemp("steps") / str(YEAR)
     folder = fill_folders(source_tree / "22")[0]
     fill = int(folder.name)
-    record = report.convert_step(
+    record = steps.convert_step(
         folder,
         year_dir / "fills" / f"{fill}.parquet",
-        report.record_path(year_dir, "convert", fill),
+        records.record_path(year_dir, "convert", fill),
         fill=fill,
         year=YEAR,
     )
@@ -34,11 +35,11 @@ def converted(tmp_path_factory, source_tree):
 
 
 def _detect(year_dir: Path, fill: int, **kwargs):
-    return report.detect_step(
+    return steps.detect_step(
         year_dir / "fills" / f"{fill}.parquet",
-        report.record_path(year_dir, "convert", fill),
+        records.record_path(year_dir, "convert", fill),
         year_dir / "fills" / f"{fill}.json",
-        report.record_path(year_dir, "detect", fill),
+        records.record_path(year_dir, "detect", fill),
         fill=fill,
         year=YEAR,
         **{"dead_channels": [6, 8, 9], **kwargs},
@@ -46,12 +47,12 @@ def _detect(year_dir: Path, fill: int, **kwargs):
 
 
 def _plot(year_dir: Path, fill: int, **kwargs):
-    return report.plot_step(
+    return steps.plot_step(
         year_dir / "fills" / f"{fill}.parquet",
         year_dir / "fills" / f"{fill}.json",
-        report.record_path(year_dir, "detect", fill),
+        records.record_path(year_dir, "detect", fill),
         year_dir / "plots" / f"{fill}.png",
-        report.record_path(year_dir, "plot", fill),
+        records.record_path(year_dir, "plot", fill),
         fill=fill,
         year=YEAR,
         **kwargs,
@@ -62,7 +63,7 @@ def test_convert_step_ok(converted):
     year_dir, fill, record = converted
     assert record["status"] == "ok" and record["reason"] is None
     assert record["summary"]["rows_kept"] > 0 and record["seconds"] > 0
-    assert json.loads(report.record_path(year_dir, "convert", fill).read_text()) == record
+    assert json.loads(records.record_path(year_dir, "convert", fill).read_text()) == record
     assert pq.read_table(year_dir / "fills" / f"{fill}.parquet").num_rows > 0
 
 
@@ -73,15 +74,15 @@ def test_convert_step_failures_remove_stale_series(tmp_path, source_tree):
     series = tmp_path / "fills" / "7990.parquet"
     series.parent.mkdir(parents=True)
     series.write_bytes(b"stale")
-    record = report.convert_step(folder, series, tmp_path / "rec.json", fill=7990, year=YEAR)
+    record = steps.convert_step(folder, series, tmp_path / "rec.json", fill=7990, year=YEAR)
     assert record["status"] == "failed" and record["error_type"] == "BrilFileError"
     assert "truncated" in record["reason"] and not series.exists()
     empty = tmp_path / "data" / "7995"
     empty.mkdir()
-    record = report.convert_step(empty, series, tmp_path / "rec.json", fill=7995, year=YEAR)
+    record = steps.convert_step(empty, series, tmp_path / "rec.json", fill=7995, year=YEAR)
     assert record["error_type"] == "EmptyFillError"
     assert record["reason"] == "no .hd5 file in the fill folder"
-    assert not report.retry_path(tmp_path / "rec.json").exists()  # data errors: no retry
+    assert not records.retry_path(tmp_path / "rec.json").exists()  # data errors: no retry
 
 
 def test_detect_and_plot_steps(converted):
@@ -118,7 +119,7 @@ def test_detect_step_bad_settings_raise(converted):
 
 
 def test_internal_error_is_recorded_with_a_retry_token(converted, monkeypatch, tmp_path):
-    import pltanomaly.detect
+    import pltanomaly.channels.detect
 
     year_dir, fill, _ = converted
     work = tmp_path / str(YEAR)
@@ -126,28 +127,28 @@ def test_internal_error_is_recorded_with_a_retry_token(converted, monkeypatch, t
     (work / "fills" / f"{fill}.parquet").write_bytes(
         (year_dir / "fills" / f"{fill}.parquet").read_bytes()
     )
-    record_in = report.record_path(year_dir, "convert", fill)
-    report.record_path(work, "convert", fill).parent.mkdir(parents=True)
-    report.record_path(work, "convert", fill).write_text(record_in.read_text())
+    record_in = records.record_path(year_dir, "convert", fill)
+    records.record_path(work, "convert", fill).parent.mkdir(parents=True)
+    records.record_path(work, "convert", fill).write_text(record_in.read_text())
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(pltanomaly.detect, "detect_fill_analysis", broken)
+    monkeypatch.setattr(pltanomaly.channels.detect, "detect_fill_analysis", broken)
     record = _detect(work, fill)
     assert record["status"] == "failed" and record["internal"] is True
     assert "RuntimeError: boom" in record["reason"]
-    first = report.retry_tokens(work, "detect")
+    first = records.retry_tokens(work, "detect")
     assert set(first) == {fill}
     _detect(work, fill)
-    assert report.retry_tokens(work, "detect")[fill] != first[fill]  # a new token each time
+    assert records.retry_tokens(work, "detect")[fill] != first[fill]  # a new token each time
     logs = report.fill_log(work, fill)
     assert logs["status"] == "failed" and logs["internal_error"] is True
 
 
 def test_failed_conversion_propagates(tmp_path):
     year_dir = tmp_path / str(YEAR)
-    convert = report.record_path(year_dir, "convert", 7990)
+    convert = records.record_path(year_dir, "convert", 7990)
     convert.parent.mkdir(parents=True)
     convert.write_text(json.dumps({"status": "failed", "reason": "x.hd5: truncated"}))
     stale = year_dir / "fills" / "7990.json"
@@ -168,7 +169,7 @@ def test_aggregate_year(converted, tmp_path):
     _plot(year_dir, fill, plots="all")
     # a failed fill beside the good one
     for step, status in (("convert", "failed"), ("detect", "failed"), ("plot", "skipped")):
-        path = report.record_path(year_dir, step, 7990)
+        path = records.record_path(year_dir, step, 7990)
         path.write_text(
             json.dumps({"status": status, "reason": "bad file", "failed_step": "convert"})
         )

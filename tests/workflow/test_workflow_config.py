@@ -14,8 +14,9 @@ import pytest
 import yaml
 from wf_helpers import ROOT, fill_folders, link_tree, planned, snakemake, write_config
 
-from pltanomaly import config as plt_config
-from pltanomaly.detect import DetectorSettings
+from pltanomaly.channels import years as plt_years
+from pltanomaly.channels.detect import DetectorSettings
+from pltanomaly.core import config as plt_config
 
 GOOD = {
     "results": "results",
@@ -40,7 +41,7 @@ def test_repo_config_is_valid_and_defaults_are_filled():
 
 def test_issue_example_shape_is_valid():
     config = validated(GOOD)
-    years = plt_config.year_configs(config)
+    years = plt_years.year_configs(config)
     assert list(years) == [2022]
     assert years[2022].source == Path("data/22")
     assert years[2022].dead_channels == (6, 8, 9)
@@ -104,7 +105,7 @@ def test_sshfs_source_defaults_and_command():
             "jump": "me@gateway",
         }
     }
-    year = plt_config.year_configs(validated(config))[2022]
+    year = plt_years.year_configs(validated(config))[2022]
     assert year.sshfs is not None
     assert year.source == Path("mnt/brildata/22") == year.sshfs.mountpoint
     assert year.sshfs.target == "me@bril-gw:/brildata/22"
@@ -121,7 +122,7 @@ def test_per_year_detector_settings_override_the_global_ones():
     config["detector"] = {"step_min": 0.03, "false_alarm_rate": 0.002}
     config["years"][2022]["detector"] = {"step_min": 0.05}
     config["years"][2023] = {"source": "data/23"}
-    years = plt_config.year_configs(validated(config))
+    years = plt_years.year_configs(validated(config))
     merged = {"step_min": 0.05, "false_alarm_rate": 0.002}
     assert years[2022].detector == DetectorSettings.from_mapping(merged)
     assert years[2023].detector == DetectorSettings(step_min=0.03, false_alarm_rate=0.002)
@@ -129,7 +130,7 @@ def test_per_year_detector_settings_override_the_global_ones():
     # validated once, here, naming the year
     config["years"][2023]["detector"] = {"bogus_setting": 3}
     with pytest.raises(plt_config.ConfigError, match=r"years\.2023 detector.*bogus_setting"):
-        plt_config.year_configs(validated(config))
+        plt_years.year_configs(validated(config))
 
 
 def test_discovery_include_exclude_and_fingerprint(tmp_path):
@@ -145,8 +146,8 @@ def test_discovery_include_exclude_and_fingerprint(tmp_path):
     (source / "old").mkdir()
     config = copy.deepcopy(GOOD)
     config["years"][2022]["source"] = str(source)
-    year = plt_config.year_configs(validated(config))[2022]
-    fills = plt_config.discover_fills(year)
+    year = plt_years.year_configs(validated(config))[2022]
+    fills = plt_years.discover_fills(year)
     assert sorted(fills) == [8001, 8002, 8003]
     assert [Path(f).name for f in fills[8001]] == [
         "8001_0_2207050013_2207050031.hd5",
@@ -154,25 +155,25 @@ def test_discovery_include_exclude_and_fingerprint(tmp_path):
     ]
     assert fills[8003] == []  # an empty fill is kept (and fails, loudly)
     config["years"][2022]["fills"] = {"exclude": [8002]}
-    assert plt_config.discover(plt_config.year_configs(validated(config))[2022])[1] == [8002]
+    assert plt_years.discover(plt_years.year_configs(validated(config))[2022])[1] == [8002]
     config["years"][2022]["fills"] = {"include": [8001, 8002], "exclude": [8002]}
-    found, excluded = plt_config.discover(plt_config.year_configs(validated(config))[2022])
+    found, excluded = plt_years.discover(plt_years.year_configs(validated(config))[2022])
     assert (sorted(found), excluded) == ([8001], [8002, 8003])
 
-    before = plt_config.fill_fingerprint(fills[8001])
+    before = plt_years.fill_fingerprint(fills[8001])
     path = Path(fills[8001][0])
     stat = path.stat()
     path.write_bytes(b"xy")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time, other size
-    assert plt_config.fill_fingerprint(fills[8001]) != before
+    assert plt_years.fill_fingerprint(fills[8001]) != before
 
 
 def test_missing_source_is_a_clear_error(tmp_path):
     config = copy.deepcopy(GOOD)
     config["years"][2022]["source"] = str(tmp_path / "nowhere")
-    year = plt_config.year_configs(validated(config))[2022]
+    year = plt_years.year_configs(validated(config))[2022]
     with pytest.raises(plt_config.ConfigError, match=r"nowhere .* is not a folder"):
-        plt_config.discover_fills(year)
+        plt_years.discover_fills(year)
 
 
 # ------------------------------------------------------------------ through Snakemake
@@ -255,7 +256,7 @@ def test_one_validation_for_the_workflow_and_the_config_command(small_workdir, d
     config = copy.deepcopy(GOOD)
     config["years"][2022]["detector"] = detector
     with pytest.raises(plt_config.ConfigError, match=r"years\.2022 detector settings"):
-        plt_config.load_years(copy.deepcopy(config))
+        plt_years.load_years(copy.deepcopy(config))
     write_config(small_workdir, config)
     command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
     done = subprocess.run(command, cwd=small_workdir, capture_output=True, text=True, check=False)
@@ -302,12 +303,12 @@ def test_symlink_loops_fail_only_their_fill(tmp_path, source_tree):
     (data / "8025").mkdir()
     os.symlink("loop.hd5", data / "8025" / "loop.hd5")
     (data / "7920" / "._7920.hd5").write_bytes(b"\x00\x05\x16\x07")  # hidden: not a file
-    year = plt_config.YearConfig(year=2022, source=data)
-    fills = plt_config.discover_fills(year)
+    year = plt_years.YearConfig(year=2022, source=data)
+    fills = plt_years.discover_fills(year)
     assert sorted(fills) == [7920, 8024, 8025]
     assert fills[8024] == [] and [Path(f).name for f in fills[8025]] == ["loop.hd5"]
     assert all(not Path(f).name.startswith(".") for f in fills[7920])
-    plt_config.fill_fingerprint(fills[8025])  # a loop is fingerprinted, not raised
+    plt_years.fill_fingerprint(fills[8025])  # a loop is fingerprinted, not raised
     write_config(tmp_path, GOOD)
     command = [sys.executable, "-m", "pltanomaly.cli", "config", "config.yaml"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
@@ -322,11 +323,11 @@ def test_recovery_advice_names_unlock_and_rerun_incomplete():
 
 def test_calibration_digest_follows_the_file_content(tmp_path):
     path = tmp_path / "cal.json"
-    assert plt_config.calibration_digest(DetectorSettings()) == ""
+    assert plt_years.calibration_digest(DetectorSettings()) == ""
     path.write_text('{"version": 1, "types": {}}')
-    first = plt_config.calibration_digest(DetectorSettings(calibration=str(path)))
+    first = plt_years.calibration_digest(DetectorSettings(calibration=str(path)))
     path.write_text('{"version": 1, "types": {"step": {}}}')
-    second = plt_config.calibration_digest(DetectorSettings(calibration=str(path)))
+    second = plt_years.calibration_digest(DetectorSettings(calibration=str(path)))
     assert first and second and first != second
     with pytest.raises(plt_config.ConfigError, match=r"none\.json"):
-        plt_config.calibration_digest(DetectorSettings(calibration=str(tmp_path / "none.json")))
+        plt_years.calibration_digest(DetectorSettings(calibration=str(tmp_path / "none.json")))

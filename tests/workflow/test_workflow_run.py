@@ -203,7 +203,7 @@ def _redid(workdir: Path, year: int, fills, steps: set[str]) -> None:
 
 
 def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
-    from pltanomaly.detect import DetectorSettings
+    from pltanomaly.channels.detect import DetectorSettings
 
     workdir = base_run.workdir
     step_min = DetectorSettings().step_min
@@ -237,8 +237,8 @@ def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
 
 
 def test_calibration_reruns_detection_of_its_years_only(base_run, tmp_path):
-    from pltanomaly.atomic import write_json_atomic
-    from pltanomaly.calibrate import Observation, fit
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.core.calibrate import Observation, fit
 
     workdir = base_run.workdir
     calibration = tmp_path / "cal.json"

@@ -12,7 +12,7 @@ import pytest
 from wf_helpers import fill_folders, link_tree, planned, read_logs, snakemake, write_config
 from wf_sshd import Sshd, missing_tools, start_sshd
 
-from pltanomaly.config import MountError, SshfsSource, ensure_mounted, mount_at, unmount
+from pltanomaly.core.config import MountError, SshfsSource, ensure_mounted, mount_at, unmount
 
 pytestmark = pytest.mark.sshfs
 

@@ -1,5 +1,5 @@
 """Snakemake wrapper: a year's report.parquet, logs.json, report table and report plots
-(pltanomaly.report.aggregate_year)."""
+(pltanomaly.channels.report.aggregate_year)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,8 @@ from pathlib import Path
 smk = snakemake  # type: ignore[name-defined]  # noqa: F821 (set by Snakemake)
 sys.path.insert(0, str(Path(smk.scriptdir).resolve().parents[1] / "src"))
 
-from pltanomaly.report import aggregate_year, job_logging  # noqa: E402
+from pltanomaly.channels.report import aggregate_year  # noqa: E402
+from pltanomaly.core.steps import job_logging  # noqa: E402
 
 job_logging(smk.log[0])
 aggregate_year(

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from pltanomaly.metrics import confusion, ratio
+from pltanomaly.core.metrics import confusion, ratio
 from pltanomaly.review.labels import ANOMALY_TYPES, LabelStore, default_labels_path
 from pltanomaly.review.results import FillNotFound, FillUnreadable, ResultsReader
 

@@ -33,7 +33,7 @@ from flask import Flask, g, jsonify, render_template, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
-from pltanomaly.events import format_magnitude
+from pltanomaly.channels.events import format_magnitude
 from pltanomaly.review import heatmap, security
 from pltanomaly.review.api import api
 from pltanomaly.review.forms import CONVERTERS, FILL_STATUSES, MAX_USER, USER_COOKIE

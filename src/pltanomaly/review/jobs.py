@@ -25,15 +25,15 @@ PlotFn = Callable[..., Any]
 
 
 def default_detect_fn(series: Any, **kwargs: Any) -> dict[str, Any]:
-    """``pltanomaly.detect.detect_fill``, imported only when a job runs."""
-    from pltanomaly.detect import detect_fill
+    """``pltanomaly.channels.detect.detect_fill``, imported only when a job runs."""
+    from pltanomaly.channels.detect import detect_fill
 
     return detect_fill(series, **kwargs)
 
 
 def default_plot_fn(series: Any, result: dict[str, Any], out_png: Any, **kwargs: Any) -> Any:
-    """``pltanomaly.plot.plot_fill``, imported only when a job runs."""
-    from pltanomaly.plot import plot_fill
+    """``pltanomaly.channels.plot.plot_fill``, imported only when a job runs."""
+    from pltanomaly.channels.plot import plot_fill
 
     return plot_fill(series, result, out_png, **kwargs)
 
@@ -120,7 +120,7 @@ class Reevaluator:
     def _reevaluate(self, year: int, fill: int) -> str:
         import pandas as pd
 
-        from pltanomaly.atomic import write_json_atomic
+        from pltanomaly.core.atomic import write_json_atomic
 
         series_path = self.reader.series_path(year, fill)
         if not series_path.exists():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pltanomaly.events import EVENT_TYPES
+from pltanomaly.channels.events import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 

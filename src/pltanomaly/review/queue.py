@@ -1,8 +1,8 @@
 """The evaluation queue: which unlabelled channel a verdict would teach the calibration most.
 
 Each live channel's P(expert calls bad) comes from the calibration fitted on the verdicts so far
-(:mod:`pltanomaly.calibrate`; the uncalibrated detector while there are none), for the type that
-makes it most likely bad. Its predictive uncertainty is the binary entropy of the moderated
+(:mod:`pltanomaly.core.calibrate`; the uncalibrated detector while there are none), for the type
+that makes it most likely bad. Its predictive uncertainty is the binary entropy of the moderated
 prediction ``sigmoid((m - logit t) / sqrt(1 + pi s^2 / 8))`` (MacKay), with ``m, s`` the mean
 and spread of the log-odds and ``t`` the decision threshold: highest where the calibration
 cannot tell on which side of the threshold the expert will put the channel, and higher where it
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pltanomaly.calibrate import Calibration
+from pltanomaly.core.calibrate import Calibration
 
 #: bits by which each earlier pick of the same fill (or type) lowers a channel
 SPREAD = 0.15

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.layout import N_CHANNELS
+from pltanomaly.channels.layout import N_CHANNELS
 
 YEAR_RE = re.compile(r"^(\d{4})$")
 FILL_FILE_RE = re.compile(r"^(\d{1,7})\.json$")

@@ -1,12 +1,13 @@
 """Per-channel view of a fill series for the chart: normalised rate and ratio to the reference.
 
-The numbers come from ``pltanomaly.detect.ratio_view``, called as ``pltanomaly.plot`` calls it
-(dead channels from the fill's result, settings from the result or the config), so the chart
-shows exactly what the detector judged and the plot shows: each live channel's rate normalised
-to the median channel, and its ratio to the leave-one-out reference of the other live channels,
-1 = normal. When the detector cannot be imported or fails on the series, a simpler view computed
-here stands in (``source`` says which): ``norm = rate / median(rate > 0)``, reference = median
-of the other live channels' ``norm``, ratio normalised to median 1 over the fill.
+The numbers come from ``pltanomaly.channels.detect.ratio_view``, called as
+``pltanomaly.channels.plot`` calls it (dead channels from the fill's result, settings from the
+result or the config), so the chart shows exactly what the detector judged and the plot
+shows: each live channel's rate normalised to the median channel, and its ratio to the
+leave-one-out reference of the other live channels, 1 = normal. When the detector cannot be
+imported or fails on the series, a simpler view computed here stands in (``source`` says
+which): ``norm = rate / median(rate > 0)``, reference = median of the other live channels'
+``norm``, ratio normalised to median 1 over the fill.
 
 Everything is then binned in time to at most ``points`` bins (mean, and min/max of the ratio so
 that short spikes and dropouts stay visible); empty bins are ``null`` (data gaps).
@@ -153,10 +154,10 @@ def _align(
 def _detector_view(
     df: pd.DataFrame, fill_result: dict[str, Any], settings: Any
 ) -> tuple[np.ndarray, list[int], set[int], np.ndarray, np.ndarray]:
-    """(times, channels, live, normalised, ratio) from pltanomaly.detect.ratio_view, called as
-    pltanomaly.plot does: the result's own settings first; when a newer detector refuses
-    them (a renamed setting), the current config's."""
-    from pltanomaly.detect import ratio_view
+    """(times, channels, live, normalised, ratio) from pltanomaly.channels.detect.ratio_view,
+    called as pltanomaly.channels.plot does: the result's own settings first; when a newer
+    detector refuses them (a renamed setting), the current config's."""
+    from pltanomaly.channels.detect import ratio_view
 
     dead = sorted(int(c) for c, v in fill_result["channels"].items() if v["status"] == "dead")
     attempts = []
@@ -193,7 +194,7 @@ def channel_view(
     df = read_series(path)
     t_raw, chans_raw, rates_raw = wide_rates(df)
     status = {int(c): info["status"] for c, info in fill_result["channels"].items()}
-    source = "pltanomaly.detect"
+    source = "pltanomaly.channels.detect"
     try:
         if df.empty:
             raise ValueError("the series has no row")
@@ -215,7 +216,7 @@ def channel_view(
         "reference": [],
         "channels": {},
         "source": source,
-        "labels": LABELS["detector" if source == "pltanomaly.detect" else "fallback"],
+        "labels": LABELS["detector" if source == "pltanomaly.channels.detect" else "fallback"],
     }
     if t.size == 0:
         return out

@@ -1,5 +1,5 @@
 """The workflow config as the review app reads it: detector settings and dead channels per year,
-for re-evaluation (the same overlay as pltanomaly.config.year_configs)."""
+for re-evaluation (the same overlay as pltanomaly.channels.years.year_configs)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _year_entry(config: Mapping[str, Any], year: int) -> Mapping[str, Any]:
 
 def check_detector_settings(config: Mapping[str, Any]) -> None:
     """Raise ValueError now, not in a job, when the config's detector settings are invalid."""
-    from pltanomaly.config import year_detector
+    from pltanomaly.channels.years import year_detector
 
     years = config.get("years")
     for year in [*(years if isinstance(years, Mapping) else {}), 0]:  # 0: the global ones
@@ -42,8 +42,8 @@ def check_detector_settings(config: Mapping[str, Any]) -> None:
 
 def year_settings_from(config: Mapping[str, Any]) -> Callable[[int], dict[str, Any]]:
     """year -> detector settings as the workflow uses them
-    (:func:`pltanomaly.config.year_detector`, in their serialised form)."""
-    from pltanomaly.config import year_detector
+    (:func:`pltanomaly.channels.years.year_detector`, in their serialised form)."""
+    from pltanomaly.channels.years import year_detector
 
     return lambda year: year_detector(config, year).to_dict()
 
