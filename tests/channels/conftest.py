@@ -1,4 +1,4 @@
-"""Fixtures for the foundation tests."""
+"""Fixtures for the PLT channel family's tests: generated fills and hand-made BRIL files."""
 
 from __future__ import annotations
 
