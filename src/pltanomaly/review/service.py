@@ -56,6 +56,13 @@ def current_review() -> Review:
     return review
 
 
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute against the working directory, symlinks kept: a ``results`` link
+    is still read through (and its labels sit beside the link, as
+    :func:`~pltanomaly.review.labels.default_labels_path` puts them)."""
+    return Path(os.path.abspath(path))
+
+
 def _day_start(d: date) -> float:
     return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
 
@@ -104,9 +111,15 @@ class Review:
         executor: Executor | None = None,
         runner: Reevaluator | None = None,
     ) -> Review:
-        """The service over ``results_dir`` (see :func:`pltanomaly.review.app.create_app`)."""
+        """The service over ``results_dir`` (see :func:`pltanomaly.review.app.create_app`).
+
+        The results folder and label database are made absolute here, once, against the
+        working directory at start-up: everything that opens them later (Flask's ``send_file``
+        resolves a relative path against the package folder) gets the same file.
+        """
         cfg = load_config(config)
         check_detector_settings(cfg)  # invalid settings fail now, not in a job
+        results_dir = absolute(results_dir)
         reader = ResultsReader(results_dir)
 
         def make_runner(store: LabelStore) -> Reevaluator:
@@ -122,7 +135,7 @@ class Review:
 
         review = cls(
             reader,
-            Path(labels_db) if labels_db is not None else default_labels_path(results_dir),
+            absolute(labels_db) if labels_db is not None else default_labels_path(results_dir),
             create_db_folder=labels_db is not None,
             runner=runner,
             runner_factory=make_runner,
