@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry
 
@@ -239,14 +239,17 @@ def fetch_chamber(
 
 
 def _error_kind(error: BaseException) -> str:
-    """``timeout`` or ``connection``: what a ``requests`` error was, under its wrappers."""
+    """``timeout`` or ``connection``: what a ``requests`` error was, under its wrappers
+    (urllib3's refused connection is a subclass of its connect time-out)."""
     if isinstance(error, requests.Timeout):
         return "timeout"
     seen: BaseException | None = error
-    while seen is not None:
+    for _ in range(8):
+        if isinstance(seen, MaxRetryError):
+            seen = seen.reason
+        if seen is None or isinstance(seen, NewConnectionError):
+            break
         if isinstance(seen, (Urllib3Timeout, TimeoutError)):
-            return "timeout"
-        if isinstance(seen, MaxRetryError) and isinstance(seen.reason, Urllib3Timeout):
             return "timeout"
         inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
         seen = inner or seen.__cause__ or seen.__context__
