@@ -108,10 +108,12 @@ class Script:
 
 @dataclass
 class DqmGuiServer:
-    """Serve ``runs`` (run -> chamber -> counts) at the GUI's paths on 127.0.0.1."""
+    """Serve ``runs`` (run -> chamber -> counts) at the GUI's paths on 127.0.0.1; every answer
+    waits ``latency`` seconds (a slow GUI), the ``sleep`` fault ``sleep`` seconds."""
 
     runs: dict[int, dict[Chamber, np.ndarray]]
     sleep: float = 0.3
+    latency: float = 0.0
     max_requests: int = 5000
     lifetime: float = 60.0
     scripts: dict[tuple[int, str], Script] = field(default_factory=dict)
@@ -181,6 +183,8 @@ class DqmGuiServer:
         if handler.path not in self._paths:
             return _send(handler, 404, b"<html>Not Found</html>", "text/html")
         run, chamber = self._paths[handler.path]
+        if self.latency:
+            time.sleep(self.latency)
         fault = self._next_fault(run, chamber)
         body = self.body(run, chamber)
         if fault in ("503", "500", "404"):
