@@ -256,3 +256,18 @@ def test_the_command_refuses_https_without_a_certificate(
     assert main(argv) == 2
     assert "cert" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_session_presents_the_certificate_and_key(tmp_path: Path) -> None:
+    assert fetch.make_session().cert is None
+    assert fetch.make_session(cert="c.pem", key="k.pem").cert == ("c.pem", "k.pem")
+    assert fetch.make_session(cert="proxy.pem").cert == ("proxy.pem", "proxy.pem")
+    assert fetch.make_session(verify="/etc/ca").verify == "/etc/ca"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"workers": 0}, {"retries": -1}, {"backoff": -1.0}, {"timeout": (1.0, 0.0)}]
+)
+def test_arguments_out_of_range(bad: dict) -> None:
+    with pytest.raises(ValueError, match="fetch_run"):
+        fetch_run(RUN, "http://127.0.0.1:9", **(FAST | bad))

@@ -209,33 +209,39 @@ def fetch_chamber(
     retries: int,
     backoff: float,
 ) -> ChamberOccupancy | ChamberFailure:
-    """One chamber's occupancy, or why it could not be got."""
+    """One chamber's occupancy, or why it could not be got; an answer cut short or not JSON
+    is asked again up to ``retries`` times (urllib3 repeats the rest)."""
     url = chamber_url(base_url, run, chamber)
-    failure = ChamberFailure("connection", "not tried")
-    for attempt in range(retries + 1):
+    for attempt in range(max(retries, 0) + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
+        answer, again = _ask(session, url, chamber, timeout)
+        if not again:
+            break
+    return answer
+
+
+def _ask(
+    session: requests.Session, url: str, chamber: Chamber, timeout: tuple[float, float]
+) -> tuple[ChamberOccupancy | ChamberFailure, bool]:
+    """One GET (with urllib3's retries) and its answer; ``True`` if worth asking again."""
+    try:
+        response = session.get(url, timeout=timeout, stream=True)
+    except requests.RequestException as exc:
+        return ChamberFailure(_error_kind(exc), _one_line(exc)), False
+    with response:
+        if response.status_code != 200:
+            kind = "not_found" if response.status_code == 404 else "http"
+            return ChamberFailure(kind, response.reason or "", response.status_code), False
         try:
-            response = session.get(url, timeout=timeout, stream=True)
+            body = response.content
         except requests.RequestException as exc:
-            return ChamberFailure(_error_kind(exc), _one_line(exc))
-        with response:
-            if response.status_code != 200:
-                kind = "not_found" if response.status_code == 404 else "http"
-                return ChamberFailure(kind, response.reason or "", response.status_code)
-            try:
-                body = response.content
-            except requests.RequestException as exc:
-                kind = "timeout" if _error_kind(exc) == "timeout" else "truncated"
-                failure = ChamberFailure(kind, _one_line(exc))
-                continue
-        try:
-            return parse_answer(body, chamber, url)
-        except DqmAnswerError as exc:
-            failure = ChamberFailure(exc.kind, exc.what)
-            if exc.kind != "bad_json":
-                return failure
-    return failure
+            kind = "timeout" if _error_kind(exc) == "timeout" else "truncated"
+            return ChamberFailure(kind, _one_line(exc)), True
+    try:
+        return parse_answer(body, chamber, url), False
+    except DqmAnswerError as exc:
+        return ChamberFailure(exc.kind, exc.what), exc.kind == "bad_json"
 
 
 def _error_kind(error: BaseException) -> str:
@@ -277,7 +283,9 @@ def fetch_run(
 
     ``timeout`` is (connect, read) seconds per request; ``retries`` and ``backoff`` (seconds,
     doubled each time) bound the repeats. Never raises for what the GUI answers: failures are
-    in the result."""
+    in the result; ``ValueError`` for arguments out of range."""
+    if workers < 1 or retries < 0 or backoff < 0 or min(timeout) <= 0:
+        raise ValueError(f"fetch_run: {workers=}, {retries=}, {backoff=}, {timeout=}")
     fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     local = threading.local()
@@ -299,7 +307,7 @@ def fetch_run(
 
     wanted = list(chambers)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             answers = list(pool.map(one, wanted))
     finally:
         for session in sessions:
