@@ -342,7 +342,10 @@ def run_status(
 
 
 def write_run(result: FetchResult, parquet: str | Path, record: str | Path) -> dict[str, Any]:
-    """Write the run's Parquet, then its status record (both atomically); return the record.
+    """Write the run's Parquet, then its status record (both atomically); return the record:
+    ``run``, ``status``, ``reason``, ``base_url``, ``fetched_at``, ``seconds``, ``parquet`` (its
+    file name), ``chambers_fetched``, ``chambers_missing``, ``entries`` (hits in valid cells),
+    ``failures`` (chamber key -> ``kind``, ``detail``, ``http_status``), ``version``, ``rows``.
 
     Every status writes both files (an empty table when nothing was fetched), so the rule's
     outputs always exist and the record tells what they hold."""
