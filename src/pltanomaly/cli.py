@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.core.calibrate",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
+    "dt-fetch": (
+        "pltanomaly.chambers.fetch",
+        "fetch one run's DT chamber occupancy from the DQM GUI to Parquet",
+    ),
 }
 """Command name -> (module defining ``register(subparsers)``, one-line help). Only the
 command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,
