@@ -11,7 +11,7 @@ from dqmgui_server import occupancy, th2_answer
 
 from pltanomaly.chambers.dqmgui import DqmAnswerError, parse_answer
 from pltanomaly.chambers.geometry import CHAMBERS, Chamber, wires
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 URL = "http://127.0.0.1:1/dqm/online/jsonfairy/archive/1/x"
 MB1 = Chamber(0, 1, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pltanomaly.chambers.source import DqmSource, dqm_source, parse_runs
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 HTTPS = {"dqmgui": "https://cmsweb.cern.ch", "cert": "/c.pem", "key": "/k.pem"}
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pltanomaly.chambers.geometry import N_LAYERS, Chamber
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 PADDING = -1.0
 """The value of a cell that is not a wire."""

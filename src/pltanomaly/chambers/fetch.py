@@ -40,9 +40,9 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry
 
 from pltanomaly import __version__
-from pltanomaly.atomic import atomic_path, write_json_atomic
 from pltanomaly.chambers.dqmgui import ChamberOccupancy, DqmAnswerError, parse_answer
 from pltanomaly.chambers.geometry import CHAMBERS, Chamber, dqm_path
+from pltanomaly.core.atomic import atomic_path, write_json_atomic
 
 RETRY_STATUSES = (500, 502, 503, 504)
 """Answers worth asking again: the GUI is overloaded or restarting."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pltanomaly.errors import InputError
+from pltanomaly.core.errors import InputError
 
 KEYS = ("dqmgui", "runs", "cert", "key", "ca")
 SECRET_RE = re.compile(r"pass|secret|token|pwd", re.IGNORECASE)
