@@ -200,7 +200,9 @@ def fill_table(rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["run", "ls", "time", "stable"])
     long = pd.concat(parts, ignore_index=True)
-    keys = long.groupby(["run", "ls"], sort=True).agg(time=("time", "min"), stable=("stable", "any"))
+    keys = long.groupby(["run", "ls"], sort=True).agg(
+        time=("time", "min"), stable=("stable", "any")
+    )
     wide = long.pivot_table(
         index=["run", "ls"], columns="luminometer", values="delivered", aggfunc="first"
     )

@@ -1,0 +1,437 @@
+"""Per-fill cross-check: each luminometer against the consensus of the others, LS by LS.
+
+What is normal is learnt from the fill itself, never from labels:
+
+* **offsets**: each luminometer's fill-level offset to the consensus (the ``median_ratio``),
+  and per-run offsets (steps of 1-3 % at run boundaries are normal) are removed;
+* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill) is fitted
+  robustly (Huber) per luminometer and removed;
+* **noise**: the per-LS noise of each residual is measured from LS-to-LS differences (robust,
+  local so that noisy low-luminosity tails and scans get their own scale);
+* **beam**: LS where the consensus luminosity itself jumps (emittance scans, VdM scans,
+  fill edges) are not flagged: every luminometer follows them.
+
+A luminometer is flagged where its residual leaves the band of ``threshold`` robust spreads;
+``threshold`` follows from a false-alarm rate per LS (Gaussian tail), not from the log.
+Short excursions give ``dip``/``spike``; longer ones ``step``, ``drift`` or ``wave``; a
+luminometer whose whole fill or run is off by more than ``scale_limit`` gives ``scale``;
+zero or negative values while the others see beam give ``gap``. With three or more
+luminometers the one off is the one whose residual is largest (an off luminometer also
+shifts the others' consensus, with the opposite sign and less); with two, only the
+disagreement is known: both are ``undecided``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from pltanomaly.atomic import write_json_atomic
+from pltanomaly.luminometers.brilcalc import luminometer_columns, stable_values
+
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class CrosscheckConfig:
+    """Knobs of the cross-check; ``false_alarm_per_ls`` sets every threshold."""
+
+    false_alarm_per_ls: float = 1e-6
+    """Two-sided probability per LS and test that Gaussian noise crosses the threshold."""
+    min_present_ls: int = 20
+    """A luminometer with fewer valid STABLE BEAMS LS in the fill is ``absent``."""
+    local_window: int = 31
+    """LS of the running median a short excursion is measured against (dips up to half)."""
+    long_window: int = 9
+    """LS of the running median a long excursion (step, drift) is measured on."""
+    noise_window: int = 41
+    """LS over which the local noise is measured."""
+    run_min_ls: int = 20
+    """Runs with fewer LS share the fill-level offset."""
+    scan_pad: int = 3
+    """LS either side of a beam change (scan, edge) also left unflagged."""
+    scale_limit: float = 0.10
+    """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
+    spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
+    short_max: int = 20
+    """Events up to this many LS are dips or spikes."""
+    merge_gap: int = 5
+    """Flagged LS this close are one event."""
+    min_gap_ls: int = 10
+    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
+    experts' missing lists)."""
+
+    @property
+    def threshold(self) -> float:
+        """Robust spreads a residual must leave to be flagged."""
+        return float(norm.isf(self.false_alarm_per_ls / 2))
+
+
+def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    return pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy(float)
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of the finite values (0 if none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
+
+
+def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
+    offsets = np.zeros(logs.shape[1])
+    for _ in range(iterations):
+        consensus = np.nanmedian(logs - offsets, axis=1)
+        offsets = np.nanmedian(logs - consensus[:, None], axis=0)
+        offsets -= np.nanmedian(offsets)
+    return offsets
+
+
+def fit_linearity(
+    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 8
+) -> tuple[np.ndarray, float]:
+    """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights).
+
+    ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
+    values and the slope (per unit relative luminosity)."""
+    x = np.clip(lumi, 0.0, 3.0) - 1.0
+    _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
+    own = counts[run_index] >= run_min_ls
+    slope = 0.0
+    base = np.zeros_like(ratio)
+    for _ in range(iterations):
+        detrended = ratio - slope * x
+        fill_offset = np.median(detrended)
+        offsets = pd.Series(detrended).groupby(run_index).median().to_numpy()
+        base = np.where(own, offsets[run_index], fill_offset)
+        y = ratio - base
+        residual = y - slope * x
+        scale = max(robust_sigma(residual), 1e-6)
+        weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+        xc = x - np.average(x, weights=weight)
+        denominator = np.sum(weight * xc * xc)
+        if denominator <= 0:
+            break
+        slope = float(np.sum(weight * xc * y) / denominator)
+    return base + slope * x, slope
+
+
+def beam_change_mask(consensus_log: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """LS where the consensus luminosity changes unlike its smooth decay (scans, edges),
+    widened by ``pad`` LS."""
+    n = consensus_log.size
+    mask = np.zeros(n, dtype=bool)
+    if n < 3:
+        return np.ones(n, dtype=bool)
+    step = np.diff(consensus_log)
+    centre = np.nanmedian(step)
+    sigma = max(robust_sigma(step), 1e-6)
+    jumps = np.flatnonzero(np.abs(step - centre) > threshold * sigma)
+    for j in jumps:
+        mask[max(0, j - pad) : min(n, j + 1 + pad + 1)] = True
+    mask[: min(n, pad)] = True
+    mask[max(0, n - pad) :] = True
+    return mask
+
+
+def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
+    """Runs of true values as (first, last) indices, merging gaps of up to ``merge_gap``."""
+    where = np.flatnonzero(flags)
+    if where.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(where) > merge_gap + 1)
+    starts = np.r_[where[0], where[breaks + 1]]
+    ends = np.r_[where[breaks], where[-1]]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int) -> str:
+    magnitude = float(np.median(residual))
+    if length <= short_max:
+        return "dip" if magnitude < 0 else "spike"
+    centred = residual - residual.mean()
+    if (
+        min(np.mean(centred > 0), np.mean(centred < 0)) > 0.3
+        and np.mean(np.sign(residual) != np.sign(magnitude)) > 0.25
+    ):
+        return "wave"
+    ranks = np.arange(length)
+    trend = np.corrcoef(ranks, residual)[0, 1] if np.std(residual) > 0 else 0.0
+    if abs(trend) > 0.6 and not at_end:
+        return "drift"
+    if abs(trend) > 0.8:
+        return "drift"
+    return "step"
+
+
+def _score(z: float, threshold: float) -> float:
+    return float(1.0 - 0.5 ** (abs(z) / threshold))
+
+
+def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
+    run, ls, time = stable["run"].to_numpy(), stable["ls"].to_numpy(), stable["time"].to_numpy()
+    return {
+        "type": kind,
+        "first": f"{run[first]}:{ls[first]}",
+        "last": f"{run[last]}:{ls[last]}",
+        "start": float(time[first]),
+        "end": float(time[last]) + 23.31,
+        "magnitude": round(float(magnitude), 6),
+        "score": round(_score(z, threshold), 4),
+        "n_ls": int(last - first + 1),
+    }
+
+
+def _luminometer_events(
+    name: str,
+    logs: np.ndarray,
+    column: int,
+    offsets: np.ndarray,
+    present: list[int],
+    stable: pd.DataFrame,
+    lumi: np.ndarray,
+    beam_change: np.ndarray,
+    config: CrosscheckConfig,
+) -> tuple[list[dict], dict]:
+    """Events of one luminometer against the consensus of the others, and its summary."""
+    threshold = config.threshold
+    others = [c for c in present if c != column]
+    reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
+    ratio = logs[:, column] - reference
+    valid = np.flatnonzero(np.isfinite(ratio))
+    summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
+    events: list[dict] = []
+    run = stable["run"].to_numpy()[valid]
+    fill_offset = float(np.median(ratio[valid]))
+    if abs(math.expm1(fill_offset)) > config.scale_limit and scale_by_pairs(
+        logs, column, others, valid, None, config
+    ):
+        events.append(
+            _event(
+                "scale",
+                valid[0],
+                valid[-1],
+                stable,
+                math.expm1(fill_offset),
+                10 * threshold,
+                threshold,
+            )
+        )
+    run_medians = pd.Series(ratio[valid]).groupby(run).median()
+    for run_number, run_offset in run_medians.items():
+        shift = math.expm1(run_offset - fill_offset)
+        rows = valid[run == run_number]
+        if (
+            abs(shift) > config.scale_limit
+            and rows.size >= config.run_min_ls
+            and not events
+            and scale_by_pairs(logs, column, others, rows, valid, config)
+        ):
+            events.append(
+                _event("scale", rows[0], rows[-1], stable, shift, 10 * threshold, threshold)
+            )
+    if valid.size < 3:
+        return events, summary
+    y = ratio[valid]
+    fitted, slope = fit_linearity(y, lumi[valid], run, config.run_min_ls)
+    residual = y - fitted
+    diffs = np.diff(residual)
+    noise_floor = max(robust_sigma(diffs) / math.sqrt(2), 1e-5)
+    local = (
+        MAD_TO_SIGMA
+        / math.sqrt(2)
+        * pd.Series(np.abs(np.r_[diffs, diffs[-1:]] - np.median(diffs)))
+        .rolling(config.noise_window, center=True, min_periods=1)
+        .median()
+        .to_numpy()
+    )
+    sigma = np.maximum(local, noise_floor)
+    short = (residual - _rolling_median(residual, config.local_window)) / sigma
+    wander = max(robust_sigma(residual), noise_floor)
+    long = _rolling_median(residual, config.long_window) / np.maximum(sigma, wander)
+    z = np.where(np.abs(short) > np.abs(long), short, long)
+    flags = (np.abs(z) > threshold) & ~beam_change[valid]
+    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6))
+    run_ends = np.r_[run[1:] != run[:-1], True]
+    for first, last in _segments(flags, config.merge_gap):
+        part = residual[first : last + 1]
+        magnitude = math.expm1(float(np.median(part)))
+        peak = float(np.max(np.abs(z[first : last + 1])))
+        if abs(magnitude) < 1e-12:
+            continue
+        if not confirmed_by_pairs(
+            logs, column, others, valid[first], valid[last], magnitude, config
+        ):
+            continue
+        kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
+        events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
+    return events, summary
+
+
+def _gap_events(
+    values: np.ndarray, column: int, present: list[int], raw: np.ndarray, config: CrosscheckConfig
+) -> list[tuple[int, int]]:
+    """(first, last) LS of zero/negative values of a present luminometer while two others
+    see beam (LS without a row are not gaps: brilcalc was given a run/LS selection)."""
+    others_live = np.sum(np.isfinite(values[:, [c for c in present if c != column]]), axis=1) >= 2
+    with np.errstate(invalid="ignore"):
+        dead = (raw <= 0) & others_live
+    return [
+        (first, last) for first, last in _segments(dead, 0) if last - first + 1 >= config.min_gap_ls
+    ]
+
+
+def scale_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    rows: np.ndarray,
+    reference: np.ndarray | None,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column``'s median ratio to each other luminometer over LS ``rows``
+    is off by more than ``config.scale_limit`` the same way (one may disagree when four or more
+    others): from 1 for a whole fill (``reference`` None), else from that ratio over the
+    ``reference`` LS (a run against its fill)."""
+    needed = len(others) - (1 if len(others) >= 4 else 0)
+    signs = []
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[rows][np.isfinite(pair[rows])]
+        if inside.size == 0:
+            continue
+        base = 0.0
+        if reference is not None:
+            outside = pair[reference][np.isfinite(pair[reference])]
+            base = float(np.median(outside)) if outside.size else 0.0
+        shift = math.expm1(float(np.median(inside)) - base)
+        signs.append(np.sign(shift) if abs(shift) > config.scale_limit else 0.0)
+    if not signs:
+        return False
+    for sign in (1.0, -1.0):
+        if sum(1 for s in signs if s == sign) >= needed:
+            return True
+    return False
+
+
+def confirmed_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    first: int,
+    last: int,
+    magnitude: float,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
+    luminometer on its own (one may disagree when four or more others): the ratio to that one
+    moves the same way by at least half the threshold of that pair's local noise, measured
+    against ``config.local_window`` LS either side. An event that only echoes another
+    luminometer's excursion in the consensus (or that two luminometers share) fails."""
+    n = logs.shape[0]
+    lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
+    needed = len(others) - (1 if len(others) >= 4 else 0)
+    agree = 0
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[first : last + 1]
+        around = np.r_[pair[lo:first], pair[last + 1 : hi]]
+        inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
+        if inside.size == 0 or around.size < 3:
+            agree += 1
+            continue
+        window = pair[lo:hi]
+        window = window[np.isfinite(window)]
+        sigma = max(
+            robust_sigma(np.diff(window)) / math.sqrt(2),
+            robust_sigma(np.diff(pair[np.isfinite(pair)])) / math.sqrt(2),
+            1e-5,
+        )
+        shift = float(np.median(inside) - np.median(around))
+        if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
+            agree += 1
+    return agree >= needed
+
+
+def crosscheck_fill(
+    table: pd.DataFrame, fill: int, year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict:
+    """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
+    (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
+    config = config or CrosscheckConfig()
+    names = luminometer_columns(table)
+    stable, values = stable_values(table)
+    times = (stable if len(stable) else table)["time"].to_numpy(float)
+    result: dict = {
+        "fill": int(fill),
+        "year": year,
+        "start": float(times.min()) if times.size else None,
+        "end": float(times.max()) + 23.31 if times.size else None,
+        "source": "brilcalc",
+        "anomalous": False,
+        "n_ls": len(stable),
+        "luminometers": {},
+    }
+    counts = np.sum(np.isfinite(values), axis=0) if len(stable) else np.zeros(len(names))
+    present = [i for i, count in enumerate(counts) if count >= config.min_present_ls]
+    entries = {name: {"status": "absent", "score": 0.0, "events": []} for name in names}
+    if len(present) < 2:
+        for i in present:
+            entries[names[i]].update(status="undecided", reason="no other luminometer")
+        result["luminometers"] = entries
+        return result
+    logs = np.log(values)
+    offsets = np.zeros(len(names))
+    offsets[present] = _consensus_offsets(logs[:, present])
+    consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
+    lumi = np.exp(consensus - np.nanmedian(consensus))
+    filled = pd.Series(consensus).interpolate(limit_direction="both").to_numpy()
+    beam_change = beam_change_mask(filled, config.threshold, config.scan_pad)
+    found: dict[str, list[dict]] = {}
+    for i in present:
+        events, summary = _luminometer_events(
+            names[i], logs, i, offsets, present, stable, lumi, beam_change, config
+        )
+        raw = stable[names[i]].to_numpy(float)
+        for first, last in _gap_events(values, i, present, raw, config):
+            events.append(
+                _event("gap", first, last, stable, -1.0, 10 * config.threshold, config.threshold)
+            )
+        found[names[i]] = events
+        entries[names[i]].update(summary)
+    for name, events in found.items():
+        events.sort(key=lambda e: e["start"])
+        status = "normal"
+        if events:
+            status = "anomalous" if len(present) >= 3 else "undecided"
+        entries[name].update(
+            status=status,
+            score=max((e["score"] for e in events), default=0.0),
+            events=events,
+        )
+    result["luminometers"] = entries
+    result["anomalous"] = any(e["status"] == "anomalous" for e in entries.values())
+    return result
+
+
+def crosscheck_fills(
+    tables: dict[int, pd.DataFrame], year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict[int, dict]:
+    """:func:`crosscheck_fill` for every fill of ``tables``."""
+    return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+
+
+def write_result(result: dict, folder: str | Path) -> Path:
+    """Write a fill's result atomically to ``folder/{fill}.json`` (``folder`` is
+    ``results/{year}/lumi``); returns the path."""
+    path = Path(folder) / f"{result['fill']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, result)
+    return path
