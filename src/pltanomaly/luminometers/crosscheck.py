@@ -124,8 +124,9 @@ def fit_linearity(
 
 
 def beam_change_mask(consensus_log: np.ndarray, threshold: float, pad: int) -> np.ndarray:
-    """LS where the consensus luminosity changes unlike its smooth decay (scans, edges),
-    widened by ``pad`` LS."""
+    """LS where the consensus luminosity (of the luminometers other than the one judged, so
+    that its own excursion does not hide itself) changes unlike its smooth decay (scans,
+    edges), widened by ``pad`` LS."""
     n = consensus_log.size
     mask = np.zeros(n, dtype=bool)
     if n < 3:
@@ -197,7 +198,6 @@ def _luminometer_events(
     present: list[int],
     stable: pd.DataFrame,
     lumi: np.ndarray,
-    beam_change: np.ndarray,
     config: CrosscheckConfig,
 ) -> tuple[list[dict], dict]:
     """Events of one luminometer against the consensus of the others, and its summary."""
@@ -205,6 +205,8 @@ def _luminometer_events(
     others = [c for c in present if c != column]
     reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
     ratio = logs[:, column] - reference
+    filled = pd.Series(reference).interpolate(limit_direction="both").to_numpy()
+    beam_change = beam_change_mask(filled, threshold, config.scan_pad)
     valid = np.flatnonzero(np.isfinite(ratio))
     summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
     events: list[dict] = []
@@ -253,9 +255,10 @@ def _luminometer_events(
         .to_numpy()
     )
     sigma = np.maximum(local, noise_floor)
-    short = (residual - _rolling_median(residual, config.local_window)) / sigma
     wander = max(robust_sigma(residual), noise_floor)
-    long = _rolling_median(residual, config.long_window) / np.maximum(sigma, wander)
+    sigma = np.maximum(sigma, wander)
+    short = (residual - _rolling_median(residual, config.local_window)) / sigma
+    long = _rolling_median(residual, config.long_window) / sigma
     z = np.where(np.abs(short) > np.abs(long), short, long)
     flags = (np.abs(z) > threshold) & ~beam_change[valid]
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6))
@@ -355,6 +358,7 @@ def confirmed_by_pairs(
             1e-5,
         )
         shift = float(np.median(inside) - np.median(around))
+        sigma /= math.sqrt(min(inside.size, around.size, 16))
         if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
             agree += 1
     return agree >= needed
@@ -392,12 +396,10 @@ def crosscheck_fill(
     offsets[present] = _consensus_offsets(logs[:, present])
     consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
     lumi = np.exp(consensus - np.nanmedian(consensus))
-    filled = pd.Series(consensus).interpolate(limit_direction="both").to_numpy()
-    beam_change = beam_change_mask(filled, config.threshold, config.scan_pad)
     found: dict[str, list[dict]] = {}
     for i in present:
         events, summary = _luminometer_events(
-            names[i], logs, i, offsets, present, stable, lumi, beam_change, config
+            names[i], logs, i, offsets, present, stable, lumi, config
         )
         raw = stable[names[i]].to_numpy(float)
         for first, last in _gap_events(values, i, present, raw, config):
