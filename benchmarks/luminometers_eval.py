@@ -34,6 +34,9 @@ def main(argv: list[str]) -> int:
             elapsed = time.perf_counter() - started
             print(f"\n## {data_set.name} ({'log' if log else 'no log'}; {elapsed:.1f} s)")
             print(format_table({"ours": ours, "public rule": anchor}))
+            for method, evaluation in (("ours", ours), ("public rule", anchor)):
+                for missed in evaluation.total.missed:
+                    print(f"  {method} missed: {missed}")
             if log is None or show_fills:
                 for name, score in ours.per_luminometer.items():
                     if score.flagged_fills:

@@ -63,6 +63,12 @@ class CrosscheckConfig:
     merge_gap: int = 5
     """Flagged LS this close are one event."""
     min_gap_ls: int = 10
+    tail_quantile: float | None = 0.99
+    """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
+    noise_gap: int = 60
+    noise_min_events: int = 3
+    """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
+    least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""
     """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
     experts' missing lists)."""
 
@@ -82,6 +88,18 @@ def robust_sigma(values: np.ndarray) -> float:
     if finite.size == 0:
         return 0.0
     return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
+
+
+def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
+    """How much wider than Gaussian the tails of a luminometer's residual are (>= 1): its
+    ``quantile`` of ``|z|`` over the Gaussian one. Dividing by it keeps the false-alarm rate
+    of a jumpy luminometer (RAMSES at low luminosity, BCM1FSI) near the nominal one; short
+    anomalies cover far fewer LS than ``1 - quantile`` of a fill and do not move it."""
+    finite = np.abs(z[np.isfinite(z)])
+    if finite.size < 50:
+        return 1.0
+    gaussian = float(norm.isf((1 - quantile) / 2))
+    return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
 
 
 def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
@@ -258,10 +276,12 @@ def _luminometer_events(
     wander = max(robust_sigma(residual), noise_floor)
     sigma = np.maximum(sigma, wander)
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
-    long = _rolling_median(residual, config.long_window) / sigma
+    tail = heavy_tail_factor(short, config.tail_quantile) if config.tail_quantile else 1.0
+    short /= tail
+    long = _rolling_median(residual, config.long_window) / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
     flags = (np.abs(z) > threshold) & ~beam_change[valid]
-    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6))
+    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
     for first, last in _segments(flags, config.merge_gap):
         part = residual[first : last + 1]
@@ -276,6 +296,44 @@ def _luminometer_events(
         kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
     return events, summary
+
+
+def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
+    """Chains of short excursions (dips, spikes, waves) of one luminometer, each within
+    ``config.noise_gap`` LS of the previous, become one ``noise`` event when they count
+    ``config.noise_min_events`` or more; other events are kept as they are."""
+    short = sorted(
+        (e for e in events if e["type"] in ("dip", "spike", "wave")), key=lambda e: e["start"]
+    )
+    kept = [e for e in events if e["type"] not in ("dip", "spike", "wave")]
+    chain: list[dict] = []
+
+    def close() -> None:
+        if len(chain) >= config.noise_min_events:
+            biggest = max(chain, key=lambda e: abs(e["magnitude"]))
+            kept.append(
+                {
+                    **biggest,
+                    "type": "noise",
+                    "first": chain[0]["first"],
+                    "last": chain[-1]["last"],
+                    "start": chain[0]["start"],
+                    "end": chain[-1]["end"],
+                    "score": max(e["score"] for e in chain),
+                    "n_ls": sum(e["n_ls"] for e in chain),
+                    "n_excursions": len(chain),
+                }
+            )
+        else:
+            kept.extend(chain)
+        chain.clear()
+
+    for event in short:
+        if chain and event["start"] - chain[-1]["end"] > config.noise_gap * 23.31:
+            close()
+        chain.append(event)
+    close()
+    return kept
 
 
 def _gap_events(
@@ -406,7 +464,7 @@ def crosscheck_fill(
             events.append(
                 _event("gap", first, last, stable, -1.0, 10 * config.threshold, config.threshold)
             )
-        found[names[i]] = events
+        found[names[i]] = merge_noise(events, config)
         entries[names[i]].update(summary)
     for name, events in found.items():
         events.sort(key=lambda e: e["start"])

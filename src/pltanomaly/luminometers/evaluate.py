@@ -53,6 +53,7 @@ class LuminometerScore:
     fills_fp: int = 0
     fills_fn: int = 0
     flagged_fills: list[int] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -73,6 +74,7 @@ class LuminometerScore:
         for name in ("fills_tp", "fills_fp", "fills_fn"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.flagged_fills += other.flagged_fills
+        self.missed += other.missed
 
 
 @dataclass
@@ -106,6 +108,10 @@ class Evaluation:
         }
 
 
+def _bound_text(bound: tuple[int, int] | None) -> str:
+    return "-1" if bound is None else f"{bound[0]}:{bound[1]}"
+
+
 def _event_mask(keys: np.ndarray, events: list[dict]) -> np.ndarray:
     mask = np.zeros(keys.shape, dtype=bool)
     for event in events:
@@ -133,8 +139,9 @@ def score_fill(
             if zone.luminometer == logged:
                 ignore |= zone.mask(run, ls)
         universe = has_data & ~ignore
-        truth_masks = [r.mask(run, ls) & universe for r in truth_ranges]
-        truth_masks = [m for m in truth_masks if m.any()]
+        pairs = [(r, r.mask(run, ls) & universe) for r in truth_ranges]
+        pairs = [(r, m) for r, m in pairs if m.any()]
+        truth_masks = [m for _, m in pairs]
         truth = np.logical_or.reduce(truth_masks) if truth_masks else np.zeros_like(universe)
         events = found.get("events", [])
         predicted = _event_mask(keys, events) & universe
@@ -146,7 +153,14 @@ def score_fill(
             events=len(events),
         )
         event_masks = [_event_mask(keys, [e]) for e in events]
-        score.ranges_found = sum(any((m & em).any() for em in event_masks) for m in truth_masks)
+        for truth_range, m in pairs:
+            if any((m & em).any() for em in event_masks):
+                score.ranges_found += 1
+            else:
+                score.missed.append(
+                    f"{truth_range.fill} {name} {_bound_text(truth_range.begin)}.."
+                    f"{_bound_text(truth_range.end)} {truth_range.reason!r} ({int(m.sum())} LS)"
+                )
         for em in event_masks:
             in_data = em & has_data
             if any((em & m).any() for m in truth_masks):
