@@ -63,9 +63,9 @@ class CrosscheckConfig:
     merge_gap: int = 5
     """Flagged LS this close are one event."""
     min_gap_ls: int = 10
-    tail_quantile: float | None = 0.99
+    tail_quantile: float | None = 0.9
     """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
-    noise_gap: int = 60
+    noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
     least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""

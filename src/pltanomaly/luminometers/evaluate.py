@@ -275,7 +275,7 @@ def format_table(evaluations: Mapping[str, Evaluation]) -> str:
         f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'fill P':>6s} {'fill R':>6s}"
     ]
     for method, evaluation in evaluations.items():
-        rows = list(evaluation.per_luminometer.items()) + [("all", evaluation.total)]
+        rows = [*evaluation.per_luminometer.items(), ("all", evaluation.total)]
         for name, s in rows:
             fill_p = s.fills_tp / (s.fills_tp + s.fills_fp) if s.fills_tp + s.fills_fp else np.nan
             fill_r = s.fills_tp / (s.fills_tp + s.fills_fn) if s.fills_tp + s.fills_fn else np.nan
