@@ -33,6 +33,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.calibrate",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
+    "lumi-check": (
+        "pltanomaly.luminometers.crosscheck",
+        "cross-check luminometers per fill from brilcalc --byls CSVs",
+    ),
+    "evaluate-lumi": (
+        "pltanomaly.luminometers.evaluate",
+        "score luminometer cross-check results against the experts' validation log",
+    ),
 }
 """Command name -> (module defining ``register(subparsers)``, one-line help). Only the
 command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,

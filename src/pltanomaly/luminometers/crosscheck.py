@@ -23,6 +23,8 @@ disagreement is known: both are ``undecided``.
 
 from __future__ import annotations
 
+import argparse
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +34,15 @@ import pandas as pd
 from scipy.stats import norm
 
 from pltanomaly.atomic import write_json_atomic
-from pltanomaly.luminometers.brilcalc import luminometer_columns, stable_values
+from pltanomaly.luminometers.brilcalc import (
+    BrilcalcError,
+    luminometer_columns,
+    read_fills,
+    stable_values,
+)
 
 MAD_TO_SIGMA = 1.4826
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -495,3 +503,44 @@ def write_result(result: dict, folder: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, result)
     return path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lumi-check", help="cross-check luminometers per fill from brilcalc --byls CSVs"
+    )
+    parser.add_argument("csv", nargs="+", type=Path, help="brilcalc --byls CSV files (.gz too)")
+    parser.add_argument("--year", type=int, default=None, help="year written in each result")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for {fill}.json (results/{year}/lumi)"
+    )
+    parser.add_argument("--fills", type=int, nargs="*", default=None, help="only these fills")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad line instead of dropping it"
+    )
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    read = read_fills(args.csv, strict=args.strict)
+    for error in read.dropped:
+        log.warning("dropped: %s", error)
+    for fill, errors in sorted(read.failed.items()):
+        log.error("fill %d not checked: %s", fill, "; ".join(str(e) for e in errors))
+    wanted = set(args.fills) if args.fills else None
+    written = 0
+    for fill, table in read.tables.items():
+        if wanted is not None and fill not in wanted:
+            continue
+        result = crosscheck_fill(table, fill, args.year)
+        write_result(result, args.out)
+        written += 1
+        flagged = [n for n, e in result["luminometers"].items() if e["status"] == "anomalous"]
+        log.info("fill %d: %s", fill, ", ".join(flagged) if flagged else "no luminometer off")
+    if written == 0 and read.failed:
+        raise BrilcalcError(args.csv[0], None, "no fill could be read")
+    print(
+        f"{written} fills written to {args.out}; {len(read.failed)} failed; "
+        f"{len(read.dropped)} rows dropped"
+    )
+    return 1 if read.failed else 0
