@@ -121,47 +121,54 @@ def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
 
 
 def fit_linearity(
-    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 8
+    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 10
 ) -> tuple[np.ndarray, float]:
-    """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights).
+    """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights,
+    offsets and slope solved jointly; runs shorter than ``run_min_ls`` share one offset).
 
     ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
     values and the slope (per unit relative luminosity)."""
     x = np.clip(lumi, 0.0, 3.0) - 1.0
     _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
-    own = counts[run_index] >= run_min_ls
-    slope = 0.0
-    base = np.zeros_like(ratio)
+    group = np.where(counts[run_index] >= run_min_ls, run_index, -1)
+    _, group = np.unique(group, return_inverse=True)
+    weight = np.ones_like(ratio)
+    fitted, slope = np.full_like(ratio, np.median(ratio)), 0.0
     for _ in range(iterations):
-        detrended = ratio - slope * x
-        fill_offset = np.median(detrended)
-        offsets = pd.Series(detrended).groupby(run_index).median().to_numpy()
-        base = np.where(own, offsets[run_index], fill_offset)
-        y = ratio - base
-        residual = y - slope * x
+        total = np.bincount(group, weight)
+        x_mean = np.bincount(group, weight * x) / total
+        y_mean = np.bincount(group, weight * ratio) / total
+        xc, yc = x - x_mean[group], ratio - y_mean[group]
+        denominator = np.sum(weight * xc * xc)
+        slope = float(np.sum(weight * xc * yc) / denominator) if denominator > 0 else 0.0
+        fitted = y_mean[group] + slope * xc
+        residual = ratio - fitted
         scale = max(robust_sigma(residual), 1e-6)
         weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
-        xc = x - np.average(x, weights=weight)
-        denominator = np.sum(weight * xc * xc)
-        if denominator <= 0:
-            break
-        slope = float(np.sum(weight * xc * y) / denominator)
-    return base + slope * x, slope
+    return fitted, slope
 
 
-def beam_change_mask(consensus_log: np.ndarray, threshold: float, pad: int) -> np.ndarray:
-    """LS where the consensus luminosity (of the luminometers other than the one judged, so
-    that its own excursion does not hide itself) changes unlike its smooth decay (scans,
-    edges), widened by ``pad`` LS."""
-    n = consensus_log.size
+def beam_change_mask(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """LS where the beam changes (scans, edges), widened by ``pad`` LS, fill edges included.
+
+    ``logs`` (LS x luminometer, log luminosity) holds the luminometers that judge: the others
+    than the one judged (so that its own excursion never counts as a beam change), or both
+    when there are only two. The beam changes where their median steps unlike its smooth
+    decay, by more than ``threshold`` robust spreads; with two, both must step that way."""
+    n = logs.shape[0]
     mask = np.zeros(n, dtype=bool)
     if n < 3:
         return np.ones(n, dtype=bool)
-    step = np.diff(consensus_log)
-    centre = np.nanmedian(step)
-    sigma = max(robust_sigma(step), 1e-6)
-    jumps = np.flatnonzero(np.abs(step - centre) > threshold * sigma)
-    for j in jumps:
+    filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
+    columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
+    big = np.ones(n - 1, dtype=bool)
+    signs = np.zeros(n - 1)
+    for series in columns:
+        step = np.diff(series)
+        centred = step - np.nanmedian(step)
+        big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
+        signs += np.sign(centred)
+    for j in np.flatnonzero(big & (np.abs(signs) == len(columns))):
         mask[max(0, j - pad) : min(n, j + 1 + pad + 1)] = True
     mask[: min(n, pad)] = True
     mask[max(0, n - pad) :] = True
@@ -231,8 +238,8 @@ def _luminometer_events(
     others = [c for c in present if c != column]
     reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
     ratio = logs[:, column] - reference
-    filled = pd.Series(reference).interpolate(limit_direction="both").to_numpy()
-    beam_change = beam_change_mask(filled, threshold, config.scan_pad)
+    judges = others if len(others) >= 2 else present
+    beam_change = beam_change_mask(logs[:, judges], threshold, config.scan_pad)
     valid = np.flatnonzero(np.isfinite(ratio))
     summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
     events: list[dict] = []
