@@ -40,6 +40,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.chambers.fetch",
         "fetch one run's DT chamber occupancy from the DQM GUI to Parquet",
     ),
+    "lumi-check": (
+        "pltanomaly.luminometers.crosscheck",
+        "cross-check luminometers per fill from brilcalc --byls CSVs",
+    ),
+    "evaluate-lumi": (
+        "pltanomaly.luminometers.evaluate",
+        "score luminometer cross-check results against a validation log",
+    ),
 }
 """Command name -> (module defining ``register(subparsers)``, one-line help). Only the
 command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,

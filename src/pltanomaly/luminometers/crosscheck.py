@@ -1,0 +1,553 @@
+"""Per-fill cross-check: each luminometer against the consensus of the others, LS by LS.
+
+What is normal is learnt from the fill itself, never from labels:
+
+* **offsets**: each luminometer's fill-level offset to the consensus (the ``median_ratio``),
+  and per-run offsets (steps of 1-3 % at run boundaries are normal) are removed;
+* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill) is fitted
+  robustly (Huber) per luminometer and removed;
+* **noise**: the per-LS noise of each residual is measured from LS-to-LS differences (robust,
+  local so that noisy low-luminosity tails and scans get their own scale);
+* **beam**: LS where the consensus luminosity itself jumps (emittance scans, VdM scans,
+  fill edges) are not flagged: every luminometer follows them.
+
+A luminometer is flagged where its residual leaves the band of ``threshold`` robust spreads;
+``threshold`` follows from a false-alarm rate per LS (Gaussian tail), not from the log.
+Short excursions give ``dip``/``spike``; longer ones ``step``, ``drift`` or ``wave``; a
+luminometer whose whole fill or run is off by more than ``scale_limit`` gives ``scale``;
+zero or negative values while the others see beam give ``gap``. With three or more
+luminometers the one off is the one whose residual is largest (an off luminometer also
+shifts the others' consensus, with the opposite sign and less); with two, only the
+disagreement is known: both are ``undecided``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from pltanomaly.core.atomic import write_json_atomic
+from pltanomaly.luminometers.brilcalc import (
+    BrilcalcError,
+    luminometer_columns,
+    read_fills,
+    stable_values,
+)
+
+MAD_TO_SIGMA = 1.4826
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CrosscheckConfig:
+    """Knobs of the cross-check; ``false_alarm_per_ls`` sets every threshold."""
+
+    false_alarm_per_ls: float = 1e-6
+    """Two-sided probability per LS and test that Gaussian noise crosses the threshold."""
+    min_present_ls: int = 20
+    """A luminometer with fewer valid STABLE BEAMS LS in the fill is ``absent``."""
+    local_window: int = 31
+    """LS of the running median a short excursion is measured against (dips up to half)."""
+    long_window: int = 9
+    """LS of the running median a long excursion (step, drift) is measured on."""
+    noise_window: int = 41
+    """LS over which the local noise is measured."""
+    run_min_ls: int = 20
+    """Runs with fewer LS share the fill-level offset."""
+    scan_pad: int = 3
+    """LS either side of a beam change (scan, edge) also left unflagged."""
+    scale_limit: float = 0.10
+    """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
+    spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
+    short_max: int = 20
+    """Events up to this many LS are dips or spikes."""
+    merge_gap: int = 5
+    """Flagged LS this close are one event."""
+    min_gap_ls: int = 10
+    tail_quantile: float | None = 0.9
+    """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
+    noise_gap: int = 200
+    noise_min_events: int = 3
+    """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
+    least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""
+    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
+    experts' missing lists)."""
+
+    @property
+    def threshold(self) -> float:
+        """Robust spreads a residual must leave to be flagged."""
+        return float(norm.isf(self.false_alarm_per_ls / 2))
+
+
+def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    return pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy(float)
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of the finite values (0 if none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
+
+
+def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
+    """How much wider than Gaussian the tails of a luminometer's residual are (>= 1): its
+    ``quantile`` of ``|z|`` over the Gaussian one. Dividing by it keeps the false-alarm rate
+    of a jumpy luminometer (RAMSES at low luminosity, BCM1FSI) near the nominal one; short
+    anomalies cover far fewer LS than ``1 - quantile`` of a fill and do not move it."""
+    finite = np.abs(z[np.isfinite(z)])
+    if finite.size < 50:
+        return 1.0
+    gaussian = float(norm.isf((1 - quantile) / 2))
+    return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
+
+
+def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
+    offsets = np.zeros(logs.shape[1])
+    for _ in range(iterations):
+        consensus = np.nanmedian(logs - offsets, axis=1)
+        offsets = np.nanmedian(logs - consensus[:, None], axis=0)
+        offsets -= np.nanmedian(offsets)
+    return offsets
+
+
+def fit_linearity(
+    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 10
+) -> tuple[np.ndarray, float]:
+    """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights,
+    offsets and slope solved jointly; runs shorter than ``run_min_ls`` share one offset).
+
+    ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
+    values and the slope (per unit relative luminosity)."""
+    x = np.clip(lumi, 0.0, 3.0) - 1.0
+    _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
+    group = np.where(counts[run_index] >= run_min_ls, run_index, -1)
+    _, group = np.unique(group, return_inverse=True)
+    weight = np.ones_like(ratio)
+    fitted, slope = np.full_like(ratio, np.median(ratio)), 0.0
+    for _ in range(iterations):
+        total = np.bincount(group, weight)
+        x_mean = np.bincount(group, weight * x) / total
+        y_mean = np.bincount(group, weight * ratio) / total
+        xc, yc = x - x_mean[group], ratio - y_mean[group]
+        denominator = np.sum(weight * xc * xc)
+        slope = float(np.sum(weight * xc * yc) / denominator) if denominator > 0 else 0.0
+        fitted = y_mean[group] + slope * xc
+        residual = ratio - fitted
+        scale = max(robust_sigma(residual), 1e-6)
+        weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+    return fitted, slope
+
+
+def beam_change_mask(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """LS where the beam changes (scans, edges), widened by ``pad`` LS, fill edges included.
+
+    ``logs`` (LS x luminometer, log luminosity) holds the luminometers that judge: the others
+    than the one judged (so that its own excursion never counts as a beam change), or both
+    when there are only two. The beam changes where their median steps unlike its smooth
+    decay, by more than ``threshold`` robust spreads; with two, both must step that way."""
+    n = logs.shape[0]
+    mask = np.zeros(n, dtype=bool)
+    if n < 3:
+        return np.ones(n, dtype=bool)
+    filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
+    columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
+    big = np.ones(n - 1, dtype=bool)
+    signs = np.zeros(n - 1)
+    for series in columns:
+        step = np.diff(series)
+        centred = step - np.nanmedian(step)
+        big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
+        signs += np.sign(centred)
+    for j in np.flatnonzero(big & (np.abs(signs) == len(columns))):
+        mask[max(0, j - pad) : min(n, j + 1 + pad + 1)] = True
+    mask[: min(n, pad)] = True
+    mask[max(0, n - pad) :] = True
+    return mask
+
+
+def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
+    """Runs of true values as (first, last) indices, merging gaps of up to ``merge_gap``."""
+    where = np.flatnonzero(flags)
+    if where.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(where) > merge_gap + 1)
+    starts = np.r_[where[0], where[breaks + 1]]
+    ends = np.r_[where[breaks], where[-1]]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int) -> str:
+    magnitude = float(np.median(residual))
+    if length <= short_max:
+        return "dip" if magnitude < 0 else "spike"
+    centred = residual - residual.mean()
+    if (
+        min(np.mean(centred > 0), np.mean(centred < 0)) > 0.3
+        and np.mean(np.sign(residual) != np.sign(magnitude)) > 0.25
+    ):
+        return "wave"
+    ranks = np.arange(length)
+    trend = np.corrcoef(ranks, residual)[0, 1] if np.std(residual) > 0 else 0.0
+    if abs(trend) > 0.6 and not at_end:
+        return "drift"
+    if abs(trend) > 0.8:
+        return "drift"
+    return "step"
+
+
+def _score(z: float, threshold: float) -> float:
+    return float(1.0 - 0.5 ** (abs(z) / threshold))
+
+
+def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
+    run, ls, time = stable["run"].to_numpy(), stable["ls"].to_numpy(), stable["time"].to_numpy()
+    return {
+        "type": kind,
+        "first": f"{run[first]}:{ls[first]}",
+        "last": f"{run[last]}:{ls[last]}",
+        "start": float(time[first]),
+        "end": float(time[last]) + 23.31,
+        "magnitude": round(float(magnitude), 6),
+        "score": round(_score(z, threshold), 4),
+        "n_ls": int(last - first + 1),
+    }
+
+
+def _luminometer_events(
+    name: str,
+    logs: np.ndarray,
+    column: int,
+    offsets: np.ndarray,
+    present: list[int],
+    stable: pd.DataFrame,
+    lumi: np.ndarray,
+    config: CrosscheckConfig,
+) -> tuple[list[dict], dict]:
+    """Events of one luminometer against the consensus of the others, and its summary."""
+    threshold = config.threshold
+    others = [c for c in present if c != column]
+    reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
+    ratio = logs[:, column] - reference
+    judges = others if len(others) >= 2 else present
+    beam_change = beam_change_mask(logs[:, judges], threshold, config.scan_pad)
+    valid = np.flatnonzero(np.isfinite(ratio))
+    summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
+    events: list[dict] = []
+    run = stable["run"].to_numpy()[valid]
+    fill_offset = float(np.median(ratio[valid]))
+    if abs(math.expm1(fill_offset)) > config.scale_limit and scale_by_pairs(
+        logs, column, others, valid, None, config
+    ):
+        events.append(
+            _event(
+                "scale",
+                valid[0],
+                valid[-1],
+                stable,
+                math.expm1(fill_offset),
+                10 * threshold,
+                threshold,
+            )
+        )
+    run_medians = pd.Series(ratio[valid]).groupby(run).median()
+    for run_number, run_offset in run_medians.items():
+        shift = math.expm1(run_offset - fill_offset)
+        rows = valid[run == run_number]
+        if (
+            abs(shift) > config.scale_limit
+            and rows.size >= config.run_min_ls
+            and not events
+            and scale_by_pairs(logs, column, others, rows, valid, config)
+        ):
+            events.append(
+                _event("scale", rows[0], rows[-1], stable, shift, 10 * threshold, threshold)
+            )
+    if valid.size < 3:
+        return events, summary
+    y = ratio[valid]
+    fitted, slope = fit_linearity(y, lumi[valid], run, config.run_min_ls)
+    residual = y - fitted
+    diffs = np.diff(residual)
+    noise_floor = max(robust_sigma(diffs) / math.sqrt(2), 1e-5)
+    local = (
+        MAD_TO_SIGMA
+        / math.sqrt(2)
+        * pd.Series(np.abs(np.r_[diffs, diffs[-1:]] - np.median(diffs)))
+        .rolling(config.noise_window, center=True, min_periods=1)
+        .median()
+        .to_numpy()
+    )
+    sigma = np.maximum(local, noise_floor)
+    wander = max(robust_sigma(residual), noise_floor)
+    sigma = np.maximum(sigma, wander)
+    short = (residual - _rolling_median(residual, config.local_window)) / sigma
+    tail = heavy_tail_factor(short, config.tail_quantile) if config.tail_quantile else 1.0
+    short /= tail
+    long = _rolling_median(residual, config.long_window) / (sigma * tail)
+    z = np.where(np.abs(short) > np.abs(long), short, long)
+    flags = (np.abs(z) > threshold) & ~beam_change[valid]
+    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
+    run_ends = np.r_[run[1:] != run[:-1], True]
+    for first, last in _segments(flags, config.merge_gap):
+        part = residual[first : last + 1]
+        magnitude = math.expm1(float(np.median(part)))
+        peak = float(np.max(np.abs(z[first : last + 1])))
+        if abs(magnitude) < 1e-12:
+            continue
+        if not confirmed_by_pairs(
+            logs, column, others, valid[first], valid[last], magnitude, config
+        ):
+            continue
+        kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
+        events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
+    return events, summary
+
+
+def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
+    """Chains of short excursions (dips, spikes, waves) of one luminometer, each within
+    ``config.noise_gap`` LS of the previous, become one ``noise`` event when they count
+    ``config.noise_min_events`` or more; other events are kept as they are."""
+    short = sorted(
+        (e for e in events if e["type"] in ("dip", "spike", "wave")), key=lambda e: e["start"]
+    )
+    kept = [e for e in events if e["type"] not in ("dip", "spike", "wave")]
+    chain: list[dict] = []
+
+    def close() -> None:
+        if len(chain) >= config.noise_min_events:
+            biggest = max(chain, key=lambda e: abs(e["magnitude"]))
+            kept.append(
+                {
+                    **biggest,
+                    "type": "noise",
+                    "first": chain[0]["first"],
+                    "last": chain[-1]["last"],
+                    "start": chain[0]["start"],
+                    "end": chain[-1]["end"],
+                    "score": max(e["score"] for e in chain),
+                    "n_ls": sum(e["n_ls"] for e in chain),
+                    "n_excursions": len(chain),
+                }
+            )
+        else:
+            kept.extend(chain)
+        chain.clear()
+
+    for event in short:
+        if chain and event["start"] - chain[-1]["end"] > config.noise_gap * 23.31:
+            close()
+        chain.append(event)
+    close()
+    return kept
+
+
+def _gap_events(
+    values: np.ndarray, column: int, present: list[int], raw: np.ndarray, config: CrosscheckConfig
+) -> list[tuple[int, int]]:
+    """(first, last) LS of zero/negative values of a present luminometer while two others
+    see beam (LS without a row are not gaps: brilcalc was given a run/LS selection)."""
+    others_live = np.sum(np.isfinite(values[:, [c for c in present if c != column]]), axis=1) >= 2
+    with np.errstate(invalid="ignore"):
+        dead = (raw <= 0) & others_live
+    return [
+        (first, last) for first, last in _segments(dead, 0) if last - first + 1 >= config.min_gap_ls
+    ]
+
+
+def scale_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    rows: np.ndarray,
+    reference: np.ndarray | None,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column``'s median ratio to each other luminometer over LS ``rows``
+    is off by more than ``config.scale_limit`` the same way (one may disagree when four or more
+    others): from 1 for a whole fill (``reference`` None), else from that ratio over the
+    ``reference`` LS (a run against its fill)."""
+    needed = len(others) - (1 if len(others) >= 4 else 0)
+    signs = []
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[rows][np.isfinite(pair[rows])]
+        if inside.size == 0:
+            continue
+        base = 0.0
+        if reference is not None:
+            outside = pair[reference][np.isfinite(pair[reference])]
+            base = float(np.median(outside)) if outside.size else 0.0
+        shift = math.expm1(float(np.median(inside)) - base)
+        signs.append(np.sign(shift) if abs(shift) > config.scale_limit else 0.0)
+    if not signs:
+        return False
+    for sign in (1.0, -1.0):
+        if sum(1 for s in signs if s == sign) >= needed:
+            return True
+    return False
+
+
+def confirmed_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    first: int,
+    last: int,
+    magnitude: float,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
+    luminometer on its own (one may disagree when four or more others): the ratio to that one
+    moves the same way by at least half the threshold of that pair's local noise, measured
+    against ``config.local_window`` LS either side. An event that only echoes another
+    luminometer's excursion in the consensus (or that two luminometers share) fails."""
+    n = logs.shape[0]
+    lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
+    needed = len(others) - (1 if len(others) >= 4 else 0)
+    agree = 0
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[first : last + 1]
+        around = np.r_[pair[lo:first], pair[last + 1 : hi]]
+        inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
+        if inside.size == 0 or around.size < 3:
+            agree += 1
+            continue
+        window = pair[lo:hi]
+        window = window[np.isfinite(window)]
+        sigma = max(
+            robust_sigma(np.diff(window)) / math.sqrt(2),
+            robust_sigma(np.diff(pair[np.isfinite(pair)])) / math.sqrt(2),
+            1e-5,
+        )
+        shift = float(np.median(inside) - np.median(around))
+        sigma /= math.sqrt(min(inside.size, around.size, 16))
+        if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
+            agree += 1
+    return agree >= needed
+
+
+def crosscheck_fill(
+    table: pd.DataFrame, fill: int, year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict:
+    """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
+    (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
+    config = config or CrosscheckConfig()
+    names = luminometer_columns(table)
+    stable, values = stable_values(table)
+    times = (stable if len(stable) else table)["time"].to_numpy(float)
+    result: dict = {
+        "fill": int(fill),
+        "year": year,
+        "start": float(times.min()) if times.size else None,
+        "end": float(times.max()) + 23.31 if times.size else None,
+        "source": "brilcalc",
+        "anomalous": False,
+        "n_ls": len(stable),
+        "luminometers": {},
+    }
+    counts = np.sum(np.isfinite(values), axis=0) if len(stable) else np.zeros(len(names))
+    present = [i for i, count in enumerate(counts) if count >= config.min_present_ls]
+    entries = {name: {"status": "absent", "score": 0.0, "events": []} for name in names}
+    if len(present) < 2:
+        for i in present:
+            entries[names[i]].update(status="undecided", reason="no other luminometer")
+        result["luminometers"] = entries
+        return result
+    logs = np.log(values)
+    offsets = np.zeros(len(names))
+    offsets[present] = _consensus_offsets(logs[:, present])
+    consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
+    lumi = np.exp(consensus - np.nanmedian(consensus))
+    found: dict[str, list[dict]] = {}
+    for i in present:
+        events, summary = _luminometer_events(
+            names[i], logs, i, offsets, present, stable, lumi, config
+        )
+        raw = stable[names[i]].to_numpy(float)
+        for first, last in _gap_events(values, i, present, raw, config):
+            events.append(
+                _event("gap", first, last, stable, -1.0, 10 * config.threshold, config.threshold)
+            )
+        found[names[i]] = merge_noise(events, config)
+        entries[names[i]].update(summary)
+    for name, events in found.items():
+        events.sort(key=lambda e: e["start"])
+        status = "normal"
+        if events:
+            status = "anomalous" if len(present) >= 3 else "undecided"
+        entries[name].update(
+            status=status,
+            score=max((e["score"] for e in events), default=0.0),
+            events=events,
+        )
+    result["luminometers"] = entries
+    result["anomalous"] = any(e["status"] == "anomalous" for e in entries.values())
+    return result
+
+
+def crosscheck_fills(
+    tables: dict[int, pd.DataFrame], year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict[int, dict]:
+    """:func:`crosscheck_fill` for every fill of ``tables``."""
+    return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+
+
+def write_result(result: dict, folder: str | Path) -> Path:
+    """Write a fill's result atomically to ``folder/{fill}.json`` (``folder`` is
+    ``results/{year}/lumi``); returns the path."""
+    path = Path(folder) / f"{result['fill']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, result)
+    return path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lumi-check", help="cross-check luminometers per fill from brilcalc --byls CSVs"
+    )
+    parser.add_argument("csv", nargs="+", type=Path, help="brilcalc --byls CSV files (.gz too)")
+    parser.add_argument("--year", type=int, default=None, help="year written in each result")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for {fill}.json (results/{year}/lumi)"
+    )
+    parser.add_argument("--fills", type=int, nargs="*", default=None, help="only these fills")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad line instead of dropping it"
+    )
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    read = read_fills(args.csv, strict=args.strict)
+    for error in read.dropped:
+        log.warning("dropped: %s", error)
+    for fill, errors in sorted(read.failed.items()):
+        log.error("fill %d not checked: %s", fill, "; ".join(str(e) for e in errors))
+    wanted = set(args.fills) if args.fills else None
+    written = 0
+    for fill, table in read.tables.items():
+        if wanted is not None and fill not in wanted:
+            continue
+        result = crosscheck_fill(table, fill, args.year)
+        write_result(result, args.out)
+        written += 1
+        flagged = [n for n, e in result["luminometers"].items() if e["status"] == "anomalous"]
+        log.info("fill %d: %s", fill, ", ".join(flagged) if flagged else "no luminometer off")
+    if written == 0 and read.failed:
+        raise BrilcalcError(args.csv[0], None, "no fill could be read")
+    print(
+        f"{written} fills written to {args.out}; {len(read.failed)} failed; "
+        f"{len(read.dropped)} rows dropped"
+    )
+    return 1 if read.failed else 0
