@@ -20,6 +20,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/channels_common.smk"
 include: "workflow/rules/channels_fill.smk"
 include: "workflow/rules/channels_year.smk"
+include: "workflow/rules/luminometers_common.smk"
+include: "workflow/rules/luminometers_fill.smk"
+include: "workflow/rules/luminometers_year.smk"
 
 
 rule all:
