@@ -66,77 +66,53 @@ def local_median_reference(layer: np.ndarray, half_width: int) -> np.ndarray:
 
 
 @_jit()
-def deficit_segment(
+def deficit_scan(
     layer: np.ndarray, expected: np.ndarray, max_ratio: float
-) -> tuple[int, int, float, float]:
-    """The contiguous run of existing cells with ``hits <= max_ratio * expected`` (and
-    expected > 0) holding the most expected hits: (first, last) 0-based inclusive, its
-    observed and expected hits; (-1, -1, 0, 0) if there is none."""
-    best = (-1, -1, 0.0, 0.0)
-    start = -1
-    observed = 0.0
-    wanted = 0.0
-    for i in range(layer.shape[0] + 1):
-        low = (
-            i < layer.shape[0]
-            and layer[i] >= 0
-            and expected[i] > 0
-            and layer[i] <= max_ratio * expected[i]
-        )
-        if low:
-            if start < 0:
-                start = i
-                observed = 0.0
-                wanted = 0.0
-            observed += layer[i]
-            wanted += expected[i]
-        elif start >= 0:
-            if wanted > best[3]:
-                best = (start, i - 1, observed, wanted)
-            start = -1
-    return best
-
-
-def deficit_segment_reference(
-    layer: np.ndarray, expected: np.ndarray, max_ratio: float
-) -> tuple[int, int, float, float]:
-    low = (layer >= 0) & (expected > 0) & (layer <= max_ratio * expected)
-    best = (-1, -1, 0.0, 0.0)
-    padded = np.concatenate(([False], low, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    for first, stop in zip(edges[::2], edges[1::2], strict=True):
-        wanted = float(expected[first:stop].sum())
-        if wanted > best[3]:
-            best = (int(first), int(stop - 1), float(layer[first:stop].sum()), wanted)
-    return best
-
-
-@_jit()
-def sibling_median(superlayer: np.ndarray) -> np.ndarray:
-    """Per layer and wire of a superlayer (4, wires), the median of the other layers' existing
-    cells at that wire; NaN where the cell is missing or no other layer has the wire."""
-    n_layers, n_wires = superlayer.shape
-    out = np.full((n_layers, n_wires), np.nan)
-    values = np.empty(n_layers)
-    for layer in range(n_layers):
-        for wire in range(n_wires):
-            if superlayer[layer, wire] < 0:
+) -> tuple[int, int, float, float, float]:
+    """The contiguous run of existing cells most likely dead: among the runs whose observed
+    hits are at most ``max_ratio`` of their expected hits, the one with the largest Poisson
+    log-likelihood ratio E - X + X log(X / E). Returns (first, last) 0-based inclusive, X, E
+    and that ratio; (-1, -1, 0, 0, 0) if no run qualifies."""
+    n = layer.shape[0]
+    best_first = -1
+    best_last = -1
+    best_observed = 0.0
+    best_expected = 0.0
+    best_llr = 0.0
+    for first in range(n):
+        observed = 0.0
+        wanted = 0.0
+        for last in range(first, n):
+            if layer[last] < 0:
+                break
+            observed += layer[last]
+            wanted += expected[last]
+            if wanted <= 0 or observed > max_ratio * wanted:
                 continue
-            count = 0
-            for other in range(n_layers):
-                if other != layer and superlayer[other, wire] >= 0:
-                    values[count] = superlayer[other, wire]
-                    count += 1
-            if count > 0:
-                out[layer, wire] = np.median(values[:count])
-    return out
+            llr = wanted - observed
+            if observed > 0:
+                llr += observed * np.log(observed / wanted)
+            if llr > best_llr:
+                best_first, best_last = first, last
+                best_observed, best_expected, best_llr = observed, wanted, llr
+    return best_first, best_last, best_observed, best_expected, best_llr
 
 
-def sibling_median_reference(superlayer: np.ndarray) -> np.ndarray:
-    out = np.full(superlayer.shape, np.nan)
-    data = np.where(superlayer >= 0, superlayer, np.nan)
-    for layer in range(superlayer.shape[0]):
-        others = np.delete(data, layer, axis=0)
-        present = np.isfinite(others).any(axis=0) & (superlayer[layer] >= 0)
-        out[layer, present] = np.nanmedian(others[:, present], axis=0)
-    return out
+def deficit_scan_reference(
+    layer: np.ndarray, expected: np.ndarray, max_ratio: float
+) -> tuple[int, int, float, float, float]:
+    n = len(layer)
+    observed = np.concatenate(([0.0], np.cumsum(np.where(layer >= 0, layer, 0.0))))
+    wanted = np.concatenate(([0.0], np.cumsum(expected)))
+    missing = np.concatenate(([0], np.cumsum(layer < 0)))
+    first, stop = np.triu_indices(n + 1, 1)
+    x = observed[stop] - observed[first]
+    e = wanted[stop] - wanted[first]
+    valid = (missing[stop] == missing[first]) & (e > 0) & (x <= max_ratio * e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llr = e - x + np.where(x > 0, x * np.log(x / e), 0.0)
+    llr = np.where(valid, llr, 0.0)
+    if not (llr > 0).any():
+        return -1, -1, 0.0, 0.0, 0.0
+    best = int(np.argmax(llr))
+    return int(first[best]), int(stop[best] - 1), float(x[best]), float(e[best]), float(llr[best])

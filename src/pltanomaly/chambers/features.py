@@ -1,0 +1,170 @@
+"""Per-layer measurements of one chamber, before any threshold: occupancy against the
+sibling layers of its superlayer, the largest dead block against an expected profile, and
+hot cells against a local median. Only existing cells (not -1) are ever used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from pltanomaly.chambers.geometry import LAYERS_PER_SUPERLAYER, THETA_SUPERLAYER, Chamber
+from pltanomaly.chambers.kernels import deficit_scan, local_median
+
+MEDIAN_OF_THREE_VARIANCE = 0.45
+"""Variance of the median of three siblings' ratios, relative to one sibling's."""
+TEMPLATE_SCALE_QUANTILE = 0.75
+"""A layer's scale against its template: a high quantile of the ratio, so a dead block
+covering up to a quarter of the layer barely lowers it."""
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    dead_cell_ratio: float = 0.1
+    """A cell of a dead block holds at most this fraction of its expected hits."""
+    min_block_wires: int = 2
+    """Narrower deficits are isolated zero cells, which are normal."""
+    hot_half_width: int = 3
+    hot_ratio: float = 4.0
+    """Candidates for hot cells; benign hot cells reach 3x the layer's median."""
+    benign_hot_ratio: float = 3.0
+    """A hot cell must be significantly above this multiple of its local median."""
+
+
+@dataclass
+class LayerMeasure:
+    """What the detector knows of one layer (wires are 0-based x bins)."""
+
+    layer: int
+    cells: np.ndarray
+    hits: float
+    ratio: float = float("nan")
+    """Hits against the sibling layers (median of the three ratios), over the cells outside
+    the layer's block and hot cells."""
+    ratio_variance: float = float("nan")
+    """Poisson variance of log(ratio)."""
+    expected: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Expected hits per wire of the whole row (0 where the cell does not exist)."""
+    block: tuple[int, int, float, float] | None = None
+    block_z: float = 0.0
+    hot: list[tuple[int, float, float]] = field(default_factory=list)
+    """(wire, hits / local median, z) of each hot cell."""
+    hot_z: float = 0.0
+    """The largest hot-cell z among the candidates (0 if none)."""
+
+
+def superlayer_rows(chamber: Chamber) -> list[list[int]]:
+    """The existing layers of a chamber grouped by superlayer."""
+    groups: dict[int, list[int]] = {}
+    for layer in chamber.layers:
+        groups.setdefault((layer - 1) // LAYERS_PER_SUPERLAYER, []).append(layer)
+    return list(groups.values())
+
+
+def template_key(chamber: Chamber, layer: int, row: np.ndarray) -> tuple[int, bool, bytes]:
+    """Layers sharing a normal profile: same station, phi or theta, same existing cells."""
+    theta = (layer - 1) // LAYERS_PER_SUPERLAYER + 1 == THETA_SUPERLAYER
+    return chamber.station, theta, np.packbits(row >= 0).tobytes()
+
+
+def hot_cells(row: np.ndarray, settings: FeatureSettings) -> tuple[list, float]:
+    """Hot cells of a layer: at least ``hot_ratio`` times the local median and significantly
+    above ``benign_hot_ratio`` times it (Poisson); their (wire, magnitude, z) and the largest
+    z among the candidates."""
+    median = local_median(row, settings.hot_half_width)
+    candidates = np.flatnonzero(
+        (row >= 0) & (median > 0) & (row >= settings.hot_ratio * np.nan_to_num(median))
+    )
+    if not len(candidates):
+        return [], 0.0
+    tail = stats.poisson.sf(row[candidates] - 1, settings.benign_hot_ratio * median[candidates])
+    z = np.minimum(stats.norm.isf(np.maximum(tail, 1e-300)), 40.0)
+    found = [
+        (int(wire), float(row[wire] / median[wire]), float(score))
+        for wire, score in zip(candidates, z, strict=True)
+    ]
+    return found, float(z.max())
+
+
+def dead_block(
+    row: np.ndarray, expected: np.ndarray, settings: FeatureSettings
+) -> tuple[tuple[int, int, float, float] | None, float]:
+    """The contiguous run of cells most likely dead (at most ``dead_cell_ratio`` of their
+    expected hits), at least ``min_block_wires`` wide, and its z from the Poisson
+    likelihood ratio against the expectation."""
+    first, last, observed, wanted, llr = deficit_scan(row, expected, settings.dead_cell_ratio)
+    if first < 0 or last - first + 1 < settings.min_block_wires:
+        return None, 0.0
+    return (int(first), int(last), float(observed), float(wanted)), float(np.sqrt(2 * llr))
+
+
+def expected_profile(row: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """The template scaled to the layer by a high quantile of hits / template."""
+    use = (row >= 0) & (template > 0)
+    if not use.any():
+        return np.zeros_like(template)
+    scale = float(np.quantile(row[use] / template[use], TEMPLATE_SCALE_QUANTILE))
+    return np.where(row >= 0, template * scale, 0.0)
+
+
+def measure_chamber(
+    chamber: Chamber,
+    hits: np.ndarray,
+    templates: dict[tuple[int, bool, bytes], np.ndarray],
+    settings: FeatureSettings,
+) -> dict[int, LayerMeasure]:
+    """Every existing layer's measurements. ``templates`` maps :func:`template_key` to a
+    normalised profile; a layer without one uses its superlayer's median profile."""
+    measures: dict[int, LayerMeasure] = {}
+    for layers in superlayer_rows(chamber):
+        rows = hits[[layer - 1 for layer in layers]]
+        own = _superlayer_profile(rows)
+        for index, layer in enumerate(layers):
+            row = rows[index]
+            existing = row >= 0
+            template = templates.get(template_key(chamber, layer, row), own)
+            measure = LayerMeasure(layer, np.flatnonzero(existing), float(row[existing].sum()))
+            measure.expected = expected_profile(row, template)
+            measure.hot, measure.hot_z = hot_cells(row, settings)
+            measure.block, measure.block_z = dead_block(row, measure.expected, settings)
+            measures[layer] = measure
+        for index, layer in enumerate(layers):
+            _sibling_ratio(measures[layer], rows[index], np.delete(rows, index, axis=0))
+    return measures
+
+
+def _superlayer_profile(rows: np.ndarray) -> np.ndarray:
+    """The median over a superlayer's layers of each layer's normalised profile."""
+    totals = np.where(rows >= 0, rows, 0).sum(axis=1, keepdims=True)
+    normalised = np.where(rows >= 0, rows / np.maximum(totals, 1), np.nan)
+    normalised = np.where(totals > 0, normalised, np.nan)
+    present = np.isfinite(normalised).any(axis=0)
+    profile = np.zeros(rows.shape[1])
+    profile[present] = np.nanmedian(normalised[:, present], axis=0)
+    return profile
+
+
+def _sibling_ratio(measure: LayerMeasure, row: np.ndarray, siblings: np.ndarray) -> None:
+    """The median over the siblings of hits against the sibling's hits on the wires both
+    have, outside the layer's block and hot cells (totals, so low counts are unbiased)."""
+    use = row >= 0
+    if measure.block is not None:
+        use[measure.block[0] : measure.block[1] + 1] = False
+    for wire, _, _ in measure.hot:
+        use[wire] = False
+    ratios = []
+    sibling_hits = []
+    for sibling in siblings:
+        common = use & (sibling >= 0)
+        observed = float(row[common].sum())
+        wanted = float(sibling[common].sum())
+        ratios.append(observed / wanted if wanted > 0 else np.inf)
+        sibling_hits.append(wanted)
+    if not ratios or not np.isfinite(np.median(ratios)):
+        return
+    measure.ratio = float(np.median(ratios))
+    observed = float(row[use].sum())
+    measure.ratio_variance = 1 / max(observed, 1.0) + MEDIAN_OF_THREE_VARIANCE / max(
+        float(np.median(sibling_hits)), 1.0
+    )
