@@ -50,6 +50,8 @@ class Settings:
     """Poisson z of a hot cell above the benign multiple of its local median."""
     dead_ratio: float = 0.2
     """Below this fraction of its expectation a layer is dead, not inefficient."""
+    confirm_spreads: float = 2.0
+    """Robust spreads a noisy layer must also stand above its chamber's other layers."""
     min_spread: float = 0.01
     """The least intrinsic spread of log occupancy assumed (1 %)."""
     min_template_layers: int = 3
@@ -105,17 +107,24 @@ def build_templates(
     }
 
 
+def chamber_level(hits: np.ndarray) -> float:
+    """Hits per cell of a chamber: the median over its layers of their hits per cell, so a
+    noisy layer or a hot cell does not move it."""
+    means = [row[row >= 0].mean() for row in hits if (row >= 0).any()]
+    return float(np.median(means)) if means else 0.0
+
+
 def chamber_residuals(
     chambers: dict[str, np.ndarray], judged: list[Chamber]
 ) -> tuple[dict[str, float], dict[str, float], float]:
-    """Median polish of log hits per cell over wheel x (station, sector), fitted on the
-    judged chambers: per chamber its predicted log hits per cell and its residual (NaN when
-    its column has no judged chamber), and the residuals' robust spread."""
+    """Median polish of log :func:`chamber_level` over wheel x (station, sector), fitted on the
+    judged chambers: per chamber its predicted log hits per cell, from the other chambers of
+    its column (left out, so the residuals' spread is honest), its residual (NaN without
+    another judged chamber in the column), and the residuals' robust spread."""
     judged_keys = {chamber.key for chamber in judged}
     level: dict[Chamber, float] = {}
     for chamber in judged:
-        hits = chambers[chamber.key]
-        level[chamber] = float(np.log(hits[hits >= 0].mean()))
+        level[chamber] = float(np.log(max(chamber_level(chambers[chamber.key]), 1e-3)))
     centre = float(np.median(list(level.values()))) if level else 0.0
     wheel_effect: dict[int, float] = {}
     column_effect: dict[tuple[int, int], float] = {}
@@ -143,14 +152,18 @@ def chamber_residuals(
     predicted: dict[str, float] = {}
     residual: dict[str, float] = {}
     for chamber in CHAMBERS:
-        column = column_effect.get((chamber.station, chamber.sector))
         wheel = wheel_effect.get(chamber.wheel)
-        if column is None or wheel is None:
+        others = [
+            y - centre - wheel_effect[c.wheel]
+            for c, y in level.items()
+            if (c.station, c.sector) == (chamber.station, chamber.sector) and c != chamber
+        ]
+        if wheel is None or not others:
             predicted[chamber.key] = float("nan")
         else:
-            predicted[chamber.key] = centre + wheel + column
+            predicted[chamber.key] = centre + wheel + float(np.median(others))
         hits = chambers.get(chamber.key)
-        observed = hits[hits >= 0].mean() if hits is not None else 0.0
+        observed = chamber_level(hits) if hits is not None else 0.0
         residual[chamber.key] = float(np.log(max(observed, 1e-3)) - predicted[chamber.key])
     _, spread = robust_centre_spread(np.array([residual[k] for k in judged_keys]))
     return predicted, residual, spread
@@ -194,6 +207,25 @@ class RunSpreads:
 
     ratio: dict[tuple[int, bool], tuple[float, float]]
     superlayer: dict[tuple[int, int], tuple[float, float]]
+    layer: dict[tuple[int, int], tuple[float, float]]
+    """Per (station, layer): log hits per cell against the chamber's median layer."""
+    uniform: dict[int, tuple[float, float]]
+    """Per station: a chamber's uniform part of its hits (:func:`chamber_uniform`)."""
+
+
+def chamber_uniform(measures: dict[int, LayerMeasure]) -> float:
+    """The median over a chamber's layers of their uniform part (synchronous noise)."""
+    values = np.array([m.uniform for m in measures.values()])
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def layer_levels(measures: dict[int, LayerMeasure]) -> dict[int, float]:
+    """Per layer, log of its hits per cell against the median layer of its chamber."""
+    median = float(np.median([m.level for m in measures.values()]))
+    return {
+        layer: float(np.log((m.level + 0.01) / (median + 0.01))) for layer, m in measures.items()
+    }
 
 
 def run_spreads(
@@ -204,8 +236,13 @@ def run_spreads(
     """The run's robust centres and spreads that set the thresholds."""
     ratios: dict[tuple[int, bool], list[tuple[float, float]]] = {}
     levels: dict[tuple[int, int], list[float]] = {}
+    per_layer: dict[tuple[int, int], list[float]] = {}
+    uniform: dict[int, list[float]] = {}
     for key, layers in measures.items():
         station = int(key.split("_St")[1].split("_")[0])
+        uniform.setdefault(station, []).append(chamber_uniform(layers))
+        for layer, value in layer_levels(layers).items():
+            per_layer.setdefault((station, layer), []).append(value)
         for layer, measure in layers.items():
             if np.isfinite(measure.ratio) and measure.ratio > 0:
                 theta = superlayer(layer) == THETA_SUPERLAYER
@@ -220,11 +257,20 @@ def run_spreads(
         centre, spread = robust_centre_spread(logs)
         intrinsic = np.sqrt(max(spread**2 - float(np.median(variances)), settings.min_spread**2))
         ratio_spreads[group] = (centre, float(intrinsic))
-    level_spreads = {}
-    for group, values in levels.items():
+    return RunSpreads(
+        ratio_spreads,
+        _spreads(levels, settings.min_spread),
+        _spreads(per_layer, settings.min_spread),
+        _spreads(uniform, settings.min_spread),
+    )
+
+
+def _spreads(groups: dict[Any, list[float]], least: float) -> dict[Any, tuple[float, float]]:
+    out = {}
+    for group, values in groups.items():
         centre, spread = robust_centre_spread(np.array(values))
-        level_spreads[group] = (centre, max(spread, settings.min_spread))
-    return RunSpreads(ratio_spreads, level_spreads)
+        out[group] = (centre, max(spread, least))
+    return out
 
 
 def _superlayer_levels(chamber: Chamber, hits: np.ndarray) -> dict[int, float]:
@@ -238,9 +284,11 @@ def _superlayer_levels(chamber: Chamber, hits: np.ndarray) -> dict[int, float]:
 
 
 def judge_layer(
-    measure: LayerMeasure, row: np.ndarray, station: int, spreads: RunSpreads, s: Settings
+    measure: LayerMeasure, level: float, station: int, spreads: RunSpreads, s: Settings
 ) -> dict[str, Any]:
-    """A layer's events from its measurements and the run's spreads (no chamber-level ones)."""
+    """A layer's events from its measurements and the run's spreads (no chamber-level ones).
+    A layer above its siblings is noisy only if it is also above its chamber's other layers
+    (``level``, see :func:`layer_levels`): two poor siblings would otherwise make it so."""
     events: list[dict[str, Any]] = []
     excesses = [-50.0]
     first, last = (int(measure.cells[0]), int(measure.cells[-1])) if len(measure.cells) else (0, 0)
@@ -250,6 +298,11 @@ def judge_layer(
         log_ratio = np.log(max(measure.ratio, 1e-3)) - centre
         z = log_ratio / np.sqrt(intrinsic**2 + measure.ratio_variance)
         excess = abs(z) - s.spreads
+        if z > 0:
+            level_centre, level_spread = spreads.layer.get(
+                (station, measure.layer), (0.0, s.min_spread)
+            )
+            excess = min(excess, (level - level_centre) / level_spread - s.confirm_spreads)
         excesses.append(excess)
         if excess > 0:
             relative = float(np.exp(log_ratio))
@@ -324,9 +377,10 @@ def detect_run(
             )
             continue
         assert hits is not None
+        levels_here = layer_levels(measures[chamber.key])
         layer_results = {
             layer: _layer_result(
-                judge_layer(m, hits[layer - 1], chamber.station, spreads, s), m, hits[layer - 1]
+                judge_layer(m, levels_here[layer], chamber.station, spreads, s), m, hits[layer - 1]
             )
             for layer, m in measures[chamber.key].items()
         }
@@ -368,7 +422,8 @@ def _chamber_level_events(
     s: Settings,
 ) -> dict[int, dict[str, Any]]:
     """Dead superlayers (against the run's same superlayers) and synchronous noise (the
-    chamber's hits per cell against the wheel x sector model), as layer events."""
+    chamber's hits per cell against the wheel x sector model, or the uniform part of its
+    layers against the station's chambers), as layer events."""
     events: dict[int, dict[str, Any]] = {}
     for sl, level in levels.items():
         centre, spread = spreads.superlayer.get((chamber.station, sl), (0.0, s.min_spread))
@@ -378,9 +433,18 @@ def _chamber_level_events(
             in_superlayer = {k: m for k, m in measures.items() if superlayer(k) == sl}
             events |= _chamber_event("dead_layer", in_superlayer, relative, excess)
     spread = max(chamber_spread, s.min_spread) if np.isfinite(chamber_spread) else np.inf
-    excess = residual[chamber.key] / spread - s.spreads
-    if np.isfinite(excess) and excess > 0:
-        noise = _chamber_event("synchronous_noise", measures, np.exp(residual[chamber.key]), excess)
+    z_total = residual[chamber.key] / spread
+    centre, uniform_spread = spreads.uniform.get(chamber.station, (0.0, np.inf))
+    uniform = chamber_uniform(measures)
+    z_uniform = (uniform - centre) / uniform_spread
+    excess = float(np.nanmax([z_total, z_uniform, -np.inf])) - s.spreads
+    if excess > 0:
+        magnitude = (
+            np.exp(residual[chamber.key])
+            if z_total >= z_uniform or not np.isfinite(z_uniform)
+            else 1 / (1 - min(uniform, 0.95))
+        )
+        noise = _chamber_event("synchronous_noise", measures, magnitude, excess)
         for layer, event in noise.items():
             events.setdefault(layer, event)
     return events

@@ -14,9 +14,6 @@ from pltanomaly.chambers.kernels import deficit_scan, local_median
 
 MEDIAN_OF_THREE_VARIANCE = 0.45
 """Variance of the median of three siblings' ratios, relative to one sibling's."""
-TEMPLATE_SCALE_QUANTILE = 0.75
-"""A layer's scale against its template: a high quantile of the ratio, so a dead block
-covering up to a quarter of the layer barely lowers it."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,11 @@ class LayerMeasure:
     """(wire, hits / local median, z) of each hot cell."""
     hot_z: float = 0.0
     """The largest hot-cell z among the candidates (0 if none)."""
+    level: float = 0.0
+    """Hits per cell outside the block and hot cells."""
+    uniform: float = float("nan")
+    """The part of its hits spread uniformly over the layer: the intercept of hits against
+    the expected profile, relative to the hits per cell (0 for a normal layer)."""
 
 
 def superlayer_rows(chamber: Chamber) -> list[list[int]]:
@@ -99,13 +101,17 @@ def dead_block(
     return (int(first), int(last), float(observed), float(wanted)), float(np.sqrt(2 * llr))
 
 
-def expected_profile(row: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """The template scaled to the layer by a high quantile of hits / template."""
+def expected_profile(
+    row: np.ndarray, template: np.ndarray, excluded: np.ndarray | None = None
+) -> np.ndarray:
+    """The template scaled to the layer's hits over its cells outside ``excluded``."""
     use = (row >= 0) & (template > 0)
-    if not use.any():
+    if excluded is not None:
+        use &= ~excluded
+    wanted = float(template[use].sum())
+    if wanted <= 0:
         return np.zeros_like(template)
-    scale = float(np.quantile(row[use] / template[use], TEMPLATE_SCALE_QUANTILE))
-    return np.where(row >= 0, template * scale, 0.0)
+    return np.where(row >= 0, template * float(row[use].sum()) / wanted, 0.0)
 
 
 def measure_chamber(
@@ -125,13 +131,33 @@ def measure_chamber(
             existing = row >= 0
             template = templates.get(template_key(chamber, layer, row), own)
             measure = LayerMeasure(layer, np.flatnonzero(existing), float(row[existing].sum()))
-            measure.expected = expected_profile(row, template)
             measure.hot, measure.hot_z = hot_cells(row, settings)
-            measure.block, measure.block_z = dead_block(row, measure.expected, settings)
+            excluded = np.zeros(len(row), dtype=bool)
+            excluded[[wire for wire, _, _ in measure.hot]] = True
+            for _ in range(2):
+                measure.expected = expected_profile(row, template, excluded)
+                measure.block, measure.block_z = dead_block(row, measure.expected, settings)
+                if measure.block is None:
+                    break
+                excluded[measure.block[0] : measure.block[1] + 1] = True
+            measure.uniform = _uniform_part(row, measure.expected, excluded)
             measures[layer] = measure
         for index, layer in enumerate(layers):
             _sibling_ratio(measures[layer], rows[index], np.delete(rows, index, axis=0))
     return measures
+
+
+def _uniform_part(row: np.ndarray, expected: np.ndarray, excluded: np.ndarray) -> float:
+    """Intercept / mean of the straight line of hits against the expected profile."""
+    use = (row >= 0) & ~excluded & (expected > 0)
+    if use.sum() < 3:
+        return float("nan")
+    x, y = expected[use], row[use]
+    spread = float(((x - x.mean()) ** 2).sum())
+    if spread <= 0 or y.mean() <= 0:
+        return float("nan")
+    slope = float(((x - x.mean()) * (y - y.mean())).sum()) / spread
+    return float((y.mean() - slope * x.mean()) / y.mean())
 
 
 def _superlayer_profile(rows: np.ndarray) -> np.ndarray:
@@ -153,6 +179,8 @@ def _sibling_ratio(measure: LayerMeasure, row: np.ndarray, siblings: np.ndarray)
         use[measure.block[0] : measure.block[1] + 1] = False
     for wire, _, _ in measure.hot:
         use[wire] = False
+    if use.any():
+        measure.level = float(row[use].mean())
     ratios = []
     sibling_hits = []
     for sibling in siblings:
