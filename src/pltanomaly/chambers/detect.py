@@ -421,7 +421,8 @@ def _chamber_level_events(
     chamber_spread: float,
     s: Settings,
 ) -> dict[int, dict[str, Any]]:
-    """Dead superlayers (against the run's same superlayers) and synchronous noise (the
+    """A dead chamber that still holds enough hits to be judged, dead superlayers (against
+    the run's same superlayers) and synchronous noise (the
     chamber's hits per cell against the wheel x sector model, or the uniform part of its
     layers against the station's chambers), as layer events."""
     events: dict[int, dict[str, Any]] = {}
@@ -434,6 +435,9 @@ def _chamber_level_events(
             events |= _chamber_event("dead_layer", in_superlayer, relative, excess)
     spread = max(chamber_spread, s.min_spread) if np.isfinite(chamber_spread) else np.inf
     z_total = residual[chamber.key] / spread
+    relative = float(np.exp(residual[chamber.key]))
+    if -z_total > s.spreads and relative < DEAD_CHAMBER_RATIO:
+        return _chamber_event("dead_layer", measures, relative, -z_total - s.spreads)
     centre, uniform_spread = spreads.uniform.get(chamber.station, (0.0, np.inf))
     uniform = chamber_uniform(measures)
     z_uniform = (uniform - centre) / uniform_spread

@@ -14,6 +14,8 @@ from pltanomaly.chambers.kernels import deficit_scan, local_median
 
 MEDIAN_OF_THREE_VARIANCE = 0.45
 """Variance of the median of three siblings' ratios, relative to one sibling's."""
+OUTLIER_Z = 4.0
+OUTLIER_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,12 @@ def template_key(chamber: Chamber, layer: int, row: np.ndarray) -> tuple[int, bo
     return chamber.station, theta, np.packbits(row >= 0).tobytes()
 
 
-def hot_cells(row: np.ndarray, settings: FeatureSettings) -> tuple[list, float]:
-    """Hot cells of a layer: at least ``hot_ratio`` times the local median and significantly
-    above ``benign_hot_ratio`` times it (Poisson); their (wire, magnitude, z) and the largest
-    z among the candidates."""
-    median = local_median(row, settings.hot_half_width)
+def hot_cells(
+    row: np.ndarray, median: np.ndarray, settings: FeatureSettings
+) -> tuple[list[tuple[int, float, float]], float]:
+    """Hot cells of a layer: at least ``hot_ratio`` times the local ``median`` and
+    significantly above ``benign_hot_ratio`` times it (Poisson); their (wire, magnitude, z)
+    and the largest z among the candidates."""
     candidates = np.flatnonzero(
         (row >= 0) & (median > 0) & (row >= settings.hot_ratio * np.nan_to_num(median))
     )
@@ -114,6 +117,16 @@ def expected_profile(
     return np.where(row >= 0, template * float(row[use].sum()) / wanted, 0.0)
 
 
+def outliers(row: np.ndarray, median: np.ndarray, z: float = OUTLIER_Z) -> np.ndarray:
+    """Cells significantly (Poisson z) above or below ``OUTLIER_FACTOR`` times their local
+    median: kept out of a layer's occupancy (and its siblings' on the same cells), so benign
+    hot and isolated zero cells do not move it."""
+    m = np.nan_to_num(median)
+    high = row > OUTLIER_FACTOR * m + z * np.sqrt(OUTLIER_FACTOR * m + 1)
+    low = row < m / OUTLIER_FACTOR - z * np.sqrt(m / OUTLIER_FACTOR + 1)
+    return (row >= 0) & (high | low)
+
+
 def measure_chamber(
     chamber: Chamber,
     hits: np.ndarray,
@@ -125,14 +138,18 @@ def measure_chamber(
     measures: dict[int, LayerMeasure] = {}
     for layers in superlayer_rows(chamber):
         rows = hits[[layer - 1 for layer in layers]]
-        own = _superlayer_profile(rows)
+        use = rows >= 0
+        own: np.ndarray | None = None
         for index, layer in enumerate(layers):
             row = rows[index]
-            existing = row >= 0
-            template = templates.get(template_key(chamber, layer, row), own)
-            measure = LayerMeasure(layer, np.flatnonzero(existing), float(row[existing].sum()))
-            measure.hot, measure.hot_z = hot_cells(row, settings)
-            excluded = np.zeros(len(row), dtype=bool)
+            template = templates.get(template_key(chamber, layer, row))
+            if template is None:
+                own = _superlayer_profile(rows) if own is None else own
+                template = own
+            measure = LayerMeasure(layer, np.flatnonzero(use[index]), float(row[use[index]].sum()))
+            median = local_median(row, settings.hot_half_width)
+            measure.hot, measure.hot_z = hot_cells(row, median, settings)
+            excluded = outliers(row, median)
             excluded[[wire for wire, _, _ in measure.hot]] = True
             for _ in range(2):
                 measure.expected = expected_profile(row, template, excluded)
@@ -141,9 +158,9 @@ def measure_chamber(
                     break
                 excluded[measure.block[0] : measure.block[1] + 1] = True
             measure.uniform = _uniform_part(row, measure.expected, excluded)
+            use[index] &= ~excluded
             measures[layer] = measure
-        for index, layer in enumerate(layers):
-            _sibling_ratio(measures[layer], rows[index], np.delete(rows, index, axis=0))
+        _sibling_ratios([measures[layer] for layer in layers], rows, use)
     return measures
 
 
@@ -171,28 +188,25 @@ def _superlayer_profile(rows: np.ndarray) -> np.ndarray:
     return profile
 
 
-def _sibling_ratio(measure: LayerMeasure, row: np.ndarray, siblings: np.ndarray) -> None:
-    """The median over the siblings of hits against the sibling's hits on the wires both
-    have, outside the layer's block and hot cells (totals, so low counts are unbiased)."""
-    use = row >= 0
-    if measure.block is not None:
-        use[measure.block[0] : measure.block[1] + 1] = False
-    for wire, _, _ in measure.hot:
-        use[wire] = False
-    if use.any():
-        measure.level = float(row[use].mean())
-    ratios = []
-    sibling_hits = []
-    for sibling in siblings:
-        common = use & (sibling >= 0)
-        observed = float(row[common].sum())
-        wanted = float(sibling[common].sum())
-        ratios.append(observed / wanted if wanted > 0 else np.inf)
-        sibling_hits.append(wanted)
-    if not ratios or not np.isfinite(np.median(ratios)):
-        return
-    measure.ratio = float(np.median(ratios))
-    observed = float(row[use].sum())
-    measure.ratio_variance = 1 / max(observed, 1.0) + MEDIAN_OF_THREE_VARIANCE / max(
-        float(np.median(sibling_hits)), 1.0
-    )
+def _sibling_ratios(measures: list[LayerMeasure], rows: np.ndarray, use: np.ndarray) -> None:
+    """Each layer's hits against each sibling's on the cells both use (outside blocks, hot
+    and outlying cells), the median over its siblings (totals, so low counts are unbiased)."""
+    # pair_hits[l, k]: layer l's hits on the cells layers l and k both use
+    pair_hits = np.where(use, rows, 0.0) @ use.T.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = pair_hits / pair_hits.T
+    for index, measure in enumerate(measures):
+        own = use[index]
+        if own.any():
+            measure.level = float(rows[index, own].mean())
+        others = np.delete(np.arange(len(measures)), index)
+        if not len(others):
+            continue
+        ratio = float(np.median(ratios[index, others]))
+        if not np.isfinite(ratio):
+            continue
+        measure.ratio = ratio
+        sibling_hits = float(np.median(pair_hits[others, index]))
+        measure.ratio_variance = 1 / max(float(rows[index, own].sum()), 1.0) + (
+            MEDIAN_OF_THREE_VARIANCE / max(sibling_hits, 1.0)
+        )
