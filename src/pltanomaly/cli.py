@@ -33,6 +33,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.calibrate",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
+    "dt-generate": (
+        "pltanomaly.chambers.generate",
+        "write synthetic DT chamber occupancy runs as the DQM GUI serves them",
+    ),
+    "dt-detect": ("pltanomaly.chambers.detect", "judge the DT chamber layers of one run"),
+    "dt-evaluate": (
+        "pltanomaly.chambers.evaluate",
+        "score the DT detector beside the production check on generated runs",
+    ),
 }
 """Command name -> (module defining ``register(subparsers)``, one-line help). Only the
 command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,
