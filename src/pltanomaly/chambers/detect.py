@@ -152,16 +152,16 @@ def chamber_residuals(
     predicted: dict[str, float] = {}
     residual: dict[str, float] = {}
     for chamber in CHAMBERS:
-        wheel = wheel_effect.get(chamber.wheel)
+        wheel_shift = wheel_effect.get(chamber.wheel)
         others = [
             y - centre - wheel_effect[c.wheel]
             for c, y in level.items()
             if (c.station, c.sector) == (chamber.station, chamber.sector) and c != chamber
         ]
-        if wheel is None or not others:
+        if wheel_shift is None or not others:
             predicted[chamber.key] = float("nan")
         else:
-            predicted[chamber.key] = centre + wheel + float(np.median(others))
+            predicted[chamber.key] = centre + wheel_shift + float(np.median(others))
         hits = chambers.get(chamber.key)
         observed = chamber_level(hits) if hits is not None else 0.0
         residual[chamber.key] = float(np.log(max(observed, 1e-3)) - predicted[chamber.key])
@@ -371,10 +371,9 @@ def detect_run(
     for chamber in CHAMBERS:
         hits = chambers.get(chamber.key)
         entries = float(hits[hits >= 0].sum()) if hits is not None else 0.0
-        if reasons[chamber.key] is not None:
-            results[chamber.key] = _unjudged(
-                chamber, hits, reasons[chamber.key], predicted[chamber.key], s
-            )
+        reason = reasons[chamber.key]
+        if reason is not None:
+            results[chamber.key] = _unjudged(chamber, hits, reason, predicted[chamber.key], s)
             continue
         assert hits is not None
         levels_here = layer_levels(measures[chamber.key])

@@ -229,7 +229,7 @@ def inject_fault(
             else [layer]
         )
         cells = _layer_wires(mask, layer)
-        width = int(min(len(cells) // 2, np.round(np.exp(rng.uniform(np.log(2), np.log(32))))))
+        width = min(len(cells) // 2, int(np.round(np.exp(rng.uniform(np.log(2), np.log(32))))))
         start = int(rng.integers(cells[0], cells[-1] - width + 2))
         factor = rng.uniform(0, 0.02)
         expected[[x - 1 for x in chosen], start : start + width] *= factor
