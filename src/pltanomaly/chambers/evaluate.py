@@ -250,11 +250,11 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = [
         f"seed {summary['seed']}, {summary['runs']} runs, {summary['layers']} layers with "
         f">= {ENOUGH_PER_CELL:g} expected hits per cell ({summary['bad_layers']} bad)",
-        f"{'':48}" + "".join(f"{m:>16}" for m in METHODS),
+        f"{'':48}" + "".join(f"{m:>18}" for m in METHODS),
     ]
 
     def row(name: str, values: list[str]) -> None:
-        lines.append(f"{name:48}" + "".join(f"{v:>16}" for v in values))
+        lines.append(f"{name:48}" + "".join(f"{v:>18}" for v in values))
 
     for metric in ("precision", "recall", "f1", "sensitivity_at_specificity"):
         row(metric, [f"{summary[m][metric]:.3f}" for m in METHODS])
