@@ -110,8 +110,11 @@ def build_templates(
 def chamber_level(hits: np.ndarray) -> float:
     """Hits per cell of a chamber: the median over its layers of their hits per cell, so a
     noisy layer or a hot cell does not move it."""
-    means = [row[row >= 0].mean() for row in hits if (row >= 0).any()]
-    return float(np.median(means)) if means else 0.0
+    existing = hits >= 0
+    cells = existing.sum(axis=1)
+    sums = np.where(existing, hits, 0.0).sum(axis=1)
+    present = cells > 0
+    return float(np.median(sums[present] / cells[present])) if present.any() else 0.0
 
 
 def chamber_residuals(

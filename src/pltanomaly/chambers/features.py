@@ -78,9 +78,10 @@ def hot_cells(
     """Hot cells of a layer: at least ``hot_ratio`` times the local ``median`` and
     significantly above ``benign_hot_ratio`` times it (Poisson); their (wire, magnitude, z)
     and the largest z among the candidates."""
-    candidates = np.flatnonzero(
-        (row >= 0) & (median > 0) & (row >= settings.hot_ratio * np.nan_to_num(median))
-    )
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(
+            (row >= 0) & (median > 0) & (row >= settings.hot_ratio * median)
+        )
     if not len(candidates):
         return [], 0.0
     tail = stats.poisson.sf(row[candidates] - 1, settings.benign_hot_ratio * median[candidates])
@@ -121,7 +122,7 @@ def outliers(row: np.ndarray, median: np.ndarray, z: float = OUTLIER_Z) -> np.nd
     """Cells significantly (Poisson z) above or below ``OUTLIER_FACTOR`` times their local
     median: kept out of a layer's occupancy (and its siblings' on the same cells), so benign
     hot and isolated zero cells do not move it."""
-    m = np.nan_to_num(median)
+    m = np.where(np.isnan(median), 0.0, median)
     high = row > OUTLIER_FACTOR * m + z * np.sqrt(OUTLIER_FACTOR * m + 1)
     low = row < m / OUTLIER_FACTOR - z * np.sqrt(m / OUTLIER_FACTOR + 1)
     return (row >= 0) & (high | low)
@@ -165,16 +166,18 @@ def measure_chamber(
 
 
 def _uniform_part(row: np.ndarray, expected: np.ndarray, excluded: np.ndarray) -> float:
-    """Intercept / mean of the straight line of hits against the expected profile."""
+    """Intercept / mean of the least-squares line of hits against the expected profile."""
     use = (row >= 0) & ~excluded & (expected > 0)
-    if use.sum() < 3:
+    n = int(use.sum())
+    if n < 3:
         return float("nan")
     x, y = expected[use], row[use]
-    spread = float(((x - x.mean()) ** 2).sum())
-    if spread <= 0 or y.mean() <= 0:
+    mean_x, mean_y = float(x.sum()) / n, float(y.sum()) / n
+    spread = float(x @ x) - n * mean_x**2
+    if spread <= 0 or mean_y <= 0:
         return float("nan")
-    slope = float(((x - x.mean()) * (y - y.mean())).sum()) / spread
-    return float((y.mean() - slope * x.mean()) / y.mean())
+    slope = (float(x @ y) - n * mean_x * mean_y) / spread
+    return (mean_y - slope * mean_x) / mean_y
 
 
 def _superlayer_profile(rows: np.ndarray) -> np.ndarray:
@@ -195,18 +198,28 @@ def _sibling_ratios(measures: list[LayerMeasure], rows: np.ndarray, use: np.ndar
     pair_hits = np.where(use, rows, 0.0) @ use.T.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = pair_hits / pair_hits.T
+    ratios = np.where(np.isnan(ratios), np.inf, ratios).tolist()
+    pairs = pair_hits.tolist()
+    hits = np.where(use, rows, 0.0).sum(axis=1).tolist()
+    cells = use.sum(axis=1).tolist()
     for index, measure in enumerate(measures):
-        own = use[index]
-        if own.any():
-            measure.level = float(rows[index, own].mean())
-        others = np.delete(np.arange(len(measures)), index)
-        if not len(others):
+        if cells[index]:
+            measure.level = hits[index] / cells[index]
+        others = [k for k in range(len(measures)) if k != index]
+        if not others:
             continue
-        ratio = float(np.median(ratios[index, others]))
+        ratio = _median([ratios[index][k] for k in others])
         if not np.isfinite(ratio):
             continue
         measure.ratio = ratio
-        sibling_hits = float(np.median(pair_hits[others, index]))
-        measure.ratio_variance = 1 / max(float(rows[index, own].sum()), 1.0) + (
+        sibling_hits = _median([pairs[k][index] for k in others])
+        measure.ratio_variance = 1 / max(hits[index], 1.0) + (
             MEDIAN_OF_THREE_VARIANCE / max(sibling_hits, 1.0)
         )
+
+
+def _median(values: list[float]) -> float:
+    """The median of a few numbers (cheaper than numpy's for three)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
