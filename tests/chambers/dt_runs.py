@@ -1,9 +1,11 @@
 """Hand-made DT runs for the detector tests, independent of the generator's choices: every
-chamber has the same smooth profile (flat phi layers, peaked theta layers) and Poisson hits."""
+chamber has the same smooth profile (flat phi layers, peaked theta layers) and Poisson hits;
+and the fetcher's long-format rows of a run."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pltanomaly.chambers.generate import existing_cells
 from pltanomaly.chambers.geometry import CHAMBERS, THETA_SUPERLAYER, superlayer
@@ -37,3 +39,16 @@ def sample(expected: dict[str, np.ndarray], seed: int = 1) -> dict[str, np.ndarr
         key: np.where(mean >= 0, rng.poisson(np.clip(mean, 0, None)), -1.0).astype(float)
         for key, mean in expected.items()
     }
+
+
+def long_rows(chambers: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The fetcher's long-format rows: existing cells only, zeros included."""
+    frames = []
+    for key, hits in chambers.items():
+        layer, wire = np.nonzero(hits >= 0)
+        frames.append(
+            pd.DataFrame(
+                {"chamber": key, "layer": layer + 1, "wire": wire + 1, "count": hits[layer, wire]}
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -1,16 +1,23 @@
-"""The detector on hand-made runs: one fault at a time in one chamber of a clean run."""
+"""The detector on hand-made runs (one fault at a time in one chamber of a clean run), its
+results' consistency on generated runs, and the dt-detect command."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from dt_runs import expected_run, sample
+from dt_runs import expected_run, long_rows, sample
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pltanomaly.chambers.detect import detect_run
+from pltanomaly.chambers.generate import generate_run
 from pltanomaly.chambers.geometry import CHAMBERS
+from pltanomaly.cli import main
 
 LEVEL = 200.0
 KEY = "W1_St2_Sec5"
@@ -206,3 +213,39 @@ def test_saliency_points_at_the_block() -> None:
     saliency = result["chambers"][KEY]["layers"]["2"]["saliency"]
     assert {cell["wire"] for cell in saliency[:4]} == {15, 16, 17, 18}
     assert all(0 < cell["weight"] <= 1 for cell in saliency)
+
+
+@given(st.integers(0, 10_000))
+@settings(max_examples=4, deadline=None)
+def test_results_are_consistent_on_any_generated_run(seed: int) -> None:
+    chambers, _ = generate_run(355100, seed)
+    result = detect_run(355100, chambers)
+    for key, chamber in result["chambers"].items():
+        hits = chambers[key]
+        layers = chamber["layers"]
+        if chamber["status"] == "not_judged":
+            assert layers == {} and chamber["reason"]
+            continue
+        assert chamber["status"] == (
+            "bad" if any(v["status"] != "good" for v in layers.values()) else "good"
+        )
+        for name, layer in layers.items():
+            assert 0 <= layer["score"] <= 1
+            assert (layer["status"] == "good") == (not layer["events"])
+            existing = np.flatnonzero(hits[int(name) - 1] >= 0) + 1
+            for event in layer["events"]:
+                assert existing[0] <= event["first_wire"] <= event["last_wire"] <= existing[-1]
+                assert 0 <= event["score"] <= 1 and event["magnitude"] >= 0
+
+
+def test_dt_detect_command(tmp_path: Path) -> None:
+    expected = expected_run(LEVEL)
+    dead_wires([9], 10, 13)(expected[KEY])
+    hits = sample(expected)
+    parquet = tmp_path / "355107.parquet"
+    long_rows(hits).to_parquet(parquet)
+    out = tmp_path / "results" / "dt" / "355107.json"
+    assert main(["dt-detect", str(parquet), str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["run"] == 355107
+    assert events(result) == {9: [("dead_block", 10, 13)]}

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dt_runs import long_rows
+
 from pltanomaly.chambers.generate import generate_run
 from pltanomaly.chambers.load import chamber_from_gui, chambers_from_long, load_parquet
 from pltanomaly.chambers.production import (
@@ -17,19 +19,6 @@ from pltanomaly.chambers.production import (
     zero_fraction_layers,
 )
 from pltanomaly.errors import InputError
-
-
-def long_rows(chambers: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The fetcher's rows: existing cells only, zeros included."""
-    frames = []
-    for key, hits in chambers.items():
-        layer, wire = np.nonzero(hits >= 0)
-        frames.append(
-            pd.DataFrame(
-                {"chamber": key, "layer": layer + 1, "wire": wire + 1, "count": hits[layer, wire]}
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def test_parquet_round_trip(tmp_path: Path) -> None:
