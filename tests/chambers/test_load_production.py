@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from dt_runs import long_rows
 
 from pltanomaly.chambers.generate import generate_run
