@@ -425,8 +425,8 @@ def _chamber_level_events(
 ) -> dict[int, dict[str, Any]]:
     """A dead chamber that still holds enough hits to be judged, dead superlayers (against
     the run's same superlayers) and synchronous noise (the
-    chamber's hits per cell against the wheel x sector model, or the uniform part of its
-    layers against the station's chambers), as layer events."""
+    chamber's hits per cell against the wheel x sector model, the uniform part of its
+    layers against the station's chambers, or both combined), as layer events."""
     events: dict[int, dict[str, Any]] = {}
     for sl, level in levels.items():
         centre, spread = spreads.superlayer.get((chamber.station, sl), (0.0, s.min_spread))
@@ -443,7 +443,8 @@ def _chamber_level_events(
     centre, uniform_spread = spreads.uniform.get(chamber.station, (0.0, np.inf))
     uniform = chamber_uniform(measures)
     z_uniform = (uniform - centre) / uniform_spread
-    excess = float(np.nanmax([z_total, z_uniform, -np.inf])) - s.spreads
+    combined = (z_total + z_uniform) / np.sqrt(2)
+    excess = float(np.nanmax([z_total, z_uniform, combined, -np.inf])) - s.spreads
     if excess > 0:
         magnitude = (
             np.exp(residual[chamber.key])
