@@ -249,3 +249,14 @@ def test_dt_detect_command(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["run"] == 355107
     assert events(result) == {9: [("dead_block", 10, 13)]}
+
+
+def test_cells_that_are_not_finite_do_not_exist() -> None:
+    hits = sample(expected_run(LEVEL))
+    chamber = hits[KEY]
+    finite_hits = float(chamber[chamber >= 0].sum()) - chamber[0, :5].sum() - chamber[7, 3]
+    chamber[0, :5] = np.nan
+    chamber[7, 3] = np.inf
+    result = detect_run(5, hits)
+    assert bad_chambers(result) == set()
+    assert result["chambers"][KEY]["entries"] == round(finite_hits)

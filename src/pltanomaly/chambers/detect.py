@@ -361,8 +361,12 @@ def detect_run(
     run: int, chambers: dict[str, np.ndarray], settings: Settings | None = None
 ) -> dict[str, Any]:
     """The results contract's dict for one run. ``chambers`` maps chamber keys to hits
-    (12, wires) with -1 for cells that do not exist; missing chambers are not judged."""
+    (12, wires) with -1 for cells that do not exist; missing chambers are not judged, and
+    cells that are not finite (the GUI's "nan", "inf") count as cells that do not exist."""
     s = settings or Settings()
+    chambers = {
+        key: np.where(np.isfinite(hits), hits, -1.0).astype(float) for key, hits in chambers.items()
+    }
     reasons = _judged(chambers, s)
     judged = [c for c in CHAMBERS if reasons[c.key] is None]
     templates = build_templates(chambers, judged, s)
@@ -499,6 +503,11 @@ def _unjudged(
         "entries": entries,
         "layers": {},
     }
+
+
+def error_result(run: int, reason: str) -> dict[str, Any]:
+    """The results contract's dict for a run that could not be fetched or read."""
+    return {"run": run, "status": "error", "reason": reason, "chambers": {}}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
