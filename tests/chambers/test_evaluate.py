@@ -82,3 +82,8 @@ def test_one_generated_run_scores_the_three_methods() -> None:
     summary = summarise(records)
     summary.update(seed=99, runs=1, detect_seconds={"median": seconds, "max": seconds})
     assert "sensitivity_at_specificity" in format_table(summary)
+
+
+def test_summary_without_busy_layers() -> None:
+    summary = summarise([record([], [], False, per_cell=1.0)])
+    assert summary["layers"] == 0 and np.isnan(summary["ours"]["sensitivity_at_specificity"])

@@ -146,11 +146,11 @@ def sensitivity_at(truth: np.ndarray, scores: np.ndarray, specificity: float) ->
 def summarise(records: list[LayerRecord]) -> dict[str, Any]:
     """The evaluation table's numbers per method."""
     enough = [r for r in records if r.per_cell >= ENOUGH_PER_CELL]
-    truth = np.array([bool(r.faults) for r in enough])
+    truth = np.array([bool(r.faults) for r in enough], dtype=bool)
     summary: dict[str, Any] = {"layers": len(enough), "bad_layers": int(truth.sum())}
     for method in METHODS:
-        predicted = np.array([r.verdicts[method][0] for r in enough])
-        scores = np.array([r.verdicts[method][1] for r in enough])
+        predicted = np.array([r.verdicts[method][0] for r in enough], dtype=bool)
+        scores = np.array([r.verdicts[method][1] for r in enough], dtype=float)
         precision, recall, f1 = _precision_recall_f1(truth, predicted)
         summary[method] = {
             "precision": precision,
