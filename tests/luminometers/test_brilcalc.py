@@ -129,9 +129,7 @@ def test_truncated_gzip_fails_only_its_fills(tmp_path):
     whole = write(tmp_path, "plt.csv.gz", rows, gz=True)
     broken = tmp_path / "broken.csv.gz"
     broken.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
-    other = write(
-        tmp_path, "hfoc.csv", "200:8,1:1,1000,STABLE BEAMS,6500,10,10,1,HFOC\n"
-    )
+    other = write(tmp_path, "hfoc.csv", "200:8,1:1,1000,STABLE BEAMS,6500,10,10,1,HFOC\n")
     fills = read_fills([broken, other])
     assert sorted(fills.tables) == [8]
     assert list(fills.failed) == [7]

@@ -22,7 +22,12 @@ ENTRY = {
         {"beginAt": "-1", "endAt": "-1", "luminometer": "dt", "reason": "Very high"},
         {"beginAt": "500:90", "endAt": "501:3", "luminometer": "pltzero", "reason": "dip"},
         {"beginAt": "501:50", "endAt": "-1", "luminometer": "hfoc", "reason": "drift"},
-        {"beginAt": "-1", "endAt": "-1", "luminometer": "hfet", "reason": "hfet not valid for 5 TeV"},
+        {
+            "beginAt": "-1",
+            "endAt": "-1",
+            "luminometer": "hfet",
+            "reason": "hfet not valid for 5 TeV",
+        },
     ],
     "missing_lumisections": [{"beginAt": "500:10", "endAt": "500:12", "luminometer": "pcc"}],
     "validated_by": "someone",
@@ -91,6 +96,9 @@ def test_real_log_lines_are_read():
 
 
 def test_bad_bound_raises():
-    bad = {**ENTRY, "invalidated_lumisections": [{"beginAt": "x", "endAt": "-1", "luminometer": "dt"}]}
+    bad = {
+        **ENTRY,
+        "invalidated_lumisections": [{"beginAt": "x", "endAt": "-1", "luminometer": "dt"}],
+    }
     with pytest.raises(ValidationLogError, match="bound 'x'"):
         parse_validation_log(json.dumps([bad]), "log.json")

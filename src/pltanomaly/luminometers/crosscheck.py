@@ -59,6 +59,16 @@ class CrosscheckConfig:
     """LS of the running median a long excursion (step, drift) is measured on."""
     noise_window: int = 41
     """LS over which the local noise is measured."""
+    max_slope: float = 0.03
+    """Largest linearity slope fitted, per unit of luminosity relative to the fill median:
+    published slopes (0.05-0.3 % per Hz/ub of SBIL) move a ratio by ~1 % over a fill whose
+    luminosity falls by a factor 2-3."""
+    run_anchor_ls: int = 60
+    """A run's offset is the median of its first this many LS (a step inside a run is then
+    an excursion from it; steps at run boundaries are normal)."""
+    wander_lag: int = 30
+    """LS apart of the differences that measure the slow wander of a ratio (a step moves only
+    this many of them, so it cannot hide itself by inflating the wander)."""
     run_min_ls: int = 20
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
@@ -71,6 +81,9 @@ class CrosscheckConfig:
     merge_gap: int = 5
     """Flagged LS this close are one event."""
     min_gap_ls: int = 10
+    echo_ratio: float = 3.0
+    """An event facing an opposite one of another luminometer this many times larger, at
+    the same LS, is that one's echo in the consensus and is dropped."""
     tail_quantile: float | None = 0.9
     """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
     noise_gap: int = 200
@@ -121,13 +134,22 @@ def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
 
 
 def fit_linearity(
-    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 10
+    ratio: np.ndarray,
+    lumi: np.ndarray,
+    run: np.ndarray,
+    run_min_ls: int,
+    max_slope: float = np.inf,
+    anchor: int = 0,
+    iterations: int = 10,
 ) -> tuple[np.ndarray, float]:
     """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights,
     offsets and slope solved jointly; runs shorter than ``run_min_ls`` share one offset).
 
     ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
-    values and the slope (per unit relative luminosity)."""
+    values and the slope (per unit relative luminosity), at most ``max_slope`` in size: a
+    ratio that moves more with the luminosity than linearity does is an anomaly (a drift or
+    step), not something to fit away. With ``anchor``, each run's offset is the median of its
+    first ``anchor`` LS, so that a step inside a run stays in the residual after it."""
     x = np.clip(lumi, 0.0, 3.0) - 1.0
     _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
     group = np.where(counts[run_index] >= run_min_ls, run_index, -1)
@@ -141,10 +163,16 @@ def fit_linearity(
         xc, yc = x - x_mean[group], ratio - y_mean[group]
         denominator = np.sum(weight * xc * xc)
         slope = float(np.sum(weight * xc * yc) / denominator) if denominator > 0 else 0.0
+        slope = float(np.clip(slope, -max_slope, max_slope))
+        y_mean = np.bincount(group, weight * (ratio - slope * x)) / total + slope * x_mean
         fitted = y_mean[group] + slope * xc
         residual = ratio - fitted
         scale = max(robust_sigma(residual), 1e-6)
         weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+    if anchor:
+        detrended = ratio - slope * x
+        firsts = np.array([np.median(detrended[group == g][:anchor]) for g in range(total.size)])
+        fitted = firsts[group] + slope * x
     return fitted, slope
 
 
@@ -275,7 +303,9 @@ def _luminometer_events(
     if valid.size < 3:
         return events, summary
     y = ratio[valid]
-    fitted, slope = fit_linearity(y, lumi[valid], run, config.run_min_ls)
+    fitted, slope = fit_linearity(
+        y, lumi[valid], run, config.run_min_ls, config.max_slope, config.run_anchor_ls
+    )
     residual = y - fitted
     diffs = np.diff(residual)
     noise_floor = max(robust_sigma(diffs) / math.sqrt(2), 1e-5)
@@ -288,7 +318,8 @@ def _luminometer_events(
         .to_numpy()
     )
     sigma = np.maximum(local, noise_floor)
-    wander = max(robust_sigma(residual), noise_floor)
+    lag = min(config.wander_lag, residual.size - 1)
+    wander = max(robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2), noise_floor)
     sigma = np.maximum(sigma, wander)
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     tail = heavy_tail_factor(short, config.tail_quantile) if config.tail_quantile else 1.0
@@ -437,6 +468,25 @@ def confirmed_by_pairs(
     return agree >= needed
 
 
+def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
+    """Drop, in place, an event that lies within (one LS) an opposite event of another
+    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves the consensus the
+    others are judged against, and they show its echo."""
+    flat = [(name, e) for name, events in found.items() for e in events]
+    echoes = {
+        id(event)
+        for name, event in flat
+        for other, big in flat
+        if other != name
+        and big["start"] - 30 <= event["start"]
+        and event["end"] <= big["end"] + 30
+        and np.sign(big["magnitude"]) != np.sign(event["magnitude"])
+        and abs(big["magnitude"]) >= ratio * abs(event["magnitude"])
+    }
+    for name, events in found.items():
+        found[name] = [e for e in events if id(e) not in echoes]
+
+
 def crosscheck_fill(
     table: pd.DataFrame, fill: int, year: int | None = None, config: CrosscheckConfig | None = None
 ) -> dict:
@@ -481,6 +531,7 @@ def crosscheck_fill(
             )
         found[names[i]] = merge_noise(events, config)
         entries[names[i]].update(summary)
+    suppress_echoes(found, config.echo_ratio)
     for name, events in found.items():
         events.sort(key=lambda e: e["start"])
         status = "normal"
