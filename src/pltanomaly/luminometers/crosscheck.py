@@ -469,9 +469,9 @@ def confirmed_by_pairs(
 
 
 def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
-    """Drop, in place, an event that lies within (one LS) an opposite event of another
-    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves the consensus the
-    others are judged against, and they show its echo."""
+    """Drop, in place, an event that lies within (30 s) an opposite event of another
+    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves
+    the consensus the others are judged against, and they show its echo."""
     flat = [(name, e) for name, events in found.items() for e in events]
     echoes = {
         id(event)
