@@ -73,6 +73,9 @@ class CrosscheckConfig:
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
     """LS either side of a beam change (scan, edge) also left unflagged."""
+    min_relative_lumi: float = 0.05
+    """LS where the others' luminosity is below this fraction of its fill median (beam dump,
+    ramp) are not judged: ratios of near-zero values mean nothing."""
     scale_limit: float = 0.10
     """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
     spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
@@ -176,31 +179,37 @@ def fit_linearity(
     return fitted, slope
 
 
-def beam_change_mask(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
-    """LS where the beam changes (scans, edges), widened by ``pad`` LS, fill edges included.
+def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """Per LS, how much the beam changes around it (scans, levelling, edges): the sum of the
+    relative steps of the luminosity within ``pad`` LS that are unlike its smooth decay (by
+    more than ``threshold`` robust spreads); 0 elsewhere, infinite at the fill edges. In a
+    scan luminometers that integrate an LS a little apart differ by up to that sum.
 
     ``logs`` (LS x luminometer, log luminosity) holds the luminometers that judge: the others
     than the one judged (so that its own excursion never counts as a beam change), or both
-    when there are only two. The beam changes where their median steps unlike its smooth
-    decay, by more than ``threshold`` robust spreads; with two, both must step that way."""
+    when there are only two (then both must step the same way). An excursion smaller than
+    the beam change around it is something every luminometer follows."""
     n = logs.shape[0]
-    mask = np.zeros(n, dtype=bool)
     if n < 3:
-        return np.ones(n, dtype=bool)
+        return np.full(n, np.inf)
     filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
     columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
     big = np.ones(n - 1, dtype=bool)
     signs = np.zeros(n - 1)
+    size = np.full(n - 1, np.inf)
     for series in columns:
         step = np.diff(series)
         centred = step - np.nanmedian(step)
         big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
         signs += np.sign(centred)
-    for j in np.flatnonzero(big & (np.abs(signs) == len(columns))):
-        mask[max(0, j - pad) : min(n, j + 1 + pad + 1)] = True
-    mask[: min(n, pad)] = True
-    mask[max(0, n - pad) :] = True
-    return mask
+        size = np.minimum(size, np.abs(centred))
+    jump = np.where(big & (np.abs(signs) == len(columns)), size, 0.0)
+    width = 2 * pad + 2
+    spread = pd.Series(np.r_[jump, 0.0]).rolling(width, center=True, min_periods=1).sum()
+    spread = spread.to_numpy().copy()
+    spread[: min(n, pad)] = np.inf
+    spread[max(0, n - pad) :] = np.inf
+    return spread
 
 
 def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
@@ -267,7 +276,7 @@ def _luminometer_events(
     reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
     ratio = logs[:, column] - reference
     judges = others if len(others) >= 2 else present
-    beam_change = beam_change_mask(logs[:, judges], threshold, config.scan_pad)
+    beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
     valid = np.flatnonzero(np.isfinite(ratio))
     summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
     events: list[dict] = []
@@ -326,7 +335,9 @@ def _luminometer_events(
     short /= tail
     long = _rolling_median(residual, config.long_window) / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
-    flags = (np.abs(z) > threshold) & ~beam_change[valid]
+    excursion = np.abs(z) * sigma * tail
+    lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
+    flags = (np.abs(z) > threshold) & (excursion > beam_change[valid]) & lit
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
     for first, last in _segments(flags, config.merge_gap):
@@ -438,20 +449,22 @@ def confirmed_by_pairs(
     config: CrosscheckConfig,
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
-    luminometer on its own (one may disagree when four or more others): the ratio to that one
+    luminometer with data there (one may disagree when four or more): the ratio to that one
     moves the same way by at least half the threshold of that pair's local noise, measured
     against ``config.local_window`` LS either side. An event that only echoes another
     luminometer's excursion in the consensus (or that two luminometers share) fails."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
-    needed = len(others) - (1 if len(others) >= 4 else 0)
-    agree = 0
+    agree = available = 0
     for other in others:
         pair = logs[:, column] - logs[:, other]
         inside = pair[first : last + 1]
         around = np.r_[pair[lo:first], pair[last + 1 : hi]]
         inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
-        if inside.size == 0 or around.size < 3:
+        if inside.size == 0:
+            continue
+        available += 1
+        if around.size < 3:
             agree += 1
             continue
         window = pair[lo:hi]
@@ -465,7 +478,8 @@ def confirmed_by_pairs(
         sigma /= math.sqrt(min(inside.size, around.size, 16))
         if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
             agree += 1
-    return agree >= needed
+    needed = available - (1 if available >= 4 else 0)
+    return available > 0 and agree >= needed
 
 
 def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
