@@ -73,6 +73,10 @@ class CrosscheckConfig:
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
     """LS either side of a beam change (scan, edge) also left unflagged."""
+    scan_step: float = 0.10
+    """Where the others' luminosity moves by more than this within ``scan_pad`` LS (a scan,
+    a dump: not levelling), nothing is flagged: ratios there follow the timing of each
+    luminometer's LS, not its health."""
     min_relative_lumi: float = 0.05
     """LS where the others' luminosity is below this fraction of its fill median (beam dump,
     ramp) are not judged: ratios of near-zero values mean nothing."""
@@ -337,7 +341,8 @@ def _luminometer_events(
     z = np.where(np.abs(short) > np.abs(long), short, long)
     excursion = np.abs(z) * sigma * tail
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
-    flags = (np.abs(z) > threshold) & (excursion > beam_change[valid]) & lit
+    calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
+    flags = (np.abs(z) > threshold) & calm & lit
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
     for first, last in _segments(flags, config.merge_gap):
