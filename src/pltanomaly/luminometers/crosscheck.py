@@ -1,23 +1,25 @@
 """Per-fill cross-check: each luminometer against the consensus of the others, LS by LS.
 
-What is normal is learnt from the fill itself, never from labels:
+Each luminometer's log ratio to the median of the others (STABLE BEAMS LS, values > 0) is
+compared with what is normal, learnt from the fill itself, never from labels:
 
-* **offsets**: each luminometer's fill-level offset to the consensus (the ``median_ratio``),
-  and per-run offsets (steps of 1-3 % at run boundaries are normal) are removed;
-* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill) is fitted
-  robustly (Huber) per luminometer and removed;
-* **noise**: the per-LS noise of each residual is measured from LS-to-LS differences (robust,
-  local so that noisy low-luminosity tails and scans get their own scale);
-* **beam**: LS where the consensus luminosity itself jumps (emittance scans, VdM scans,
-  fill edges) are not flagged: every luminometer follows them.
+* **offsets**: the fill-level offset (``median_ratio``) and per-run offsets (each run anchored
+  on its first LS: steps of 1-3 % at run boundaries are normal, a step inside a run is not);
+* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
+  Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
+* **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
+  their own), slow wander from 30-LS differences, and how heavy the tails are;
+* **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
+  excursion larger than the jump is flagged, none where it moves by more than 10 %.
 
-A luminometer is flagged where its residual leaves the band of ``threshold`` robust spreads;
-``threshold`` follows from a false-alarm rate per LS (Gaussian tail), not from the log.
-Short excursions give ``dip``/``spike``; longer ones ``step``, ``drift`` or ``wave``; a
-luminometer whose whole fill or run is off by more than ``scale_limit`` gives ``scale``;
-zero or negative values while the others see beam give ``gap``. With three or more
-luminometers the one off is the one whose residual is largest (an off luminometer also
-shifts the others' consensus, with the opposite sign and less); with two, only the
+A luminometer is flagged where its residual leaves ``threshold`` robust spreads (short scale:
+against a running median; long scale: the running median itself); ``threshold`` follows from
+a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
+departs from each other luminometer on its own (pair by pair), which names the one off; the
+echo a huge excursion leaves in the others' consensus is dropped. Short excursions give
+``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
+whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
+or negative values while the others see beam give ``gap``. With two luminometers only the
 disagreement is known: both are ``undecided``.
 """
 
@@ -93,6 +95,8 @@ class CrosscheckConfig:
     the same LS, is that one's echo in the consensus and is dropped."""
     tail_quantile: float | None = 0.9
     """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
+    far_tail_quantile: float = 0.99
+    far_tail_cap: float = 2.0
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
@@ -128,6 +132,18 @@ def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
         return 1.0
     gaussian = float(norm.isf((1 - quantile) / 2))
     return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
+
+
+def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
+    """The heavy-tail factor of a luminometer's short-scale residual: the larger of the one at
+    ``config.tail_quantile`` and the one at ``config.far_tail_quantile``, the latter capped at
+    ``config.far_tail_cap`` (an anomaly filling the top of the far tail raises its own
+    threshold by no more than that)."""
+    if not config.tail_quantile:
+        return 1.0
+    near = heavy_tail_factor(z, config.tail_quantile)
+    far = min(heavy_tail_factor(z, config.far_tail_quantile), config.far_tail_cap)
+    return max(near, far)
 
 
 def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
@@ -335,7 +351,7 @@ def _luminometer_events(
     wander = max(robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2), noise_floor)
     sigma = np.maximum(sigma, wander)
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
-    tail = heavy_tail_factor(short, config.tail_quantile) if config.tail_quantile else 1.0
+    tail = tail_factor(short, config)
     short /= tail
     long = _rolling_median(residual, config.long_window) / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
