@@ -74,7 +74,8 @@ class CrosscheckConfig:
     run_min_ls: int = 20
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
-    """LS either side of a beam change (scan, edge) also left unflagged."""
+    """LS either side of a beam change (scan, edge) it still covers; the first and last LS of
+    the fill are never flagged."""
     scan_step: float = 0.10
     """Where the others' luminosity moves by more than this within ``scan_pad`` LS (a scan,
     a dump: not levelling), nothing is flagged: ratios there follow the timing of each
@@ -90,6 +91,8 @@ class CrosscheckConfig:
     merge_gap: int = 5
     """Flagged LS this close are one event."""
     min_gap_ls: int = 10
+    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
+    experts' missing lists)."""
     echo_ratio: float = 3.0
     """An event facing an opposite one of another luminometer this many times larger, at
     the same LS, is that one's echo in the consensus and is dropped."""
@@ -97,12 +100,11 @@ class CrosscheckConfig:
     """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
     far_tail_quantile: float = 0.99
     far_tail_cap: float = 2.0
+    """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
     least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""
-    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
-    experts' missing lists)."""
 
     @property
     def threshold(self) -> float:
@@ -243,7 +245,10 @@ def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int) -> str:
+def _event_type(residual: np.ndarray, length: int, at_run_end: bool, short_max: int) -> str:
+    """``dip``/``spike`` when short; else ``wave`` when the residual swings both ways,
+    ``drift`` when it trends (more strongly required for an event reaching the end of its
+    run, which a step also does), ``step`` otherwise."""
     magnitude = float(np.median(residual))
     if length <= short_max:
         return "dip" if magnitude < 0 else "spike"
@@ -253,13 +258,8 @@ def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int)
         and np.mean(np.sign(residual) != np.sign(magnitude)) > 0.25
     ):
         return "wave"
-    ranks = np.arange(length)
-    trend = np.corrcoef(ranks, residual)[0, 1] if np.std(residual) > 0 else 0.0
-    if abs(trend) > 0.6 and not at_end:
-        return "drift"
-    if abs(trend) > 0.8:
-        return "drift"
-    return "step"
+    trend = np.corrcoef(np.arange(length), residual)[0, 1] if np.std(residual) > 0 else 0.0
+    return "drift" if abs(trend) > (0.8 if at_run_end else 0.6) else "step"
 
 
 def _score(z: float, threshold: float) -> float:
@@ -281,7 +281,6 @@ def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
 
 
 def _luminometer_events(
-    name: str,
     logs: np.ndarray,
     column: int,
     offsets: np.ndarray,
@@ -556,9 +555,7 @@ def crosscheck_fill(
     lumi = np.exp(consensus - np.nanmedian(consensus))
     found: dict[str, list[dict]] = {}
     for i in present:
-        events, summary = _luminometer_events(
-            names[i], logs, i, offsets, present, stable, lumi, config
-        )
+        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)
         raw = stable[names[i]].to_numpy(float)
         for first, last in _gap_events(values, i, present, raw, config):
             events.append(
