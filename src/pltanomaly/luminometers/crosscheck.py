@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -526,7 +527,13 @@ def crosscheck_fill(
 ) -> dict:
     """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
     (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
-    config = config or CrosscheckConfig()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        return _crosscheck(table, fill, year, config or CrosscheckConfig())
+
+
+def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
     names = luminometer_columns(table)
     stable, values = stable_values(table)
     times = (stable if len(stable) else table)["time"].to_numpy(float)
