@@ -13,6 +13,7 @@ from pltanomaly.luminometers.crosscheck import (
     fit_linearity,
     heavy_tail_factor,
     merge_noise,
+    report_fields,
     write_result,
 )
 from tests.luminometers.conftest import make_fill
@@ -158,3 +159,15 @@ def test_merge_noise_keeps_isolated_excursions():
         for t in (0.0, 1e5)
     ]
     assert merge_noise(far, config) == far
+
+
+def test_report_fields_list_compared_and_anomalous_luminometers():
+    table = make_fill(FIVE)
+    table["dt"] = 0.0
+    table.loc[200:205, "hfoc"] *= 0.9
+    fields = report_fields(crosscheck_fill(table, 7000))
+    assert fields == {
+        "lumi_compared": ["hfoc", "pcc", "pltzero", "ramses"],
+        "lumi_anomalous": ["hfoc"],
+        "lumi_undecided": [],
+    }

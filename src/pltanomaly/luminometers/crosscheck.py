@@ -593,6 +593,17 @@ def crosscheck_fills(
     return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
 
 
+def report_fields(result: dict) -> dict:
+    """What ``report.parquet`` gains per fill from its cross-check result: the luminometers
+    compared (not absent), those found anomalous and those undecided."""
+    entries = result["luminometers"]
+    return {
+        "lumi_compared": sorted(n for n, e in entries.items() if e["status"] != "absent"),
+        "lumi_anomalous": sorted(n for n, e in entries.items() if e["status"] == "anomalous"),
+        "lumi_undecided": sorted(n for n, e in entries.items() if e["status"] == "undecided"),
+    }
+
+
 def write_result(result: dict, folder: str | Path) -> Path:
     """Write a fill's result atomically to ``folder/{fill}.json`` (``folder`` is
     ``results/{year}/lumi``); returns the path."""
