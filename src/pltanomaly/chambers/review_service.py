@@ -1,0 +1,430 @@
+"""The DT section's service: the runs under ``{results}/dt/``, their verdicts and jobs, the
+evaluation queue; one per app, reached as :func:`current_dt`.
+
+A run is known by any of its files: ``{run}.json`` (the detector's result, see the results
+contract), ``{run}.parquet`` (the fetched occupancy, its fetch record in the Parquet metadata) or
+a status record ``status/**/{run}.json``. Its fetch state is the result's ``status`` when there
+is one, else the Parquet's record, else the status record; a run with none of them is loading.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import abort, current_app
+
+from pltanomaly.chambers.geometry import chamber_from_key
+from pltanomaly.chambers.labels import ChamberLabels, LayerVerdict, RunJob
+from pltanomaly.review.jobs import JobRunner
+from pltanomaly.review.service import Review
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "pltanomaly_dt_review"
+FETCH_STATES = ("loading", "finished", "partial", "error")
+
+DtDetectFn = Callable[[int, Path], dict[str, Any]]
+
+
+def current_dt() -> DtReview:
+    """The DT service of the app handling this request."""
+    service: DtReview = current_app.extensions[EXTENSION]
+    return service
+
+
+def default_detect_fn(run: int, parquet: Path) -> dict[str, Any]:
+    """``pltanomaly.chambers.detect.detect_run`` on the run's Parquet, imported when a job runs."""
+    from pltanomaly.chambers.detect import detect_run
+    from pltanomaly.chambers.load import load_parquet
+
+    return detect_run(run, load_parquet(parquet))
+
+
+class RunUnreadable(Exception):
+    """A run's result file exists but is not a results-contract dict."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: int
+    fetch_state: str
+    reason: str | None
+    evaluated: bool
+    entries: int | None
+    chambers: dict[str, int]
+    max_score: float | None
+    has_parquet: bool
+    has_plot: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class DtResults:
+    """Reads ``{results}/dt/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def json_path(self, run: int) -> Path:
+        return self.root / f"{run}.json"
+
+    def parquet_path(self, run: int) -> Path:
+        return self.root / f"{run}.parquet"
+
+    def plot_path(self, run: int, chamber: str | None = None) -> Path:
+        plots = self.root / "plots"
+        return plots / f"{run}.png" if chamber is None else plots / str(run) / f"{chamber}.png"
+
+    def _status_records(self) -> dict[int, Path]:
+        folder = self.root / "status"
+        if not folder.is_dir():
+            return {}
+        return {int(p.stem): p for p in folder.rglob("*.json") if p.stem.isdigit()}
+
+    def runs(self) -> list[int]:
+        if not self.root.is_dir():
+            return []
+        names = {int(p.stem) for p in self.root.glob("*.json") if p.stem.isdigit()}
+        names |= {int(p.stem) for p in self.root.glob("*.parquet") if p.stem.isdigit()}
+        return sorted(names | set(self._status_records()), reverse=True)
+
+    def exists(self, run: int) -> bool:
+        return run in self.runs()
+
+    def load(self, run: int) -> dict[str, Any] | None:
+        """The run's result, None when there is none yet; RunUnreadable when it is broken."""
+        path = self.json_path(run)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RunUnreadable(f"{path.name}: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("chambers", {}), dict):
+            raise RunUnreadable(f"{path.name}: not a DT run result")
+        data.setdefault("chambers", {})
+        return data
+
+    def fetch_record(self, run: int) -> dict[str, Any] | None:
+        """The fetch description in the Parquet metadata, else the status record."""
+        from pltanomaly.chambers.fetch import read_metadata
+
+        parquet = self.parquet_path(run)
+        if parquet.is_file():
+            try:
+                return dict(read_metadata(parquet))
+            except Exception as exc:
+                log.warning("cannot read the fetch record of %s: %s", parquet, exc)
+        record = self._status_records().get(run)
+        if record is not None:
+            try:
+                data = json.loads(record.read_text())
+                return data if isinstance(data, dict) else None
+            except (OSError, ValueError):
+                return None
+        return None
+
+    def summary(self, run: int) -> RunSummary:
+        reason = None
+        try:
+            result = self.load(run)
+        except RunUnreadable as exc:
+            result, reason = None, str(exc)
+        record = self.fetch_record(run)
+        status = (result or {}).get("status") or (record or {}).get("status")
+        state = {"finished": "finished", "partial": "partial", None: "loading"}.get(status, "error")
+        if state == "loading" and reason:
+            state = "error"
+        reason = (result or {}).get("reason") or (record or {}).get("reason") or reason
+        if status == "unknown_run":
+            reason = reason or "the DQM GUI does not know this run"
+        counts: dict[str, int] = {}
+        scores = []
+        for info in (result or {}).get("chambers", {}).values():
+            counts[str(info.get("status"))] = counts.get(str(info.get("status")), 0) + 1
+            scores += [_score(layer) for layer in (info.get("layers") or {}).values()]
+        known = [s for s in scores if s is not None]
+        return RunSummary(
+            run=run,
+            fetch_state=state,
+            reason=reason,
+            evaluated=result is not None and bool(result.get("chambers")),
+            entries=(result or {}).get("entries"),
+            chambers=counts,
+            max_score=max(known) if known else None,
+            has_parquet=self.parquet_path(run).is_file(),
+            has_plot=self.plot_path(run).is_file(),
+        )
+
+    def hits(self, run: int, chamber: str) -> list[list[float]] | None:
+        """The chamber's hits per layer (12 rows, -1 where no cell), None without a Parquet."""
+        import pandas as pd
+
+        path = self.parquet_path(run)
+        if not path.is_file():
+            return None
+        columns = ["chamber", "layer", "wire", "count"]
+        rows = pd.read_parquet(path, columns=columns, filters=[("chamber", "==", chamber)])
+        if rows.empty:
+            return None
+        width = int(rows["wire"].max())
+        grid = [[-1.0] * width for _ in range(12)]
+        for layer, wire, count in zip(rows["layer"], rows["wire"], rows["count"], strict=True):
+            grid[int(layer) - 1][int(wire) - 1] = float(count)
+        return grid
+
+
+def _score(layer: Any) -> float | None:
+    value = layer.get("score") if isinstance(layer, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+@dataclass(frozen=True)
+class ChamberPick:
+    """A chamber of the evaluation queue: its unlabelled layers and the least certain one."""
+
+    run: int
+    chamber: str
+    layer: int
+    score: float
+    distance: float
+    labelled: int
+    unlabelled: int
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def rank_chambers(
+    results: Iterable[dict[str, Any]], seen: set[tuple[int, str, int]], threshold: float
+) -> list[ChamberPick]:
+    """Chambers with unlabelled scored layers, untouched chambers first, then by the distance of
+    their least certain unlabelled layer from ``threshold``."""
+    picks = []
+    for result in results:
+        run = int(result["run"])
+        for key, info in (result.get("chambers") or {}).items():
+            if not isinstance(info, dict) or info.get("status") == "not_judged":
+                continue
+            open_layers = []
+            labelled = 0
+            for name, layer in (info.get("layers") or {}).items():
+                score = _score(layer)
+                if (run, key, int(name)) in seen:
+                    labelled += 1
+                elif score is not None:
+                    open_layers.append((abs(score - threshold), int(name), score))
+            if open_layers:
+                distance, layer, score = min(open_layers)
+                picks.append(
+                    ChamberPick(run, key, layer, score, distance, labelled, len(open_layers))
+                )
+    picks.sort(key=lambda p: (p.labelled > 0, p.distance, -p.run, p.chamber))
+    return picks
+
+
+class RunReevaluator(JobRunner):
+    """Runs the DT detector again on a run's stored Parquet and rewrites ``{run}.json``
+    atomically; the run's fetch state (partial) is kept."""
+
+    def __init__(
+        self,
+        results: DtResults,
+        labels: ChamberLabels,
+        detect_fn: DtDetectFn | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        super().__init__(executor)
+        self.results = results
+        self.labels = labels
+        self.detect_fn = detect_fn or default_detect_fn
+
+    def claim(self, key: Any) -> RunJob | None:
+        return self.labels.claim_job(*key)
+
+    def job(self, key: Any) -> RunJob | None:
+        return self.labels.job(*key)
+
+    def set_state(self, key: Any, state: str, message: str = "") -> RunJob:
+        return self.labels.set_job(*key, state, message)
+
+    def work(self, key: Any) -> str:
+        from pltanomaly.core.atomic import write_json_atomic
+
+        (run,) = key
+        parquet = self.results.parquet_path(run)
+        if not parquet.is_file():
+            raise FileNotFoundError(f"no dt/{run}.parquet to re-evaluate")
+        before = self.results.summary(run)
+        result = self.detect_fn(run, parquet)
+        if not isinstance(result, dict) or not isinstance(result.get("chambers"), dict):
+            raise ValueError("the detector returned no results-contract dict")
+        if before.fetch_state == "partial" and result.get("status") == "finished":
+            result = {**result, "status": "partial"}
+        write_json_atomic(self.results.json_path(run), result)
+        after = self.results.summary(run)
+        return f"bad chambers {before.chambers.get('bad', 0)} -> {after.chambers.get('bad', 0)}"
+
+
+class DtReview:
+    """Everything the DT views share: the results, the DT tables of the review's label store,
+    the re-evaluation runner; the store itself stays the review service's."""
+
+    def __init__(
+        self,
+        review: Review,
+        *,
+        detect_fn: DtDetectFn | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.review = review
+        self.results = DtResults(review.reader.root / "dt")
+        self.detect_fn = detect_fn
+        self.executor = executor
+        self._labels: ChamberLabels | None = None
+        self._runner: RunReevaluator | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def threshold(self) -> float:
+        return self.review.threshold
+
+    @property
+    def labels(self) -> ChamberLabels | None:
+        store = self.review.store
+        if store is None:
+            return None
+        with self._lock:
+            if self._labels is None:
+                self._labels = ChamberLabels(store)
+                if not store.read_only:
+                    self._labels.fail_interrupted_jobs()
+            return self._labels
+
+    def need_labels(self) -> ChamberLabels:
+        """The DT tables, writable, or 503 with the reason."""
+        self.review.need_store()
+        labels = self.labels
+        assert labels is not None
+        return labels
+
+    @property
+    def runner(self) -> RunReevaluator:
+        labels = self.need_labels()
+        with self._lock:
+            if self._runner is None:
+                self._runner = RunReevaluator(self.results, labels, self.detect_fn, self.executor)
+            return self._runner
+
+    def shutdown(self) -> None:
+        if self._runner is not None:
+            self._runner.shutdown()
+
+    def read(self, read: Callable[[ChamberLabels], Any], empty: Any) -> Any:
+        """``read(labels)``, or ``empty`` when they cannot be read (the page says so)."""
+        return self.review.read_labels(
+            lambda store: read(self.labels) if self.labels is not None else empty, empty
+        )
+
+    # runs ------------------------------------------------------------------------------------
+    def known_run(self, run: int) -> None:
+        if not self.results.exists(run):
+            abort(404, f"no DT run {run}")
+
+    def run_result(self, run: int) -> dict[str, Any]:
+        """The run's readable result, or 404 (none yet) / 503 (unreadable)."""
+        self.known_run(run)
+        try:
+            result = self.results.load(run)
+        except RunUnreadable as exc:
+            abort(503, f"the result of run {run} cannot be read now: {exc}")
+        if result is None:
+            abort(404, f"run {run} has no result yet")
+        return result
+
+    def chamber_of(self, run: int, chamber: str) -> dict[str, Any]:
+        """The chamber's entry in the run's result (404 when the run does not have it)."""
+        info = self.run_result(run)["chambers"].get(chamber)
+        if not isinstance(info, dict):
+            abort(404, f"run {run} has no chamber {chamber}")
+        return info
+
+    def layer_of(self, run: int, chamber: str, layer: int) -> dict[str, Any]:
+        if layer not in chamber_from_key(chamber).layers:
+            abort(404, f"chamber {chamber} has no layer {layer}")
+        info = self.chamber_of(run, chamber).get("layers") or {}
+        if str(layer) not in info:
+            abort(404, f"layer {layer} of {chamber} was not judged in run {run}")
+        return dict(info[str(layer)])
+
+    def run_rows(self) -> list[dict[str, Any]]:
+        jobs: dict[int, RunJob] = self.read(ChamberLabels.jobs, {})
+        verdicts: list[LayerVerdict] = self.read(ChamberLabels.all, [])
+        counts: dict[int, dict[str, int]] = {}
+        for v in verdicts:
+            c = counts.setdefault(v.run, {"good": 0, "bad": 0, "skipped": 0})
+            c[v.verdict] += 1
+        rows = []
+        for run in self.results.runs():
+            row = self.results.summary(run).to_json()
+            job = jobs.get(run)
+            row["job"] = None if job is None else job.to_json()
+            row["review"] = counts.get(run, {"good": 0, "bad": 0, "skipped": 0})
+            rows.append(row)
+        return rows
+
+    # verdicts --------------------------------------------------------------------------------
+    def save_verdict(self, run: int, chamber: str, layer: int, body: dict[str, Any]) -> Any:
+        labels = self.need_labels()
+        info = self.layer_of(run, chamber, layer)
+        return labels.save(
+            run,
+            chamber,
+            layer,
+            body["verdict"],
+            fault_type=body["fault_type"],
+            comment=body["comment"],
+            user=body["user"],
+            net_score=_score(info),
+            net_status=info.get("status"),
+        )
+
+    def skip(self, run: int, chamber: str, user: str = "") -> int:
+        labels = self.need_labels()
+        layers = self.chamber_of(run, chamber).get("layers") or {}
+        return labels.skip(run, chamber, {int(n): r for n, r in layers.items()}, user)
+
+    # evaluation queue ------------------------------------------------------------------------
+    def eval_queue(self) -> list[ChamberPick]:
+        verdicts: list[LayerVerdict] = self.read(ChamberLabels.all, [])
+        seen = {(v.run, v.chamber, v.layer) for v in verdicts}
+        results = []
+        for run in self.results.runs():
+            try:
+                result = self.results.load(run)
+            except RunUnreadable:
+                continue
+            if result is not None:
+                results.append({**result, "run": run})
+        return rank_chambers(results, seen, self.threshold)
+
+    def reevaluate(self, runs: Iterable[int]) -> list[RunJob]:
+        runs = list(dict.fromkeys(runs))
+        unknown = [str(r) for r in runs if not self.results.exists(r)]
+        if unknown:
+            abort(404, f"unknown DT run(s): {', '.join(unknown)}")
+        missing = [str(r) for r in runs if not self.results.parquet_path(r).is_file()]
+        if missing:
+            abort(409, f"no occupancy to re-evaluate for run(s): {', '.join(missing)}")
+        runner = self.runner
+        return [runner.submit(r) for r in runs]

@@ -1,0 +1,110 @@
+"""The DT section's pages over dt_data's folder: runs, chamber map, chamber heatmap, forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dt_data import BAD, ERROR, FINISHED, LOADING, MB4, NEAR, NOT_JUDGED, PARTIAL
+
+
+def test_runs_page_lists_fetch_states(dt_client: Any) -> None:
+    page = dt_client.get("/dt/runs").get_data(as_text=True)
+    for run, state in (
+        (FINISHED, "finished"),
+        (PARTIAL, "partial"),
+        (ERROR, "error"),
+        (LOADING, "loading"),
+    ):
+        assert f'<tr id="run{run}" class="fetch-{state}">' in page
+    assert "connection refused" in page
+
+
+def test_plt_navigation_links_to_dt(dt_client: Any) -> None:
+    page = dt_client.get("/fills").get_data(as_text=True)
+    assert 'href="/dt/runs"' in page and 'href="/dt/eval/next"' in page
+
+
+def test_run_page_maps_every_chamber_by_status(dt_client: Any) -> None:
+    page = dt_client.get(f"/dt/runs/{FINISHED}").get_data(as_text=True)
+    assert page.count('class="dt-map"') == 4  # one map per station
+    assert f'title="{BAD}: bad"' in page
+    assert f'title="{NOT_JUDGED}: not_judged (too few entries)"' in page
+    assert f'href="/dt/runs/{FINISHED}/{MB4}"' in page
+    # MB4 has sectors 13 and 14, the other stations stop at 12
+    assert '<table class="dt-map" id="map-st4">' in page
+    assert 'title="W2_St4_Sec14: no result"' in page
+
+
+def test_partial_and_error_runs(dt_client: Any) -> None:
+    page = dt_client.get(f"/dt/runs/{PARTIAL}").get_data(as_text=True)
+    assert 'id="fetch-partial"' in page and "1 chamber(s) not fetched" in page
+    page = dt_client.get(f"/dt/runs/{ERROR}").get_data(as_text=True)
+    assert 'id="fetch-error"' in page and "connection refused" in page
+    assert 'id="not-evaluated"' in page
+    assert dt_client.get(f"/dt/runs/{LOADING}").status_code == 200
+    assert dt_client.get("/dt/runs/1").status_code == 404
+
+
+def test_chamber_page_heatmap_scores_saliency_forms(dt_client: Any) -> None:
+    page = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}").get_data(as_text=True)
+    assert page.count("<tr id=\"heat") == 12
+    assert page.count('class="sal"') == 3  # layer 9's three saliency wires
+    assert 'title="SL3: L1 wire 10: 110"' in page
+    assert "inefficient_layer w1–50" in page
+    assert page.count('name="fault_type"') == 12
+    assert f'action="/dt/runs/{FINISHED}/{BAD}/layers/9/verdict"' in page
+
+
+def test_mb4_chamber_has_eight_layers(dt_client: Any) -> None:
+    page = dt_client.get(f"/dt/runs/{FINISHED}/{MB4}").get_data(as_text=True)
+    assert page.count("<tr id=\"heat") == 8
+    assert page.count('name="fault_type"') == 8
+    assert 'id="heat5"' not in page
+    assert "hot_cell w40" in page
+
+
+def test_not_judged_chamber(dt_client: Any) -> None:
+    page = dt_client.get(f"/dt/runs/{FINISHED}/{NOT_JUDGED}").get_data(as_text=True)
+    assert 'id="no-layers"' in page and "too few entries" in page
+    assert 'name="fault_type"' not in page
+
+
+def test_unknown_chambers_and_layers_are_404(dt_client: Any) -> None:
+    assert dt_client.get(f"/dt/runs/{FINISHED}/W3_St1_Sec1").status_code == 404
+    assert dt_client.get(f"/dt/runs/{FINISHED}/W0_St1_Sec13").status_code == 404
+    assert dt_client.get(f"/dt/runs/{FINISHED}/W2_St3_Sec7").status_code == 404
+    form = {"verdict": "bad", "fault_type": "dead_layer"}
+    assert dt_client.post(f"/dt/runs/{FINISHED}/{MB4}/layers/6/verdict", data=form).status_code == 404
+
+
+def test_verdict_form_saves_and_clears(dt_client: Any, dt_app: Any) -> None:
+    url = f"/dt/runs/{FINISHED}/{NEAR}/layers/3/verdict"
+    response = dt_client.post(url, data={"verdict": "bad", "fault_type": "noisy_layer"})
+    assert response.status_code == 302
+    labels = dt_app.extensions["pltanomaly_dt_review"].labels
+    (v,) = labels.all()
+    assert (v.run, v.chamber, v.layer, v.verdict, v.fault_type) == (
+        FINISHED,
+        NEAR,
+        3,
+        "bad",
+        "noisy_layer",
+    )
+    assert v.net_score == 0.45
+    page = dt_client.get(f"/dt/runs/{FINISHED}/{NEAR}").get_data(as_text=True)
+    assert "bad: noisy_layer" in page
+    assert dt_client.post(url + "/delete").status_code == 302
+    assert labels.all() == []
+
+
+def test_form_write_from_another_site_is_refused(dt_client: Any, dt_app: Any) -> None:
+    url = f"/dt/runs/{FINISHED}/{NEAR}/layers/3/verdict"
+    response = dt_client.post(
+        url, data={"verdict": "good"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert response.status_code == 403
+    bare = dt_app.test_client()
+    bare.environ_base.pop("HTTP_SEC_FETCH_SITE", None)
+    assert bare.post(url, data={"verdict": "good"}).status_code == 403
+    assert dt_client.get("/dt/runs", headers={"Host": "evil.example"}).status_code == 400
+    assert dt_app.extensions["pltanomaly_dt_review"].labels.all() == []
