@@ -47,7 +47,7 @@ def test_partial_and_error_runs(dt_client: Any) -> None:
 
 def test_chamber_page_heatmap_scores_saliency_forms(dt_client: Any) -> None:
     page = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}").get_data(as_text=True)
-    assert page.count("<tr id=\"heat") == 12
+    assert page.count('<tr id="heat') == 12
     assert page.count('class="sal"') == 3  # layer 9's three saliency wires
     assert 'title="SL3: L1 wire 10: 110"' in page
     assert "inefficient_layer w1–50" in page
@@ -57,7 +57,7 @@ def test_chamber_page_heatmap_scores_saliency_forms(dt_client: Any) -> None:
 
 def test_mb4_chamber_has_eight_layers(dt_client: Any) -> None:
     page = dt_client.get(f"/dt/runs/{FINISHED}/{MB4}").get_data(as_text=True)
-    assert page.count("<tr id=\"heat") == 8
+    assert page.count('<tr id="heat') == 8
     assert page.count('name="fault_type"') == 8
     assert 'id="heat5"' not in page
     assert "hot_cell w40" in page
@@ -74,7 +74,8 @@ def test_unknown_chambers_and_layers_are_404(dt_client: Any) -> None:
     assert dt_client.get(f"/dt/runs/{FINISHED}/W0_St1_Sec13").status_code == 404
     assert dt_client.get(f"/dt/runs/{FINISHED}/W2_St3_Sec7").status_code == 404
     form = {"verdict": "bad", "fault_type": "dead_layer"}
-    assert dt_client.post(f"/dt/runs/{FINISHED}/{MB4}/layers/6/verdict", data=form).status_code == 404
+    url = f"/dt/runs/{FINISHED}/{MB4}/layers/6/verdict"  # MB4 has no layer 6
+    assert dt_client.post(url, data=form).status_code == 404
 
 
 def test_verdict_form_saves_and_clears(dt_client: Any, dt_app: Any) -> None:
