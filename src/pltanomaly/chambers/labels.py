@@ -110,9 +110,10 @@ class RunJob:
 class ChamberLabels:
     """The DT tables of one :class:`LabelStore`."""
 
-    def __init__(self, store: LabelStore) -> None:
+    def __init__(self, store: LabelStore, *, create: bool = True) -> None:
+        """``create``: make the tables if missing (never in a read-only store)."""
         self.store = store
-        if not store.read_only:
+        if create and not store.read_only:
             with store.write() as conn:
                 for statement in SCHEMA.split(";"):
                     conn.execute(statement)
