@@ -117,8 +117,9 @@ def test_eval_next_nearest_the_threshold_unlabelled_first(dt_client: Any) -> Non
     response = dt_client.get("/dt/eval/next")
     assert response.status_code == 302
     assert f"/dt/runs/{FINISHED}/{NEAR}?eval=1#layer3" in response.headers["Location"]
-    # a verdict on NEAR's layer 3: NEAR now has a label, so untouched chambers come first
-    dt_client.patch(layer_url(FINISHED, NEAR, 3), json={"verdict": "good"})
+    # a verdict on another layer of NEAR: its layer 3 is still nearest, but NEAR has a label
+    # now, so the untouched chambers come first
+    dt_client.patch(layer_url(FINISHED, NEAR, 1), json={"verdict": "good"})
     head = dt_client.get("/api/dt/eval/next").get_json()["next"]
     assert (head["chamber"], head["layer"]) == (MB4, 10)
 

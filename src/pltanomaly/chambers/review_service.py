@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -69,10 +70,15 @@ class RunSummary:
 
 
 class DtResults:
-    """Reads ``{results}/dt/``."""
+    """Reads ``{results}/dt/``. Parsed run results (a few MB of JSON each) are kept while their
+    file is unchanged (same modification time and size), the latest ``CACHED`` of them."""
+
+    CACHED = 32
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._cache: OrderedDict[int, tuple[tuple[int, int], dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def json_path(self, run: int) -> Path:
         return self.root / f"{run}.json"
@@ -101,10 +107,18 @@ class DtResults:
         return run in self.runs()
 
     def load(self, run: int) -> dict[str, Any] | None:
-        """The run's result, None when there is none yet; RunUnreadable when it is broken."""
+        """The run's result (shared: not to be changed), None when there is none yet;
+        RunUnreadable when it is broken."""
         path = self.json_path(run)
         try:
-            data = json.loads(path.read_text())
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+            with self._lock:
+                cached = self._cache.get(run)
+                if cached is not None and cached[0] == version:
+                    self._cache.move_to_end(run)
+                    return cached[1]
+            data = json.loads(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -112,6 +126,10 @@ class DtResults:
         if not isinstance(data, dict) or not isinstance(data.get("chambers", {}), dict):
             raise RunUnreadable(f"{path.name}: not a DT run result")
         data.setdefault("chambers", {})
+        with self._lock:
+            self._cache[run] = (version, data)
+            while len(self._cache) > self.CACHED:
+                self._cache.popitem(last=False)
         return data
 
     def fetch_record(self, run: int) -> dict[str, Any] | None:
