@@ -13,28 +13,22 @@ skips.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.core.calibrate import Observation, observations_of, score_evidence
+from pltanomaly.core.calibrate import Observation, finite, observations_of, score_evidence
 
 PREFIX = "dt:"
-
-
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
 
 
 def layer_evidence(layer: Mapping[str, Any]) -> dict[str, float]:
     """Event type -> the largest evidence of the layer's events of that type."""
     out: dict[str, float] = {}
     for ev in layer.get("events") or []:
-        evidence = _number(ev.get("evidence"))
-        if evidence is None and (score := _number(ev.get("score"))) is not None:
+        evidence = finite(ev.get("evidence"))
+        if evidence is None and (score := finite(ev.get("score"))) is not None:
             evidence = score_evidence(score)
         if evidence is not None and isinstance(ev.get("type"), str):
             out[ev["type"]] = max(out.get(ev["type"], 0.0), evidence)

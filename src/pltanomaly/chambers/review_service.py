@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from flask import abort, current_app
 
 from pltanomaly.chambers.geometry import chamber_from_key
 from pltanomaly.chambers.labels import ChamberLabels, LayerVerdict, RunJob
+from pltanomaly.core.calibrate import finite
 from pltanomaly.review.jobs import JobRunner
 from pltanomaly.review.service import Review
 
@@ -202,9 +202,7 @@ class DtResults:
 
 
 def _score(layer: Any) -> float | None:
-    value = layer.get("score") if isinstance(layer, dict) else None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return finite(layer.get("score")) if isinstance(layer, dict) else None
 
 
 @dataclass(frozen=True)
@@ -268,13 +266,13 @@ class RunReevaluator(JobRunner):
         self.detect_fn = detect_fn or default_detect_fn
 
     def claim(self, key: Any) -> RunJob | None:
-        return self.labels.claim_job(*key)
+        return self.labels.claim_job(key[0])
 
     def job(self, key: Any) -> RunJob | None:
-        return self.labels.job(*key)
+        return self.labels.job(key[0])
 
     def set_state(self, key: Any, state: str, message: str = "") -> RunJob:
-        return self.labels.set_job(*key, state, message)
+        return self.labels.set_job(key[0], state, message)
 
     def work(self, key: Any) -> str:
         from pltanomaly.core.atomic import write_json_atomic

@@ -214,16 +214,19 @@ def fit(observations: Iterable[Observation]) -> Calibration:
     return Calibration({t: fit_type(obs) for t, obs in sorted(by_type.items())})
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def channel_evidence(channel: Mapping[str, Any]) -> dict[str, float]:
     """A channel's ``evidence_by_type``, finite numbers only ({} when it has none)."""
     raw = channel.get("evidence_by_type")
     if not isinstance(raw, Mapping):
         return {}
-    return {
-        str(t): float(x)
-        for t, x in raw.items()
-        if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-    }
+    return {str(t): x for t, v in raw.items() if (x := finite(v)) is not None}
 
 
 def observations_of(

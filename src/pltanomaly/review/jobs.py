@@ -151,7 +151,8 @@ class Reevaluator(JobRunner):
         return self.store.job(*key)
 
     def set_state(self, key: Any, state: str, message: str = "") -> Job:
-        return self.store.set_job(*key, state, message)
+        year, fill = key
+        return self.store.set_job(year, fill, state, message)
 
     def work(self, key: Any) -> str:
         return self._reevaluate(*key)
