@@ -27,7 +27,7 @@ def test_plt_navigation_links_to_dt(dt_client: Any) -> None:
 def test_run_page_maps_every_chamber_by_status(dt_client: Any) -> None:
     page = dt_client.get(f"/dt/runs/{FINISHED}").get_data(as_text=True)
     assert page.count('class="dt-map"') == 4  # one map per station
-    assert f'title="{BAD}: bad"' in page
+    assert f'title="{BAD}: bad, highest layer score 0.970"' in page
     assert f'title="{NOT_JUDGED}: not_judged (too few entries)"' in page
     assert f'href="/dt/runs/{FINISHED}/{MB4}"' in page
     # MB4 has sectors 13 and 14, the other stations stop at 12
@@ -109,3 +109,17 @@ def test_form_write_from_another_site_is_refused(dt_client: Any, dt_app: Any) ->
     assert bare.post(url, data={"verdict": "good"}).status_code == 403
     assert dt_client.get("/dt/runs", headers={"Host": "evil.example"}).status_code == 400
     assert dt_app.extensions["pltanomaly_dt_review"].labels.all() == []
+
+
+def test_broken_files_leave_the_pages_up(dt_client: Any, dt_app: Any) -> None:
+    root = dt_app.extensions["pltanomaly_dt_review"].results.root
+    (root / f"{PARTIAL}.json").write_text('{"run": 355102, "chambers": ')
+    (root / f"{FINISHED}.parquet").write_bytes(b"PAR1 not really")
+    page = dt_client.get("/dt/runs").get_data(as_text=True)
+    assert f'<tr id="run{PARTIAL}" class="fetch-partial">' in page  # the fetch was partial
+    assert "result unreadable" in page
+    run_page = dt_client.get(f"/dt/runs/{PARTIAL}").get_data(as_text=True)
+    assert 'id="result-problem"' in run_page and 'id="not-evaluated"' in run_page
+    assert dt_client.get(f"/dt/runs/{PARTIAL}/W2_St3_Sec7").status_code == 503
+    page = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}").get_data(as_text=True)
+    assert 'id="no-hits"' in page and 'id="layer9"' in page

@@ -58,6 +58,7 @@ class RunSummary:
     run: int
     fetch_state: str
     reason: str | None
+    problem: str | None
     evaluated: bool
     entries: int | None
     chambers: dict[str, int]
@@ -152,17 +153,19 @@ class DtResults:
         return None
 
     def summary(self, run: int) -> RunSummary:
-        reason = None
+        """The run's fetch state (``reason`` when not finished), its result's counts, and the
+        ``problem`` of a result that cannot be read."""
+        problem = None
         try:
             result = self.load(run)
         except RunUnreadable as exc:
-            result, reason = None, str(exc)
+            result, problem = None, str(exc)
         record = self.fetch_record(run)
         status = (result or {}).get("status") or (record or {}).get("status")
         state = {"finished": "finished", "partial": "partial", None: "loading"}.get(status, "error")
-        if state == "loading" and reason:
+        if state == "loading" and problem:
             state = "error"
-        reason = (result or {}).get("reason") or (record or {}).get("reason") or reason
+        reason = (result or {}).get("reason") or (record or {}).get("reason")
         if status == "unknown_run":
             reason = reason or "the DQM GUI does not know this run"
         counts: dict[str, int] = {}
@@ -175,6 +178,7 @@ class DtResults:
             run=run,
             fetch_state=state,
             reason=reason,
+            problem=problem,
             evaluated=result is not None and bool(result.get("chambers")),
             entries=(result or {}).get("entries"),
             chambers=counts,
@@ -184,14 +188,19 @@ class DtResults:
         )
 
     def hits(self, run: int, chamber: str) -> list[list[float]] | None:
-        """The chamber's hits per layer (12 rows, -1 where no cell), None without a Parquet."""
+        """The chamber's hits per layer (12 rows, -1 where no cell), None without a readable
+        Parquet holding the chamber."""
         import pandas as pd
 
         path = self.parquet_path(run)
         if not path.is_file():
             return None
         columns = ["chamber", "layer", "wire", "count"]
-        rows = pd.read_parquet(path, columns=columns, filters=[("chamber", "==", chamber)])
+        try:
+            rows = pd.read_parquet(path, columns=columns, filters=[("chamber", "==", chamber)])
+        except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+            log.warning("cannot read %s of %s: %s", chamber, path, exc)
+            return None
         if rows.empty:
             return None
         width = int(rows["wire"].max())
