@@ -162,7 +162,7 @@ def test_reevaluation_goes_through_its_states(
     assert result["status"] == "partial"  # the fetch was partial: the result says so still
     assert result["chambers"][PARTIAL_CHAMBER]["layers"]["1"]["score"] == 0.9
     page = dt_client.get("/dt/runs").get_data(as_text=True)
-    assert "job-FINISHED" in page
+    assert f'data-job-key="{PARTIAL}" data-job-url="/api/dt/jobs" data-job-state="FINISHED"' in page
 
 
 def test_reevaluation_failure_is_an_error_state(

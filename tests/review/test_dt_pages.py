@@ -123,3 +123,13 @@ def test_broken_files_leave_the_pages_up(dt_client: Any, dt_app: Any) -> None:
     assert dt_client.get(f"/dt/runs/{PARTIAL}/W2_St3_Sec7").status_code == 503
     page = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}").get_data(as_text=True)
     assert 'id="no-hits"' in page and 'id="layer9"' in page
+
+
+def test_eval_forms_stay_on_the_chamber_until_it_is_done(dt_client: Any) -> None:
+    url = f"/dt/runs/{FINISHED}/{MB4}/layers/{{}}/verdict"
+    form = {"verdict": "good", "next": "eval"}
+    for layer in (1, 2, 3, 4, 9, 10, 11):
+        response = dt_client.post(url.format(layer), data=form)
+        assert f"/dt/runs/{FINISHED}/{MB4}?eval=1#layer{layer}" in response.headers["Location"]
+    response = dt_client.post(url.format(12), data=form)
+    assert response.headers["Location"].endswith("/dt/eval/next")

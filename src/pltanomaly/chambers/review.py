@@ -172,10 +172,12 @@ def verdict_form(run: int, chamber: str, layer: int) -> Any:
     body = parse_layer_verdict(form, strict=False)
     service.save_verdict(run, chamber, layer, body)
     flash(f"Saved: run {run} {chamber} layer {layer} is {body['verdict']}.")
-    if form.get("next") == "eval":
-        target = flask_url_for(".chamber_page", run=run, chamber=chamber, eval=1)
-    else:
+    if form.get("next") != "eval":
         target = flask_url_for(".chamber_page", run=run, chamber=chamber)
+    elif service.unlabelled_layers(run, chamber):
+        target = flask_url_for(".chamber_page", run=run, chamber=chamber, eval=1)
+    else:  # the chamber is done: on to the next
+        return redirect(flask_url_for(".eval_next"))
     return redirect(f"{target}#layer{layer}")
 
 

@@ -424,6 +424,12 @@ class DtReview:
             net_status=info.get("status"),
         )
 
+    def unlabelled_layers(self, run: int, chamber: str) -> list[int]:
+        """The chamber's judged layers without a verdict (or skip)."""
+        done = self.read(lambda labels: labels.for_chamber(run, chamber), {})
+        layers = self.chamber_of(run, chamber).get("layers") or {}
+        return sorted(int(n) for n in layers if int(n) not in done)
+
     def skip(self, run: int, chamber: str, user: str = "") -> int:
         labels = self.need_labels()
         layers = self.chamber_of(run, chamber).get("layers") or {}
