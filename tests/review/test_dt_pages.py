@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dt_data import BAD, ERROR, FINISHED, LOADING, MB4, NEAR, NOT_JUDGED, PARTIAL
@@ -133,3 +134,18 @@ def test_eval_forms_stay_on_the_chamber_until_it_is_done(dt_client: Any) -> None
         assert f"/dt/runs/{FINISHED}/{MB4}?eval=1#layer{layer}" in response.headers["Location"]
     response = dt_client.post(url.format(12), data=form)
     assert response.headers["Location"].endswith("/dt/eval/next")
+
+
+def test_missing_extras_are_tolerated(dt_client: Any, dt_app: Any) -> None:
+    root = dt_app.extensions["pltanomaly_dt_review"].results.root
+    result = json.loads((root / f"{FINISHED}.json").read_text())
+    layers = result["chambers"][BAD]["layers"]
+    layers["1"] = {"status": "bad", "events": [{"type": "hot_cell"}]}  # no score, no wires
+    layers["2"] = {"status": "good", "score": "high", "saliency": [{"wire": "x"}, 7, {"wire": 3}]}
+    (root / f"{FINISHED}.json").write_text(json.dumps(result))
+    response = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'title="SL1: L2 wire 3: 103"' in page and page.count('class="sal"') == 4
+    assert dt_client.get("/api/dt/net_scores.json").status_code == 200
+    assert dt_client.get("/api/dt/eval/next").status_code == 200

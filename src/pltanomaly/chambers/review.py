@@ -16,13 +16,29 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, send_file
-from flask import url_for as flask_url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from werkzeug.routing import BaseConverter, ValidationError
 
 from pltanomaly.chambers.geometry import LAYER_LABELS, STATIONS, WHEELS, chamber_from_key, sectors
 from pltanomaly.chambers.labels import FAULT_TYPES, ChamberLabels, LayerVerdict
-from pltanomaly.chambers.review_service import EXTENSION, DtDetectFn, DtReview, current_dt
+from pltanomaly.chambers.review_service import (
+    EXTENSION,
+    DtDetectFn,
+    DtReview,
+    current_dt,
+    layers_of,
+)
+from pltanomaly.core.calibrate import finite
 from pltanomaly.review.forms import USER_COOKIE, json_body, parse_verdict
 from pltanomaly.review.service import Review
 
@@ -81,6 +97,17 @@ def parse_layer_verdict(data: Any, *, strict: bool) -> dict[str, Any]:
     return parse_verdict(data, strict=strict, types=FAULT_TYPES, type_field="fault_type")
 
 
+def saliency_weights(layer: Mapping[str, Any]) -> dict[int, float]:
+    """Wire -> weight of the cells that drove a layer's score (entries that are not
+    ``{"wire": int, "weight": number}`` are left out; a missing weight is 1)."""
+    out = {}
+    for cell in layer.get("saliency") or []:
+        wire = cell.get("wire") if isinstance(cell, Mapping) else None
+        if isinstance(wire, int) and not isinstance(wire, bool):
+            out[wire] = finite(cell.get("weight", 1.0)) or 0.0
+    return out
+
+
 def user_of(form: Mapping[str, Any]) -> str:
     return str(form.get("user") or request.cookies.get(USER_COOKIE, ""))
 
@@ -88,7 +115,7 @@ def user_of(form: Mapping[str, Any]) -> str:
 # pages ---------------------------------------------------------------------------------------
 @dt.get("/")
 def index() -> Any:
-    return redirect(flask_url_for(".runs_page"))
+    return redirect(url_for(".runs_page"))
 
 
 @dt.get("/runs")
@@ -126,10 +153,8 @@ def chamber_page(run: int, chamber: str) -> Any:
     service = current_dt()
     info = service.chamber_of(run, chamber)
     hits = service.results.hits(run, chamber)
-    saliency = {
-        int(layer): {int(c["wire"]): c.get("weight", 1.0) for c in (r.get("saliency") or [])}
-        for layer, r in (info.get("layers") or {}).items()
-    }
+    layers = layers_of(info)
+    saliency = {n: saliency_weights(r) for n, r in layers.items()}
     top = max((c for row in hits or [] for c in row if math.isfinite(c)), default=1.0)
     picks = service.eval_queue() if request.args.get("eval") else []
     return render_template(
@@ -137,6 +162,7 @@ def chamber_page(run: int, chamber: str) -> Any:
         run=run,
         chamber=chamber_from_key(chamber),
         info=info,
+        layers=layers,
         hits=hits,
         top=top,
         saliency=saliency,
@@ -173,11 +199,11 @@ def verdict_form(run: int, chamber: str, layer: int) -> Any:
     service.save_verdict(run, chamber, layer, body)
     flash(f"Saved: run {run} {chamber} layer {layer} is {body['verdict']}.")
     if form.get("next") != "eval":
-        target = flask_url_for(".chamber_page", run=run, chamber=chamber)
+        target = url_for(".chamber_page", run=run, chamber=chamber)
     elif service.unlabelled_layers(run, chamber):
-        target = flask_url_for(".chamber_page", run=run, chamber=chamber, eval=1)
+        target = url_for(".chamber_page", run=run, chamber=chamber, eval=1)
     else:  # the chamber is done: on to the next
-        return redirect(flask_url_for(".eval_next"))
+        return redirect(url_for(".eval_next"))
     return redirect(f"{target}#layer{layer}")
 
 
@@ -185,16 +211,16 @@ def verdict_form(run: int, chamber: str, layer: int) -> Any:
 def delete_form(run: int, chamber: str, layer: int) -> Any:
     service = current_dt()
     service.layer_of(run, chamber, layer)
-    service.need_labels().delete(run, chamber, layer, user=user_of({}))
+    service.need_labels().delete(run, chamber, layer, user=user_of(request.form))
     flash(f"Deleted the verdict on run {run} {chamber} layer {layer}.")
-    return redirect(flask_url_for(".chamber_page", run=run, chamber=chamber) + f"#layer{layer}")
+    return redirect(url_for(".chamber_page", run=run, chamber=chamber) + f"#layer{layer}")
 
 
 @dt.post("/runs/<int:run>/reevaluate")
 def reevaluate_form(run: int) -> Any:
     current_dt().reevaluate([run])
     flash(f"DT run {run} queued for re-evaluation.")
-    return redirect(flask_url_for(".run_page", run=run))
+    return redirect(url_for(".run_page", run=run))
 
 
 @dt.get("/eval/next")
@@ -203,7 +229,7 @@ def eval_next() -> Any:
     if not queue:
         return render_template("dt_eval_done.html")
     pick = queue[0]
-    target = flask_url_for(".chamber_page", run=pick.run, chamber=pick.chamber, eval=1)
+    target = url_for(".chamber_page", run=pick.run, chamber=pick.chamber, eval=1)
     return redirect(f"{target}#layer{pick.layer}")
 
 
@@ -213,7 +239,7 @@ def eval_skip() -> Any:
     run, chamber = skip_target(service, request.form)
     n = service.skip(run, chamber, user=user_of(request.form))
     flash(f"Skipped {n} layer(s) of run {run} {chamber}.")
-    return redirect(flask_url_for(".eval_next"))
+    return redirect(url_for(".eval_next"))
 
 
 def skip_target(service: DtReview, data: Mapping[str, Any]) -> tuple[int, str]:
@@ -246,16 +272,18 @@ def net_scores() -> Any:
         if not summary.evaluated:
             continue
         for key, info in service.run_result(run)["chambers"].items():
-            for layer, r in (info.get("layers") or {}).items():
+            for layer, r in layers_of(info).items():
                 rows.append(
                     {
                         "run": run,
                         "chamber": key,
-                        "layer": int(layer),
-                        "score": r.get("score"),
+                        "layer": layer,
+                        "score": finite(r.get("score")),
                         "status": r.get("status"),
-                        "events": [e.get("type") for e in r.get("events") or []],
-                        "verdict": verdicts.get((run, key, int(layer))),
+                        "events": [
+                            e.get("type") for e in r.get("events") or [] if isinstance(e, Mapping)
+                        ],
+                        "verdict": verdicts.get((run, key, layer)),
                     }
                 )
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), -r["run"], r["chamber"]))

@@ -172,7 +172,7 @@ class DtResults:
         scores = []
         for info in (result or {}).get("chambers", {}).values():
             counts[str(info.get("status"))] = counts.get(str(info.get("status")), 0) + 1
-            scores += [_score(layer) for layer in (info.get("layers") or {}).values()]
+            scores += [_score(layer) for layer in layers_of(info).values()]
         known = [s for s in scores if s is not None]
         return RunSummary(
             run=run,
@@ -210,6 +210,14 @@ class DtResults:
         return grid
 
 
+def layers_of(chamber: Any) -> dict[int, dict[str, Any]]:
+    """A chamber result's layers that are objects, by layer number (others are left out)."""
+    layers = chamber.get("layers") if isinstance(chamber, dict) else None
+    if not isinstance(layers, dict):
+        return {}
+    return {int(n): r for n, r in layers.items() if str(n).isdigit() and isinstance(r, dict)}
+
+
 def _score(layer: Any) -> float | None:
     return finite(layer.get("score")) if isinstance(layer, dict) else None
 
@@ -243,16 +251,16 @@ def rank_chambers(
                 continue
             open_layers = []
             labelled = 0
-            for name, layer in (info.get("layers") or {}).items():
+            for number, layer in layers_of(info).items():
                 score = _score(layer)
-                if (run, key, int(name)) in seen:
+                if (run, key, number) in seen:
                     labelled += 1
                 elif score is not None:
-                    open_layers.append((abs(score - threshold), int(name), score))
+                    open_layers.append((abs(score - threshold), number, score))
             if open_layers:
-                distance, layer, score = min(open_layers)
+                distance, nearest, score = min(open_layers)
                 picks.append(
-                    ChamberPick(run, key, layer, score, distance, labelled, len(open_layers))
+                    ChamberPick(run, key, nearest, score, distance, labelled, len(open_layers))
                 )
     picks.sort(key=lambda p: (p.labelled > 0, p.distance, -p.run, p.chamber))
     return picks
@@ -387,10 +395,10 @@ class DtReview:
     def layer_of(self, run: int, chamber: str, layer: int) -> dict[str, Any]:
         if layer not in chamber_from_key(chamber).layers:
             abort(404, f"chamber {chamber} has no layer {layer}")
-        info = self.chamber_of(run, chamber).get("layers") or {}
-        if str(layer) not in info:
+        info = layers_of(self.chamber_of(run, chamber))
+        if layer not in info:
             abort(404, f"layer {layer} of {chamber} was not judged in run {run}")
-        return dict(info[str(layer)])
+        return dict(info[layer])
 
     def run_rows(self) -> list[dict[str, Any]]:
         jobs: dict[int, RunJob] = self.read(ChamberLabels.jobs, {})
@@ -427,13 +435,11 @@ class DtReview:
     def unlabelled_layers(self, run: int, chamber: str) -> list[int]:
         """The chamber's judged layers without a verdict (or skip)."""
         done = self.read(lambda labels: labels.for_chamber(run, chamber), {})
-        layers = self.chamber_of(run, chamber).get("layers") or {}
-        return sorted(int(n) for n in layers if int(n) not in done)
+        return sorted(n for n in layers_of(self.chamber_of(run, chamber)) if n not in done)
 
     def skip(self, run: int, chamber: str, user: str = "") -> int:
         labels = self.need_labels()
-        layers = self.chamber_of(run, chamber).get("layers") or {}
-        return labels.skip(run, chamber, {int(n): r for n, r in layers.items()}, user)
+        return labels.skip(run, chamber, layers_of(self.chamber_of(run, chamber)), user)
 
     # evaluation queue ------------------------------------------------------------------------
     def eval_queue(self) -> list[ChamberPick]:
