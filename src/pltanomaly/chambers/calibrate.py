@@ -50,7 +50,7 @@ def observations_from(verdicts: Iterable[Any], results: Any) -> list[Observation
     """Layer verdicts (:class:`~pltanomaly.chambers.labels.LayerVerdict`) joined with the run
     results a :class:`~pltanomaly.chambers.review_service.DtResults` reads; verdicts on runs,
     chambers or layers without a readable result are left out."""
-    from pltanomaly.chambers.review_service import RunUnreadable
+    from pltanomaly.chambers.review_service import RunUnreadable, layers_of
 
     runs: dict[int, dict[str, Any] | None] = {}
     out: list[Observation] = []
@@ -60,9 +60,8 @@ def observations_from(verdicts: Iterable[Any], results: Any) -> list[Observation
                 runs[v.run] = results.load(v.run)
             except RunUnreadable:
                 runs[v.run] = None
-        chamber = ((runs[v.run] or {}).get("chambers") or {}).get(v.chamber) or {}
-        layer = (chamber.get("layers") or {}).get(str(v.layer))
-        if isinstance(layer, Mapping):
+        layer = layers_of(((runs[v.run] or {}).get("chambers") or {}).get(v.chamber)).get(v.layer)
+        if layer is not None:
             out.extend(layer_observations(v.verdict, v.fault_type, layer))
     return out
 
