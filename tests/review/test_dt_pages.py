@@ -149,3 +149,24 @@ def test_missing_extras_are_tolerated(dt_client: Any, dt_app: Any) -> None:
     assert 'title="SL1: L2 wire 3: 103"' in page and page.count('class="sal"') == 4
     assert dt_client.get("/api/dt/net_scores.json").status_code == 200
     assert dt_client.get("/api/dt/eval/next").status_code == 200
+
+
+def test_garbled_dt_table_leaves_the_pages_up(dt_client: Any, dt_app: Any) -> None:
+    import sqlite3
+
+    url = f"/api/dt/runs/{FINISHED}/chambers/{BAD}/layers/9"
+    assert dt_client.patch(url, json={"verdict": "bad"}).status_code == 200
+    db = dt_app.extensions["pltanomaly_review"].db_path
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='dt_verdicts'")
+        page = root.fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    with open(db, "r+b") as fh:
+        fh.seek((page - 1) * size)
+        fh.write(b"\xff" * size)
+    for path in ("/dt/runs", f"/dt/runs/{FINISHED}", f"/dt/runs/{FINISHED}/{BAD}"):
+        response = dt_client.get(path)
+        assert response.status_code == 200, path
+        assert 'id="labels-error"' in response.get_data(as_text=True)
+    assert dt_client.get("/fills").status_code == 200

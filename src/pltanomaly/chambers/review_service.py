@@ -364,10 +364,14 @@ class DtReview:
             self._runner.shutdown()
 
     def read(self, read: Callable[[ChamberLabels], Any], empty: Any) -> Any:
-        """``read(labels)``, or ``empty`` when they cannot be read (the page says so)."""
-        return self.review.read_labels(
-            lambda store: read(self.labels) if self.labels is not None else empty, empty
-        )
+        """``read(labels)``, or ``empty`` when they cannot be read (the page says so, as
+        :meth:`Review.read_labels` does for the PLT verdicts)."""
+
+        def attempt(store: Any) -> Any:
+            labels = self.labels
+            return empty if labels is None else read(labels)
+
+        return self.review.read_labels(attempt, empty)
 
     # runs ------------------------------------------------------------------------------------
     def known_run(self, run: int) -> None:
