@@ -57,6 +57,7 @@ def finished_result() -> dict[str, Any]:
         [event("inefficient_layer", 1, 50, 0.62, 0.97, evidence=3.2)],
         [{"wire": 10, "weight": 1.0}, {"wire": 11, "weight": 0.8}, {"wire": 12, "weight": 0.5}],
     )
+    bad["layers"]["1"]["saliency"] = [{"wire": 20, "weight": 1.0}]  # a good layer's: listed only
     bad.update(status="bad", code=2)
     mb4 = good_chamber(MB4)
     mb4["layers"]["10"] = layer(0.62, [event("hot_cell", 40, 40, 20.0, 0.62)])

@@ -50,6 +50,7 @@ def test_chamber_page_heatmap_scores_saliency_forms(dt_client: Any) -> None:
     page = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}").get_data(as_text=True)
     assert page.count('<tr id="heat') == 12
     assert page.count('class="sal"') == 3  # layer 9's three saliency wires
+    assert "10: 1.00, 11: 0.80, 12: 0.50" in page and "20: 1.00" in page
     assert 'title="SL3: L1 wire 10: 110"' in page
     assert "inefficient_layer w1–50" in page
     assert page.count('name="fault_type"') == 12
@@ -141,7 +142,7 @@ def test_missing_extras_are_tolerated(dt_client: Any, dt_app: Any) -> None:
     result = json.loads((root / f"{FINISHED}.json").read_text())
     layers = result["chambers"][BAD]["layers"]
     layers["1"] = {"status": "bad", "events": [{"type": "hot_cell"}]}  # no score, no wires
-    layers["2"] = {"status": "good", "score": "high", "saliency": [{"wire": "x"}, 7, {"wire": 3}]}
+    layers["2"] = {"status": "bad", "score": "high", "saliency": [{"wire": "x"}, 7, {"wire": 3}]}
     (root / f"{FINISHED}.json").write_text(json.dumps(result))
     response = dt_client.get(f"/dt/runs/{FINISHED}/{BAD}")
     assert response.status_code == 200

@@ -155,6 +155,8 @@ def chamber_page(run: int, chamber: str) -> Any:
     hits = service.results.hits(run, chamber)
     layers = layers_of(info)
     saliency = {n: saliency_weights(r) for n, r in layers.items()}
+    # outlined in the heatmap where they explain a call: layers that are not good
+    outlined = {n: w for n, w in saliency.items() if layers[n].get("status") != "good"}
     top = max((c for row in hits or [] for c in row if math.isfinite(c)), default=1.0)
     picks = service.eval_queue() if request.args.get("eval") else []
     return render_template(
@@ -166,6 +168,7 @@ def chamber_page(run: int, chamber: str) -> Any:
         hits=hits,
         top=top,
         saliency=saliency,
+        outlined=outlined,
         verdicts=service.read(lambda labels: labels.for_chamber(run, chamber), {}),
         has_plot=service.results.plot_path(run, chamber).is_file(),
         evaluating=bool(request.args.get("eval")),
