@@ -96,3 +96,27 @@ def test_dt_verdicts_move_p_the_right_way(labelled: tuple[Path, Path], tmp_path:
     assert data["version"] == 1 and data["dt_observations"] == 12
     loaded = load_calibration(tmp_path / "after.json")
     assert math.isclose(loaded.probability("dt:hot_cell", HOT), hot.probability(HOT))
+
+
+def test_dt_verdicts_steer_the_evaluation_queue(make_app: Any, results: Path) -> None:
+    """X's hot cell sits at the detector's threshold (evidence 1), Y's eventless layer at 0.40:
+    X comes first, until the experts call five stronger hot cells benign."""
+    chambers = {key: good_chamber(key) for key in KEYS[:7]}
+    for key in KEYS[:5]:
+        chambers[key]["layers"]["1"] = layer(
+            0.69, [event("hot_cell", 5, 5, 20.0, 0.69, evidence=HOT)]
+        )
+    x, y = KEYS[5], KEYS[6]
+    chambers[x]["layers"]["1"] = layer(0.5, [event("hot_cell", 7, 7, 9.0, 0.5, evidence=1.0)])
+    chambers[y]["layers"]["1"] = layer(0.40)
+    (results / "dt").mkdir()
+    result = {"run": RUN, "status": "finished", "chambers": chambers}
+    (results / "dt" / f"{RUN}.json").write_text(json.dumps(result))
+    client = make_app().test_client()
+    head = client.get("/api/dt/eval/next").get_json()["next"]
+    assert (head["chamber"], head["layer"], head["p_bad"]) == (x, 1, pytest.approx(0.5))
+    for key in KEYS[:5]:
+        url = f"/api/dt/runs/{RUN}/chambers/{key}/layers/1"
+        assert client.patch(url, json={"verdict": "good"}).status_code == 200
+    head = client.get("/api/dt/eval/next").get_json()["next"]
+    assert (head["chamber"], head["layer"]) == (y, 1)

@@ -9,6 +9,9 @@ one (an older result) stands for the evidence its score means under the uncalibr
 teaches the types of the layer's events, ``bad`` with a type teaches that type, ``bad`` without
 one (or ``other``) the layer's strongest type; a layer without events teaches nothing, nor do
 skips.
+
+The review app's DT queue ranks layers by :func:`layer_probability` under the calibration
+fitted on the verdicts so far, so the verdicts steer which chamber comes next.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.core.calibrate import Observation, finite, observations_of, score_evidence
+from pltanomaly.core.calibrate import (
+    Calibration,
+    Observation,
+    finite,
+    observations_of,
+    score_evidence,
+)
 
 PREFIX = "dt:"
 
@@ -44,6 +53,15 @@ def layer_observations(
         Observation(PREFIX + o.type, o.evidence, o.bad)
         for o in observations_of(verdict, fault_type, as_channel)
     ]
+
+
+def layer_probability(layer: Mapping[str, Any], calibration: Calibration) -> float | None:
+    """P(an expert calls the layer bad): the largest calibrated P of its events' types, or,
+    for a layer without events, the detector's score (None when it has none)."""
+    evidence = layer_evidence(layer)
+    if not evidence:
+        return finite(layer.get("score"))
+    return max(calibration.probability(PREFIX + t, x) for t, x in evidence.items())
 
 
 def observations_from(verdicts: Iterable[Any], results: Any) -> list[Observation]:

@@ -21,9 +21,10 @@ from typing import Any
 
 from flask import abort, current_app
 
+from pltanomaly.chambers import calibrate as dt_calibrate
 from pltanomaly.chambers.geometry import chamber_from_key
 from pltanomaly.chambers.labels import ChamberLabels, LayerVerdict, RunJob
-from pltanomaly.core.calibrate import finite
+from pltanomaly.core.calibrate import Calibration, finite, fit
 from pltanomaly.review.jobs import JobRunner
 from pltanomaly.review.service import Review
 
@@ -224,12 +225,14 @@ def _score(layer: Any) -> float | None:
 
 @dataclass(frozen=True)
 class ChamberPick:
-    """A chamber of the evaluation queue: its unlabelled layers and the least certain one."""
+    """A chamber of the evaluation queue: its unlabelled layers and the least certain one, its
+    detector score, P(bad) and that P's distance from the threshold."""
 
     run: int
     chamber: str
     layer: int
-    score: float
+    score: float | None
+    p_bad: float
     distance: float
     labelled: int
     unlabelled: int
@@ -239,10 +242,15 @@ class ChamberPick:
 
 
 def rank_chambers(
-    results: Iterable[dict[str, Any]], seen: set[tuple[int, str, int]], threshold: float
+    results: Iterable[dict[str, Any]],
+    seen: set[tuple[int, str, int]],
+    threshold: float,
+    p_bad: Callable[[dict[str, Any]], float | None] | None = None,
 ) -> list[ChamberPick]:
-    """Chambers with unlabelled scored layers, untouched chambers first, then by the distance of
-    their least certain unlabelled layer from ``threshold``."""
+    """Chambers with unlabelled layers that have a P(bad) (``p_bad(layer)``, default the
+    detector's score), untouched chambers first, then by the distance of their least certain
+    unlabelled layer's P from ``threshold``."""
+    p_bad = p_bad or _score
     picks = []
     for result in results:
         run = int(result["run"])
@@ -252,15 +260,16 @@ def rank_chambers(
             open_layers = []
             labelled = 0
             for number, layer in layers_of(info).items():
-                score = _score(layer)
+                p = p_bad(layer)
                 if (run, key, number) in seen:
                     labelled += 1
-                elif score is not None:
-                    open_layers.append((abs(score - threshold), number, score))
+                elif p is not None:
+                    open_layers.append((abs(p - threshold), number, p))
             if open_layers:
-                distance, nearest, score = min(open_layers)
+                distance, nearest, p = min(open_layers)
+                score = _score(layers_of(info)[nearest])
                 picks.append(
-                    ChamberPick(run, key, nearest, score, distance, labelled, len(open_layers))
+                    ChamberPick(run, key, nearest, score, p, distance, labelled, len(open_layers))
                 )
     picks.sort(key=lambda p: (p.labelled > 0, p.distance, -p.run, p.chamber))
     return picks
@@ -446,7 +455,13 @@ class DtReview:
         return labels.skip(run, chamber, layers_of(self.chamber_of(run, chamber)), user)
 
     # evaluation queue ------------------------------------------------------------------------
+    def calibration(self, verdicts: list[LayerVerdict]) -> Calibration:
+        """The DT types' calibration fitted on ``verdicts`` (the prior while there are none)."""
+        return fit(dt_calibrate.observations_from(verdicts, self.results))
+
     def eval_queue(self) -> list[ChamberPick]:
+        """Chambers with unlabelled layers, ranked by :func:`rank_chambers` on P(bad) under
+        the calibration of the DT verdicts so far."""
         verdicts: list[LayerVerdict] = self.read(ChamberLabels.all, [])
         seen = {(v.run, v.chamber, v.layer) for v in verdicts}
         results = []
@@ -457,7 +472,13 @@ class DtReview:
                 continue
             if result is not None:
                 results.append({**result, "run": run})
-        return rank_chambers(results, seen, self.threshold)
+        calibration = self.calibration(verdicts)
+        return rank_chambers(
+            results,
+            seen,
+            self.threshold,
+            lambda layer: dt_calibrate.layer_probability(layer, calibration),
+        )
 
     def reevaluate(self, runs: Iterable[int]) -> list[RunJob]:
         runs = list(dict.fromkeys(runs))
