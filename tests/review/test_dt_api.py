@@ -145,6 +145,7 @@ def test_eval_skip_of_a_named_chamber(dt_client: Any) -> None:
     assert response.get_json() == {"run": FINISHED, "chamber": MB4, "skipped": 8}
     page = dt_client.get(f"/dt/runs/{FINISHED}/{NEAR}?eval=1").get_data(as_text=True)
     assert 'id="eval-mode"' in page and 'value="eval"' in page
+    assert '<a href="#layer3" id="eval-pick">layer 3</a>, P(bad) 0.45' in page
 
 
 def test_reevaluation_goes_through_its_states(

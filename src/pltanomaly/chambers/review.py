@@ -173,6 +173,7 @@ def chamber_page(run: int, chamber: str) -> Any:
         has_plot=service.results.plot_path(run, chamber).is_file(),
         evaluating=bool(request.args.get("eval")),
         remaining=len(picks),
+        pick=next((p for p in picks if (p.run, p.chamber) == (run, chamber)), None),
         summary=service.results.summary(run),
     )
 
