@@ -10,7 +10,8 @@ Pages (server-rendered; the only JavaScript draws the interactive chart and poll
 - ``/fills``: every fill of every year, filterable and sortable, with the year heatmap;
 - ``/fills/<year>/<fill>``: plot, interactive per-channel chart, channel table, verdict forms;
 - ``/eval/next``: the unlabelled (fill, channel) nearest the decision threshold; ``/eval/skip``;
-- ``/agreement``: detector vs human verdicts.
+- ``/agreement``: detector vs human verdicts;
+- ``/lumi/...``: the luminometers' section (:mod:`pltanomaly.luminometers.review`).
 
 JSON API (under ``/api``): ``GET fills``, ``GET fills/<y>/<f>``, ``GET fills/<y>/<f>/series``,
 ``PATCH|DELETE fills/<y>/<f>/channels/<c>``, ``DELETE fills/<y>/<f>/verdicts``,
@@ -34,6 +35,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from pltanomaly.channels.events import format_magnitude
+from pltanomaly.luminometers import review as lumi_review
 from pltanomaly.review import heatmap, security
 from pltanomaly.review.api import api
 from pltanomaly.review.forms import CONVERTERS, FILL_STATUSES, MAX_USER, USER_COOKIE
@@ -98,6 +100,7 @@ def create_app(
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(LabelStoreError, store_error)
     app.register_error_handler(Exception, unexpected)
+    lumi_review.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     return app
