@@ -58,9 +58,13 @@ def test_ls_and_fill_level_figures(hand: Path) -> None:
 
 def test_the_experts_verdict_wins_over_the_log(hand: Path) -> None:
     labels = label(hand)
-    labels.add(HAND_YEAR, HAND_FILL, NewVerdict("hfoc", (320001, 1), (320001, 20), "bad"))
+    step = (320001, 1), (320001, 20)
+    labels.replace_log([(HAND_YEAR, HAND_FILL, NewVerdict("hfoc", *step, "bad"))])
     hfoc = lumi_agreement(LumiResults(hand), labels)["luminometers"]["hfoc"]
-    assert hfoc["ls"]["tp"] == 5 and hfoc["ls"]["fp"] == 0 and hfoc["ls"]["fn"] == 15
+    assert (hfoc["ls"]["tp"], hfoc["ls"]["fp"], hfoc["ls"]["fn"]) == (5, 0, 15)
+    labels.add(HAND_YEAR, HAND_FILL, NewVerdict("hfoc", *step, "good"))  # the expert disagrees
+    hfoc = lumi_agreement(LumiResults(hand), labels)["luminometers"]["hfoc"]
+    assert (hfoc["ls"]["tp"], hfoc["ls"]["fp"], hfoc["ls"]["fn"]) == (0, 5, 0)
 
 
 def test_without_the_table_only_the_fill_level(results: Path) -> None:

@@ -22,6 +22,7 @@ The fits are written in the calibration file's ``luminometers`` section
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -30,6 +31,8 @@ from typing import Any
 from pltanomaly.core.calibrate import Calibration, Observation, TypeFit, fit
 from pltanomaly.luminometers.labels import LumiLabels, LumiVerdict, parse_bound
 from pltanomaly.luminometers.results import LumiResults
+
+log = logging.getLogger(__name__)
 
 SECTION = "luminometers"
 MAX_SCORE = 1 - 1e-4
@@ -97,6 +100,14 @@ def lumi_section(
     if not observations:
         return None
     calibration = fit(observations)
+    for name, f in sorted(calibration.types.items()):
+        log.info(
+            "luminometer %s: %d bad, %d good events; P(bad) at evidence 1 = %.2f",
+            name,
+            f.n_bad,
+            f.n_good,
+            f.probability(1.0),
+        )
     return {
         "observations": len(observations),
         "types": {t: f.to_json() for t, f in sorted(calibration.types.items())},
