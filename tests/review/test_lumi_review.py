@@ -131,6 +131,18 @@ def test_form_one_click_on_an_event(lumi_client: Any, lumi_results: Path) -> Non
     assert "bad: dip" in html
 
 
+def test_verdicts_on_a_luminometer_without_results_are_shown(
+    lumi_client: Any, lumi_results: Path
+) -> None:
+    from pltanomaly.luminometers.labels import NewVerdict
+
+    labels = LumiLabels(LabelStore(default_labels_path(lumi_results)))
+    labels.replace_log([(2016, 4947, NewVerdict("hfet", None, None, "ignore", reason="5 TeV"))])
+    html = lumi_client.get("/lumi/2016/4947").get_data(as_text=True)
+    assert 'id="other-verdicts"' in html and "5 TeV" in html
+    assert lumi_client.get("/api/lumi/fills/2016/4947").get_json()["verdicts"]["hfet"]
+
+
 def test_cross_origin_writes_are_refused(make_app: Any, lumi_results: Path) -> None:
     app = make_app(results_dir=lumi_results)
     browser = app.test_client()
