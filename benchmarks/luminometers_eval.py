@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from pltanomaly.luminometers.brilcalc import read_fills
@@ -37,6 +38,14 @@ def main(argv: list[str]) -> int:
             for method, evaluation in (("ours", ours), ("public rule", anchor)):
                 for missed in evaluation.total.missed:
                     print(f"  {method} missed: {missed}")
+            if log is None:
+                kinds = Counter(
+                    (name, event["type"])
+                    for result in results.values()
+                    for name, found in result["luminometers"].items()
+                    for event in found["events"]
+                )
+                print("  ours events by luminometer and type:", dict(sorted(kinds.items())))
             if log is None or show_fills:
                 for name, score in ours.per_luminometer.items():
                     if score.flagged_fills:

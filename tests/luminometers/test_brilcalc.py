@@ -136,3 +136,17 @@ def test_truncated_gzip_fails_only_its_fills(tmp_path):
     assert "broken.csv.gz" in str(fills.failed[7][0])
     with pytest.raises(BrilcalcError, match="breaks off"):
         read_brilcalc_file(broken, strict=True)
+
+
+def test_files_per_fill_of_one_luminometer_combine(tmp_path):
+    first = write(tmp_path, "plt_7.csv", "100:7,1:1,1000,STABLE BEAMS,6500,10,10,1,PLTZERO\n")
+    second = write(tmp_path, "plt_8.csv", "200:8,1:1,9000,STABLE BEAMS,6500,11,11,1,PLTZERO\n")
+    hfoc = write(
+        tmp_path,
+        "hfoc.csv",
+        "100:7,1:1,1000,STABLE BEAMS,6500,12,12,1,HFOC\n"
+        "200:8,1:1,9000,STABLE BEAMS,6500,13,13,1,HFOC\n",
+    )
+    tables = read_fills([first, second, hfoc]).tables
+    assert sorted(tables) == [7, 8]
+    assert tables[8][["pltzero", "hfoc"]].iloc[0].tolist() == [11, 13]

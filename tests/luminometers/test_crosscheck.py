@@ -12,6 +12,8 @@ from pltanomaly.luminometers.crosscheck import (
     crosscheck_fill,
     fit_linearity,
     heavy_tail_factor,
+    merge_noise,
+    report_fields,
     write_result,
 )
 from tests.luminometers.conftest import make_fill
@@ -129,3 +131,43 @@ def test_result_shape_and_atomic_write(tmp_path):
         for event in entry["events"]:
             assert {"type", "first", "last", "start", "end", "magnitude", "score"} <= set(event)
     assert back["luminometers"]["hfoc"]["events"][0]["type"] == "spike"
+
+
+def test_chain_of_short_excursions_is_one_noise_event():
+    table = make_fill(FIVE, n_ls=900, noise=0.001)
+    for start in (200, 260, 320, 380):
+        table.loc[start, "pcc"] *= 1.05
+    events = events_of(crosscheck_fill(table, 7000), "pcc")
+    assert [e["type"] for e in events] == ["noise"]
+    assert events[0]["first"] == "300000:201" and events[0]["last"] == "300001:81"
+    assert events[0]["n_excursions"] == 4
+
+
+def test_merge_noise_keeps_isolated_excursions():
+    config = CrosscheckConfig()
+    far = [
+        {
+            "type": "dip",
+            "first": "1:1",
+            "last": "1:1",
+            "start": t,
+            "end": t + 23.31,
+            "magnitude": -0.1,
+            "score": 0.9,
+            "n_ls": 1,
+        }
+        for t in (0.0, 1e5)
+    ]
+    assert merge_noise(far, config) == far
+
+
+def test_report_fields_list_compared_and_anomalous_luminometers():
+    table = make_fill(FIVE)
+    table["dt"] = 0.0
+    table.loc[200:205, "hfoc"] *= 0.9
+    fields = report_fields(crosscheck_fill(table, 7000))
+    assert fields == {
+        "lumi_compared": ["hfoc", "pcc", "pltzero", "ramses"],
+        "lumi_anomalous": ["hfoc"],
+        "lumi_undecided": [],
+    }

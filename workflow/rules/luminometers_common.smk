@@ -46,3 +46,16 @@ def lumi_fill_records(wildcards):
         f"{RESULTS}/{wildcards.year}/lumi/status/crosscheck/{fill}.json"
         for fill in lumi_fills(wildcards)
     ]
+
+
+def plt_fill_job(wildcards):
+    """The PLT fill job of the same fill, when the year has a fill source: its per-channel
+    result says which channels explain a PLT event of the cross-check."""
+    year, fill = int(wildcards.year), int(wildcards.fill)
+    if fill in FILLS.get(year, {}):
+        return [f"{RESULTS}/{year}/status/fill/{fill}.json"]
+    return []
+
+
+def channel_result(wildcards):
+    return f"{RESULTS}/{wildcards.year}/fills/{wildcards.fill}.json"

@@ -30,7 +30,8 @@ rule lumi_tables:
 
 rule crosscheck_fill:
     input:
-        f"{RESULTS}/{{year}}/lumi/status/tables.json",
+        tables=f"{RESULTS}/{{year}}/lumi/status/tables.json",
+        plt_fill_job=plt_fill_job,
     output:
         f"{RESULTS}/{{year}}/lumi/status/crosscheck/{{fill}}.json",
     log:
@@ -51,5 +52,6 @@ rule crosscheck_fill:
         settings=lambda wildcards: LUMI_SETTINGS[int(wildcards.year)],
         settings_hash=lambda wildcards: LUMI_SETTINGS_HASH[int(wildcards.year)],
         plots=PLOTS,
+        channel_result=channel_result,
     script:
         "../scripts/crosscheck_fill.py"

@@ -18,4 +18,5 @@ crosscheck_step(
     settings=smk.params.settings,
     plots=smk.params.plots,
     settings_hash=smk.params.settings_hash,
+    channel_result=smk.params.channel_result,
 )

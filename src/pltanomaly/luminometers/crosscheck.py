@@ -1,23 +1,25 @@
 """Per-fill cross-check: each luminometer against the consensus of the others, LS by LS.
 
-What is normal is learnt from the fill itself, never from labels:
+Each luminometer's log ratio to the median of the others (STABLE BEAMS LS, values > 0) is
+compared with what is normal, learnt from the fill itself, never from labels:
 
-* **offsets**: each luminometer's fill-level offset to the consensus (the ``median_ratio``),
-  and per-run offsets (steps of 1-3 % at run boundaries are normal) are removed;
-* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill) is fitted
-  robustly (Huber) per luminometer and removed;
-* **noise**: the per-LS noise of each residual is measured from LS-to-LS differences (robust,
-  local so that noisy low-luminosity tails and scans get their own scale);
-* **beam**: LS where the consensus luminosity itself jumps (emittance scans, VdM scans,
-  fill edges) are not flagged: every luminometer follows them.
+* **offsets**: the fill-level offset (``median_ratio``) and per-run offsets (each run anchored
+  on its first LS: steps of 1-3 % at run boundaries are normal, a step inside a run is not);
+* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
+  Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
+* **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
+  their own), slow wander from 30-LS differences, and how heavy the tails are;
+* **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
+  excursion larger than the jump is flagged, none where it moves by more than 10 %.
 
-A luminometer is flagged where its residual leaves the band of ``threshold`` robust spreads;
-``threshold`` follows from a false-alarm rate per LS (Gaussian tail), not from the log.
-Short excursions give ``dip``/``spike``; longer ones ``step``, ``drift`` or ``wave``; a
-luminometer whose whole fill or run is off by more than ``scale_limit`` gives ``scale``;
-zero or negative values while the others see beam give ``gap``. With three or more
-luminometers the one off is the one whose residual is largest (an off luminometer also
-shifts the others' consensus, with the opposite sign and less); with two, only the
+A luminometer is flagged where its residual leaves ``threshold`` robust spreads (short scale:
+against a running median; long scale: the running median itself); ``threshold`` follows from
+a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
+departs from each other luminometer on its own (pair by pair), which names the one off; the
+echo a huge excursion leaves in the others' consensus is dropped. Short excursions give
+``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
+whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
+or negative values while the others see beam give ``gap``. With two luminometers only the
 disagreement is known: both are ``undecided``.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +62,28 @@ class CrosscheckConfig:
     """LS of the running median a long excursion (step, drift) is measured on."""
     noise_window: int = 41
     """LS over which the local noise is measured."""
+    max_slope: float = 0.03
+    """Largest linearity slope fitted, per unit of luminosity relative to the fill median:
+    published slopes (0.05-0.3 % per Hz/ub of SBIL) move a ratio by ~1 % over a fill whose
+    luminosity falls by a factor 2-3."""
+    run_anchor_ls: int = 60
+    """A run's offset is the median of its first this many LS (a step inside a run is then
+    an excursion from it; steps at run boundaries are normal)."""
+    wander_lag: int = 30
+    """LS apart of the differences that measure the slow wander of a ratio (a step moves only
+    this many of them, so it cannot hide itself by inflating the wander)."""
     run_min_ls: int = 20
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
-    """LS either side of a beam change (scan, edge) also left unflagged."""
+    """LS either side of a beam change (scan, edge) it still covers; the first and last LS of
+    the fill are never flagged."""
+    scan_step: float = 0.10
+    """Where the others' luminosity moves by more than this within ``scan_pad`` LS (a scan,
+    a dump: not levelling), nothing is flagged: ratios there follow the timing of each
+    luminometer's LS, not its health."""
+    min_relative_lumi: float = 0.05
+    """LS where the others' luminosity is below this fraction of its fill median (beam dump,
+    ramp) are not judged: ratios of near-zero values mean nothing."""
     scale_limit: float = 0.10
     """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
     spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
@@ -71,14 +92,20 @@ class CrosscheckConfig:
     merge_gap: int = 5
     """Flagged LS this close are one event."""
     min_gap_ls: int = 10
+    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
+    experts' missing lists)."""
+    echo_ratio: float = 3.0
+    """An event facing an opposite one of another luminometer this many times larger, at
+    the same LS, is that one's echo in the consensus and is dropped."""
     tail_quantile: float | None = 0.9
     """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
+    far_tail_quantile: float = 0.99
+    far_tail_cap: float = 2.0
+    """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
     least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""
-    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
-    experts' missing lists)."""
 
     @property
     def threshold(self) -> float:
@@ -110,6 +137,18 @@ def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
     return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
 
 
+def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
+    """The heavy-tail factor of a luminometer's short-scale residual: the larger of the one at
+    ``config.tail_quantile`` and the one at ``config.far_tail_quantile``, the latter capped at
+    ``config.far_tail_cap`` (an anomaly filling the top of the far tail raises its own
+    threshold by no more than that)."""
+    if not config.tail_quantile:
+        return 1.0
+    near = heavy_tail_factor(z, config.tail_quantile)
+    far = min(heavy_tail_factor(z, config.far_tail_quantile), config.far_tail_cap)
+    return max(near, far)
+
+
 def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
     """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
     offsets = np.zeros(logs.shape[1])
@@ -121,13 +160,22 @@ def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
 
 
 def fit_linearity(
-    ratio: np.ndarray, lumi: np.ndarray, run: np.ndarray, run_min_ls: int, iterations: int = 10
+    ratio: np.ndarray,
+    lumi: np.ndarray,
+    run: np.ndarray,
+    run_min_ls: int,
+    max_slope: float = np.inf,
+    anchor: int = 0,
+    iterations: int = 10,
 ) -> tuple[np.ndarray, float]:
     """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights,
     offsets and slope solved jointly; runs shorter than ``run_min_ls`` share one offset).
 
     ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
-    values and the slope (per unit relative luminosity)."""
+    values and the slope (per unit relative luminosity), at most ``max_slope`` in size: a
+    ratio that moves more with the luminosity than linearity does is an anomaly (a drift or
+    step), not something to fit away. With ``anchor``, each run's offset is the median of its
+    first ``anchor`` LS, so that a step inside a run stays in the residual after it."""
     x = np.clip(lumi, 0.0, 3.0) - 1.0
     _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
     group = np.where(counts[run_index] >= run_min_ls, run_index, -1)
@@ -141,38 +189,50 @@ def fit_linearity(
         xc, yc = x - x_mean[group], ratio - y_mean[group]
         denominator = np.sum(weight * xc * xc)
         slope = float(np.sum(weight * xc * yc) / denominator) if denominator > 0 else 0.0
+        slope = float(np.clip(slope, -max_slope, max_slope))
+        y_mean = np.bincount(group, weight * (ratio - slope * x)) / total + slope * x_mean
         fitted = y_mean[group] + slope * xc
         residual = ratio - fitted
         scale = max(robust_sigma(residual), 1e-6)
         weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+    if anchor:
+        detrended = ratio - slope * x
+        firsts = np.array([np.median(detrended[group == g][:anchor]) for g in range(total.size)])
+        fitted = firsts[group] + slope * x
     return fitted, slope
 
 
-def beam_change_mask(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
-    """LS where the beam changes (scans, edges), widened by ``pad`` LS, fill edges included.
+def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """Per LS, how much the beam changes around it (scans, levelling, edges): the sum of the
+    relative steps of the luminosity within ``pad`` LS that are unlike its smooth decay (by
+    more than ``threshold`` robust spreads); 0 elsewhere, infinite at the fill edges. In a
+    scan luminometers that integrate an LS a little apart differ by up to that sum.
 
     ``logs`` (LS x luminometer, log luminosity) holds the luminometers that judge: the others
     than the one judged (so that its own excursion never counts as a beam change), or both
-    when there are only two. The beam changes where their median steps unlike its smooth
-    decay, by more than ``threshold`` robust spreads; with two, both must step that way."""
+    when there are only two (then both must step the same way). An excursion smaller than
+    the beam change around it is something every luminometer follows."""
     n = logs.shape[0]
-    mask = np.zeros(n, dtype=bool)
     if n < 3:
-        return np.ones(n, dtype=bool)
+        return np.full(n, np.inf)
     filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
     columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
     big = np.ones(n - 1, dtype=bool)
     signs = np.zeros(n - 1)
+    size = np.full(n - 1, np.inf)
     for series in columns:
         step = np.diff(series)
         centred = step - np.nanmedian(step)
         big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
         signs += np.sign(centred)
-    for j in np.flatnonzero(big & (np.abs(signs) == len(columns))):
-        mask[max(0, j - pad) : min(n, j + 1 + pad + 1)] = True
-    mask[: min(n, pad)] = True
-    mask[max(0, n - pad) :] = True
-    return mask
+        size = np.minimum(size, np.abs(centred))
+    jump = np.where(big & (np.abs(signs) == len(columns)), size, 0.0)
+    width = 2 * pad + 2
+    spread = pd.Series(np.r_[jump, 0.0]).rolling(width, center=True, min_periods=1).sum()
+    spread = spread.to_numpy().copy()
+    spread[: min(n, pad)] = np.inf
+    spread[max(0, n - pad) :] = np.inf
+    return spread
 
 
 def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
@@ -186,7 +246,10 @@ def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int) -> str:
+def _event_type(residual: np.ndarray, length: int, at_run_end: bool, short_max: int) -> str:
+    """``dip``/``spike`` when short; else ``wave`` when the residual swings both ways,
+    ``drift`` when it trends (more strongly required for an event reaching the end of its
+    run, which a step also does), ``step`` otherwise."""
     magnitude = float(np.median(residual))
     if length <= short_max:
         return "dip" if magnitude < 0 else "spike"
@@ -196,13 +259,8 @@ def _event_type(residual: np.ndarray, length: int, at_end: bool, short_max: int)
         and np.mean(np.sign(residual) != np.sign(magnitude)) > 0.25
     ):
         return "wave"
-    ranks = np.arange(length)
-    trend = np.corrcoef(ranks, residual)[0, 1] if np.std(residual) > 0 else 0.0
-    if abs(trend) > 0.6 and not at_end:
-        return "drift"
-    if abs(trend) > 0.8:
-        return "drift"
-    return "step"
+    trend = np.corrcoef(np.arange(length), residual)[0, 1] if np.std(residual) > 0 else 0.0
+    return "drift" if abs(trend) > (0.8 if at_run_end else 0.6) else "step"
 
 
 def _score(z: float, threshold: float) -> float:
@@ -224,7 +282,6 @@ def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
 
 
 def _luminometer_events(
-    name: str,
     logs: np.ndarray,
     column: int,
     offsets: np.ndarray,
@@ -239,7 +296,7 @@ def _luminometer_events(
     reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
     ratio = logs[:, column] - reference
     judges = others if len(others) >= 2 else present
-    beam_change = beam_change_mask(logs[:, judges], threshold, config.scan_pad)
+    beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
     valid = np.flatnonzero(np.isfinite(ratio))
     summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
     events: list[dict] = []
@@ -275,7 +332,9 @@ def _luminometer_events(
     if valid.size < 3:
         return events, summary
     y = ratio[valid]
-    fitted, slope = fit_linearity(y, lumi[valid], run, config.run_min_ls)
+    fitted, slope = fit_linearity(
+        y, lumi[valid], run, config.run_min_ls, config.max_slope, config.run_anchor_ls
+    )
     residual = y - fitted
     diffs = np.diff(residual)
     noise_floor = max(robust_sigma(diffs) / math.sqrt(2), 1e-5)
@@ -288,14 +347,18 @@ def _luminometer_events(
         .to_numpy()
     )
     sigma = np.maximum(local, noise_floor)
-    wander = max(robust_sigma(residual), noise_floor)
+    lag = min(config.wander_lag, residual.size - 1)
+    wander = max(robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2), noise_floor)
     sigma = np.maximum(sigma, wander)
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
-    tail = heavy_tail_factor(short, config.tail_quantile) if config.tail_quantile else 1.0
+    tail = tail_factor(short, config)
     short /= tail
     long = _rolling_median(residual, config.long_window) / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
-    flags = (np.abs(z) > threshold) & ~beam_change[valid]
+    excursion = np.abs(z) * sigma * tail
+    lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
+    calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
+    flags = (np.abs(z) > threshold) & calm & lit
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
     for first, last in _segments(flags, config.merge_gap):
@@ -407,20 +470,22 @@ def confirmed_by_pairs(
     config: CrosscheckConfig,
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
-    luminometer on its own (one may disagree when four or more others): the ratio to that one
+    luminometer with data there (one may disagree when four or more): the ratio to that one
     moves the same way by at least half the threshold of that pair's local noise, measured
     against ``config.local_window`` LS either side. An event that only echoes another
     luminometer's excursion in the consensus (or that two luminometers share) fails."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
-    needed = len(others) - (1 if len(others) >= 4 else 0)
-    agree = 0
+    agree = available = 0
     for other in others:
         pair = logs[:, column] - logs[:, other]
         inside = pair[first : last + 1]
         around = np.r_[pair[lo:first], pair[last + 1 : hi]]
         inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
-        if inside.size == 0 or around.size < 3:
+        if inside.size == 0:
+            continue
+        available += 1
+        if around.size < 3:
             agree += 1
             continue
         window = pair[lo:hi]
@@ -434,7 +499,27 @@ def confirmed_by_pairs(
         sigma /= math.sqrt(min(inside.size, around.size, 16))
         if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
             agree += 1
-    return agree >= needed
+    needed = available - (1 if available >= 4 else 0)
+    return available > 0 and agree >= needed
+
+
+def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
+    """Drop, in place, an event that lies within (30 s) an opposite event of another
+    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves
+    the consensus the others are judged against, and they show its echo."""
+    flat = [(name, e) for name, events in found.items() for e in events]
+    echoes = {
+        id(event)
+        for name, event in flat
+        for other, big in flat
+        if other != name
+        and big["start"] - 30 <= event["start"]
+        and event["end"] <= big["end"] + 30
+        and np.sign(big["magnitude"]) != np.sign(event["magnitude"])
+        and abs(big["magnitude"]) >= ratio * abs(event["magnitude"])
+    }
+    for name, events in found.items():
+        found[name] = [e for e in events if id(e) not in echoes]
 
 
 def crosscheck_fill(
@@ -442,7 +527,13 @@ def crosscheck_fill(
 ) -> dict:
     """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
     (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
-    config = config or CrosscheckConfig()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        return _crosscheck(table, fill, year, config or CrosscheckConfig())
+
+
+def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
     names = luminometer_columns(table)
     stable, values = stable_values(table)
     times = (stable if len(stable) else table)["time"].to_numpy(float)
@@ -471,9 +562,7 @@ def crosscheck_fill(
     lumi = np.exp(consensus - np.nanmedian(consensus))
     found: dict[str, list[dict]] = {}
     for i in present:
-        events, summary = _luminometer_events(
-            names[i], logs, i, offsets, present, stable, lumi, config
-        )
+        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)
         raw = stable[names[i]].to_numpy(float)
         for first, last in _gap_events(values, i, present, raw, config):
             events.append(
@@ -481,6 +570,7 @@ def crosscheck_fill(
             )
         found[names[i]] = merge_noise(events, config)
         entries[names[i]].update(summary)
+    suppress_echoes(found, config.echo_ratio)
     for name, events in found.items():
         events.sort(key=lambda e: e["start"])
         status = "normal"
@@ -501,6 +591,17 @@ def crosscheck_fills(
 ) -> dict[int, dict]:
     """:func:`crosscheck_fill` for every fill of ``tables``."""
     return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+
+
+def report_fields(result: dict) -> dict:
+    """What ``report.parquet`` gains per fill from its cross-check result: the luminometers
+    compared (not absent), those found anomalous and those undecided."""
+    entries = result["luminometers"]
+    return {
+        "lumi_compared": sorted(n for n, e in entries.items() if e["status"] != "absent"),
+        "lumi_anomalous": sorted(n for n, e in entries.items() if e["status"] == "anomalous"),
+        "lumi_undecided": sorted(n for n, e in entries.items() if e["status"] == "undecided"),
+    }
 
 
 def write_result(result: dict, folder: str | Path) -> Path:

@@ -137,7 +137,7 @@ class LumiLabels:
     def __init__(self, store: LabelStore) -> None:
         self.store = store
         if not store.read_only:
-            with store._write() as conn:
+            with store.write() as conn:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -145,7 +145,7 @@ class LumiLabels:
     # -- reading -----------------------------------------------------------------------------
     def _select(self, where: str = "", args: tuple[Any, ...] = ()) -> list[LumiVerdict]:
         sql = f"SELECT * FROM lumi_verdicts {where} ORDER BY year, fill, luminometer, id"
-        with self.store._read() as conn:
+        with self.store.read() as conn:
             try:
                 rows = conn.execute(sql, args).fetchall()
             except sqlite3.OperationalError as exc:
@@ -168,7 +168,7 @@ class LumiLabels:
     def add(self, year: int, fill: int, new: NewVerdict, *, source: str = "review") -> LumiVerdict:
         """Store one verdict; one transaction."""
         new.check()
-        with self.store._write() as conn:
+        with self.store.write() as conn:
             verdict_id = _insert(conn, year, fill, new, source, time.time())
         return self._one(verdict_id)
 
@@ -176,7 +176,7 @@ class LumiLabels:
         """Replace verdict ``verdict_id`` by ``new`` (it becomes the expert's: source review)."""
         new.check()
         now = time.time()
-        with self.store._write() as conn:
+        with self.store.write() as conn:
             conn.execute(
                 """UPDATE lumi_verdicts SET luminometer=?, first_run=?, first_ls=?, last_run=?,
                      last_ls=?, verdict=?, anomaly_type=?, reason=?, user=?, source='review',
@@ -190,7 +190,7 @@ class LumiLabels:
         """Remove verdicts by id; return how many were removed."""
         n = 0
         now = time.time()
-        with self.store._write() as conn:
+        with self.store.write() as conn:
             for verdict_id in verdict_ids:
                 row = conn.execute("SELECT * FROM lumi_verdicts WHERE id=?", (verdict_id,))
                 found = row.fetchone()
@@ -211,7 +211,7 @@ class LumiLabels:
             new.check()
         now = time.time()
         removed = 0
-        with self.store._write() as conn:
+        with self.store.write() as conn:
             for year, fill in sorted({(y, f) for y, f, _ in items}):
                 removed += conn.execute(
                     "DELETE FROM lumi_verdicts WHERE year=? AND fill=? AND source=?",

@@ -27,6 +27,7 @@ from pltanomaly.core.steps import (
     record_path,
     remove_output,
 )
+from pltanomaly.luminometers.plt_channels import explain_with_channels
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,11 @@ def crosscheck_step(
     settings: Mapping[str, Any] | None = None,
     plots: str = "anomalous",
     settings_hash: str | None = None,
+    channel_result: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Cross-check a fill's table; publish ``{fill}.json`` (and its plot when wanted); always
-    write the ``crosscheck`` record."""
+    write the ``crosscheck`` record. With the PLT channel family's ``fills/{fill}.json``
+    (``channel_result``, when it exists), PLT's events say which channels explain them."""
     import pandas as pd
 
     from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill
@@ -110,6 +113,7 @@ def crosscheck_step(
         try:
             table = pd.read_parquet(table_path(lumi_dir, fill))
             result = crosscheck_fill(table, fill, year, CrosscheckConfig(**(settings or {})))
+            explain_with_channels(result, _read_json(channel_result))
         except MemoryError:
             raise
         except Exception as exc:
@@ -127,6 +131,13 @@ def crosscheck_step(
     if record["status"] != "ok":
         log.warning("fill %s: luminometers %s: %s", fill, record["status"], record["reason"])
     return finish(record, started, record_out)
+
+
+def _read_json(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """A JSON file's content, or None when there is none."""
+    if path is None or not Path(path).is_file():
+        return None
+    return json.loads(Path(path).read_text())
 
 
 def _plot(table: Any, result: Mapping[str, Any], png_out: Path) -> str:

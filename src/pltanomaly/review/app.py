@@ -11,7 +11,8 @@ Pages (server-rendered; the only JavaScript draws the interactive chart and poll
 - ``/fills/<year>/<fill>``: plot, interactive per-channel chart, channel table, verdict forms;
 - ``/eval/next``: the unlabelled (fill, channel) nearest the decision threshold; ``/eval/skip``;
 - ``/agreement``: detector vs human verdicts;
-- ``/lumi/...``: the luminometers' section (:mod:`pltanomaly.luminometers.review`).
+- ``/lumi/...``: the luminometers' section (:mod:`pltanomaly.luminometers.review`);
+- ``/dt/...``: the DT chambers family's section (:mod:`pltanomaly.chambers.review`).
 
 JSON API (under ``/api``): ``GET fills``, ``GET fills/<y>/<f>``, ``GET fills/<y>/<f>/series``,
 ``PATCH|DELETE fills/<y>/<f>/channels/<c>``, ``DELETE fills/<y>/<f>/verdicts``,
@@ -34,6 +35,8 @@ from flask import Flask, g, jsonify, render_template, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
+from pltanomaly.chambers import review as dt_review
+from pltanomaly.chambers.review_service import DtDetectFn
 from pltanomaly.channels.events import format_magnitude
 from pltanomaly.luminometers import review as lumi_review
 from pltanomaly.review import heatmap, security
@@ -58,6 +61,7 @@ def create_app(
     executor: Executor | None = None,
     runner: Reevaluator | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    dt_detect_fn: DtDetectFn | None = None,
 ) -> Flask:
     """The review app over ``results_dir``.
 
@@ -67,7 +71,8 @@ def create_app(
     where the detector's score says "anomalous") orders the evaluation queue.
     ``detect_fn``/``plot_fn``/``executor`` or a whole ``runner`` replace the re-evaluation
     machinery (tests). ``allowed_hosts``: host names served besides the loopback names (against
-    DNS rebinding, see :mod:`pltanomaly.review.security`).
+    DNS rebinding, see :mod:`pltanomaly.review.security`). ``dt_detect_fn`` replaces the DT
+    detector of re-evaluation (:mod:`pltanomaly.chambers.review`, the DT section).
     """
     review = Review.create(
         results_dir,
@@ -103,6 +108,7 @@ def create_app(
     lumi_review.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    dt_review.init_app(app, review, detect_fn=dt_detect_fn, executor=executor)
     return app
 
 
