@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.luminometers.crosscheck",
         "cross-check luminometers per fill from brilcalc --byls CSVs",
     ),
+    "import-validation": (
+        "pltanomaly.luminometers.validation_import",
+        "import the experts' fill-validation log as luminometer verdicts",
+    ),
     "evaluate-lumi": (
         "pltanomaly.luminometers.evaluate",
         "score luminometer cross-check results against a validation log",

@@ -302,8 +302,21 @@ def calibrate(
         "dt_observations": len(dt_observations),
     }
     payload = {**calibration.to_json(), **meta}
+    payload.update(_family_sections(results_dir, labels_db))
     write_json_atomic(Path(out), payload)
     return load_calibration(out)
+
+
+def _family_sections(
+    results_dir: str | os.PathLike[str], labels_db: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    """The families' own sections of the calibration file (luminometers: their event types,
+    :mod:`pltanomaly.luminometers.calibration`); the PLT ``types`` are not touched."""
+    from pltanomaly.luminometers.calibration import SECTION, lumi_section
+    from pltanomaly.review.labels import default_labels_path
+
+    lumi = lumi_section(results_dir, labels_db or default_labels_path(results_dir))
+    return {} if lumi is None else {SECTION: lumi}
 
 
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:

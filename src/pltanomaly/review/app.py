@@ -11,6 +11,7 @@ Pages (server-rendered; the only JavaScript draws the interactive chart and poll
 - ``/fills/<year>/<fill>``: plot, interactive per-channel chart, channel table, verdict forms;
 - ``/eval/next``: the unlabelled (fill, channel) nearest the decision threshold; ``/eval/skip``;
 - ``/agreement``: detector vs human verdicts;
+- ``/lumi/...``: the luminometers' section (:mod:`pltanomaly.luminometers.review`);
 - ``/dt/...``: the DT chambers family's section (:mod:`pltanomaly.chambers.review`).
 
 JSON API (under ``/api``): ``GET fills``, ``GET fills/<y>/<f>``, ``GET fills/<y>/<f>/series``,
@@ -37,6 +38,7 @@ from werkzeug.exceptions import HTTPException
 from pltanomaly.chambers import review as dt_review
 from pltanomaly.chambers.review_service import DtDetectFn
 from pltanomaly.channels.events import format_magnitude
+from pltanomaly.luminometers import review as lumi_review
 from pltanomaly.review import heatmap, security
 from pltanomaly.review.api import api
 from pltanomaly.review.forms import CONVERTERS, FILL_STATUSES, MAX_USER, USER_COOKIE
@@ -103,6 +105,7 @@ def create_app(
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(LabelStoreError, store_error)
     app.register_error_handler(Exception, unexpected)
+    lumi_review.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     dt_review.init_app(app, review, detect_fn=dt_detect_fn, executor=executor)
