@@ -36,6 +36,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,13 @@ def plan_luminometers(
     lumi: pd.DataFrame,
     *,
     anomalies: bool = True,
+    luminometers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Draw which luminometers a fill has, their normal responses and its anomalies."""
+    """Draw which luminometers a fill has (``luminometers``: these), their normal responses
+    and its anomalies."""
     present = [name for name, p in PRESENT_PROBABILITY.items() if rng.random() < p]
+    if luminometers is not None:
+        present = [name for name in luminometers if name in TABLES]
     while len(present) < 2:
         extra = str(rng.choice([n for n in TABLES if n not in present]))
         present.append(extra)
@@ -367,6 +372,7 @@ def add_fill_luminometers(
     year: int,
     *,
     anomalies: bool = True,
+    luminometers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Append luminometer tables to the files of one generated fill; returns its truth."""
     from pltanomaly.channels.convert import convert_fill
@@ -379,7 +385,7 @@ def add_fill_luminometers(
         columns = ["timestamp", "run", "ls", "nb", "channel", "rate"]
         series = pd.read_parquet(series_path, columns=columns)
     lumi = true_luminosity(series)
-    plan = plan_luminometers(rng, fill_truth, lumi, anomalies=anomalies)
+    plan = plan_luminometers(rng, fill_truth, lumi, anomalies=anomalies, luminometers=luminometers)
     relative = lumi.set_index(["run", "ls", "nb"])["lumi"]
     for path in sorted(fill_dir.glob("*.hd5")):
         if path.name.startswith("."):
@@ -433,9 +439,11 @@ def add_luminometers(
     seed: int | None = None,
     fills: list[int] | None = None,
     anomalies: bool = True,
+    luminometers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Add luminometer tables to the fills of a generated year folder (``{root}/{yy}``) and
-    their truth to its ``truth.json``; returns the truth.
+    their truth to its ``truth.json``; returns the truth. ``luminometers``: give every fill
+    these (default: a random subset per fill).
 
     Per fill, ``truth["fills"][fill]["luminometers"]`` is::
 
@@ -465,7 +473,7 @@ def add_luminometers(
             continue
         fill_seed = int(fill_truth.get("seed", 0)) if seed is None else seed
         fill_truth["luminometers"] = add_fill_luminometers(
-            fill_dir, fill_truth, fill_seed, year, anomalies=anomalies
+            fill_dir, fill_truth, fill_seed, year, anomalies=anomalies, luminometers=luminometers
         )
         log.info(
             "fill %s: luminometers %s, events %s",
@@ -487,12 +495,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="default: each fill's own seed")
     parser.add_argument("--fill", type=int, action="append", default=None, help="only this fill")
     parser.add_argument("--clean", action="store_true", help="inject no anomaly")
+    parser.add_argument(
+        "--luminometers",
+        default=None,
+        help="comma-separated luminometers every fill gets (default: a random subset per fill)",
+    )
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     year_dir = Path(args.out_root) / f"{args.year % 100:02d}"
-    truth = add_luminometers(year_dir, seed=args.seed, fills=args.fill, anomalies=not args.clean)
+    chosen = args.luminometers.split(",") if args.luminometers else None
+    truth = add_luminometers(
+        year_dir, seed=args.seed, fills=args.fill, anomalies=not args.clean, luminometers=chosen
+    )
     for fill, fill_truth in truth["fills"].items():
         lumi = fill_truth.get("luminometers")
         if lumi:
