@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -247,9 +247,11 @@ def _fill_chunks(
     """Each file as a :class:`_FileStart`, then its row blocks, then (``luminometers``) its
     luminometer tables as a :class:`_FileLumi`: one stream over the whole fill, so reading
     runs ahead across file boundaries. Each file is opened once for all of it."""
-    read_lumi = None
+    read_lumi: Callable[[Any, Path], dict[str, Any]] | None = None
     if luminometers:
-        from pltanomaly.luminometers.hd5 import read_lumi_tables as read_lumi
+        from pltanomaly.luminometers.hd5 import read_lumi_tables
+
+        read_lumi = read_lumi_tables
     for path in files:
         with open_bril_file(path) as handle:  # a file it cannot open fails naming the file
             info = table_info(handle, path)

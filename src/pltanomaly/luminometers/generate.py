@@ -128,7 +128,7 @@ def true_luminosity(series: pd.DataFrame) -> pd.DataFrame:
     return per_nb4.reset_index().sort_values("timestamp", ignore_index=True)
 
 
-def draw_normal(rng: np.random.Generator, luminometer: str) -> dict[str, float]:
+def draw_normal(rng: np.random.Generator, luminometer: str) -> dict[str, Any]:
     """One luminometer's normal response in one fill (drawn wide)."""
     return {
         "offset": round(_signed(rng, 5e-4, 0.035), 6),
@@ -144,12 +144,13 @@ def _window(
     """(start, end, magnitude) of an anomaly of ``kind`` inside ``[start, end]`` (the fill's
     middle part); magnitudes are relative changes of the luminometer against the others."""
     length = end - start
-    first = rng.uniform(start, start + 0.7 * length)
+    first = float(rng.uniform(start, start + 0.7 * length))
+    span: float
     if kind == "dip":
-        span = LS_SECONDS * rng.integers(1, 31)
+        span = LS_SECONDS * float(rng.integers(1, 31))
         magnitude = -_log_uniform(rng, 0.02, 0.3)
     elif kind == "spike":
-        span = LS_SECONDS * rng.integers(1, 6)
+        span = LS_SECONDS * float(rng.integers(1, 6))
         magnitude = _log_uniform(rng, 0.03, 0.5)
     elif kind == "step":
         span = end - first  # it persists
@@ -158,13 +159,13 @@ def _window(
         span = end - first
         magnitude = _signed(rng, 0.01, 0.1)  # the change reached at the end
     elif kind == "wave":
-        span = rng.uniform(0.2, 0.6) * length
+        span = float(rng.uniform(0.2, 0.6)) * length
         magnitude = _log_uniform(rng, 0.01, 0.05)  # amplitude
     elif kind == "scale":
         first, span = start, length
         magnitude = _signed(rng, 0.05, 0.25)
     else:  # noise: extra per-LS scatter
-        span = rng.uniform(0.15, 0.4) * length
+        span = float(rng.uniform(0.15, 0.4)) * length
         magnitude = _log_uniform(rng, 0.01, 0.05)
     return float(first), float(min(first + span, end)), float(magnitude)
 
