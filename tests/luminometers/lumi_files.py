@@ -64,16 +64,27 @@ def write_file(
     path: Path,
     plt: np.ndarray | None,
     tables: dict[str, np.ndarray],
+    *,
+    beam_status: list[str] | None = None,
+    run: int = 356000,
 ) -> Path:
-    """A blosc-compressed BRIL-like file with ``/pltaggzero`` (none when None), ``/beam`` and
-    the given tables (``{name: records}``; anything h5py can write)."""
+    """A blosc-compressed BRIL-like file with ``/pltaggzero`` (none when None), ``/beam`` (with
+    a ``status`` column, one row per LS 1, 2, ..., when ``beam_status`` is given) and the given
+    tables (``{name: records}``; anything h5py can write)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     blosc = hdf5plugin.Blosc(cname="blosclz", clevel=9, shuffle=hdf5plugin.Blosc.SHUFFLE)
     with h5py.File(path, "w") as handle:
         if plt is not None:
             handle.create_dataset("pltaggzero", data=plt, chunks=(100,), maxshape=(None,), **blosc)
-        beam = np.zeros(4, dtype=BEAM_DTYPE)
+        dtype = BEAM_DTYPE
+        if beam_status is not None:
+            dtype = np.dtype([*BEAM_DTYPE.descr, ("status", "S28")])
+        beam = np.zeros(4 if beam_status is None else len(beam_status), dtype=dtype)
         beam["bxconfig1"] = beam["bxconfig2"] = beam["collidable"] = COLLIDING
+        if beam_status is not None:
+            beam["runnum"] = run
+            beam["lsnum"] = np.arange(1, len(beam_status) + 1)
+            beam["status"] = [s.encode() for s in beam_status]
         handle.create_dataset("beam", data=beam)
         for name, records in tables.items():
             if isinstance(records, np.ndarray) and records.dtype.names and len(records):

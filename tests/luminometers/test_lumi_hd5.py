@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from lumi_files import T0, lumi_records, plt_records, write_file
 
@@ -149,7 +151,17 @@ def test_conversion_writes_both_series_opening_each_file_once(tmp_path: Path, mo
     assert len(opened) == 2 and set(opened.values()) == {1}
     assert lumi_path(out) == tmp_path / "fills" / "8000.lumi.parquet"
     lumi = read_lumi_series(lumi_path(out))
-    assert list(lumi.columns) == ["timestamp", "run", "ls", "nb", "luminometer", "avg", "avgraw"]
+    assert list(lumi.columns) == [
+        "timestamp",
+        "run",
+        "ls",
+        "nb",
+        "luminometer",
+        "avg",
+        "avgraw",
+        "stable",
+    ]
+    assert lumi["stable"].all()  # no /beam status in these files: unknown, counted stable
     assert lumi["timestamp"].is_monotonic_increasing
     counts = lumi["luminometer"].value_counts().to_dict()
     assert counts == {"hfoc": 48, "dt": 32, PLT_CHANNELS: 48}
@@ -229,3 +241,22 @@ def test_nb4_rows_are_binned_to_lumisections() -> None:
     assert table["time"][0] == pytest.approx(T0 + 1.4576)  # the earliest row of the LS
     assert table["stable"].all()
     assert lumi_per_ls(series, luminometers=["dt"]).columns.tolist()[-1] == "dt"
+
+
+def test_the_beam_mode_comes_from_the_beam_status(tmp_path: Path) -> None:
+    fill_dir = tmp_path / "8000"
+    write_file(
+        fill_dir / "8000_356000_2207010000_2207010100.hd5",
+        plt_records(48, seed=1),
+        {"hfoclumi": lumi_records(48, 5.0)},
+        beam_status=["FLAT TOP", "STABLE BEAMS", "BEAM DUMP"],
+    )
+    out = tmp_path / "8000.parquet"
+    convert_fill(fill_dir, out, lumi_out=lumi_path(out))
+    lumi = read_lumi_series(lumi_path(out))
+    assert lumi.groupby("ls")["stable"].all().tolist() == [False, True, False]
+    table = lumi_per_ls(lumi)
+    assert table["stable"].tolist() == [False, True, False]
+    assert table["hfoc"].tolist() == [5.0, 5.0, 5.0]
+    metadata = pq.read_schema(lumi_path(out)).metadata
+    assert json.loads(metadata[b"pltanomaly"])["stable_source"] == "beam"

@@ -236,6 +236,8 @@ class _FileLumi:
 
     path: Path
     tables: dict[str, Any]
+    beam: Any = None
+    """the beam mode per row of ``/beam`` (:class:`~pltanomaly.luminometers.hd5.BeamStatus`)"""
 
 
 _StreamItem = _FileStart | RowChunk | _FileLumi
@@ -248,10 +250,11 @@ def _fill_chunks(
     luminometer tables as a :class:`_FileLumi`: one stream over the whole fill, so reading
     runs ahead across file boundaries. Each file is opened once for all of it."""
     read_lumi: Callable[[Any, Path], dict[str, Any]] | None = None
+    read_beam: Callable[[Any, Path], Any] | None = None
     if luminometers:
-        from pltanomaly.luminometers.hd5 import read_lumi_tables
+        from pltanomaly.luminometers.hd5 import read_beam_status, read_lumi_tables
 
-        read_lumi = read_lumi_tables
+        read_lumi, read_beam = read_lumi_tables, read_beam_status
     for path in files:
         with open_bril_file(path) as handle:  # a file it cannot open fails naming the file
             info = table_info(handle, path)
@@ -259,8 +262,8 @@ def _fill_chunks(
             yield _FileStart(path, info, scheme)
             if info is not None:
                 yield from iter_table_chunks(handle, info, chunk_rows, buffers)
-            if read_lumi is not None:
-                yield _FileLumi(path, read_lumi(handle, path))
+            if read_lumi is not None and read_beam is not None:
+                yield _FileLumi(path, read_lumi(handle, path), read_beam(handle, path))
 
 
 def _reduce_chunk(
@@ -368,6 +371,8 @@ def _reduce_stream(
             summary.files[-1]["luminometers"] = {n: len(t) for n, t in item.tables.items()}
             if lumi is not None:
                 lumi.extend(item.tables.values())
+                if item.beam is not None:
+                    lumi.append(item.beam)
             continue
         if isinstance(item, _FileStart):  # a new file
             path, info, scheme = item.path, item.info, item.scheme
@@ -557,11 +562,19 @@ def _write_lumi(
     """Write the luminometer series: the tables' rows, and the PLT channels' total."""
     import pandas as pd
 
-    from pltanomaly.luminometers.hd5 import channel_total, lumi_frame, write_lumi_series
+    from pltanomaly.luminometers.hd5 import (
+        BeamStatus,
+        channel_total,
+        lumi_frame,
+        with_stable,
+        write_lumi_series,
+    )
 
-    frame = lumi_frame(parts)
+    beam = [part for part in parts if isinstance(part, BeamStatus)]
+    frame = lumi_frame([part for part in parts if not isinstance(part, BeamStatus)])
     if columns is not None:
         frame = pd.concat([frame, channel_total(columns)], ignore_index=True)
+    frame, stable_source = with_stable(frame, beam)
     summary.lumi_output = str(lumi_out)
     summary.luminometers = {
         str(name): int(n) for name, n in frame["luminometer"].value_counts(sort=False).items()
@@ -572,6 +585,7 @@ def _write_lumi(
             {"name": f["name"], "luminometers": f.get("luminometers", {})} for f in summary.files
         ],
         "rows": summary.luminometers,
+        "stable_source": stable_source,
         "pltzero_channels": "per NB4, summed rate of the live channels (median >= 5 % of the "
         "largest), scaled by the shares of the channels present",
         "version": __version__,

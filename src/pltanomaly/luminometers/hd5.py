@@ -60,8 +60,65 @@ LUMI_SERIES_TYPES: dict[str, str] = {
     "luminometer": "string",
     "avg": "float32",
     "avgraw": "float32",
+    "stable": "bool",
 }
-"""The luminometer series' columns (``avg`` NaN where a table has none, as ``dtlumi``)."""
+"""The luminometer series' columns (``avg`` NaN where a table has none, as ``dtlumi``;
+``stable``: ``/beam`` says STABLE BEAMS in that LS, True where no ``/beam`` status is known)."""
+STABLE = "STABLE BEAMS"
+BEAM_TABLE = "beam"
+
+
+@dataclass(frozen=True)
+class BeamStatus:
+    """Per row of a file's ``/beam`` table: run, LS and whether the beam mode is STABLE BEAMS."""
+
+    run: np.ndarray
+    ls: np.ndarray
+    stable: np.ndarray
+
+
+def read_beam_status(handle: h5py.File, path: str | os.PathLike[str]) -> BeamStatus | None:
+    """The beam mode per ``/beam`` row of an open file (only ``runnum, lsnum, status`` are
+    read), or None when the file has no ``/beam`` with a text ``status`` column (as the
+    generated files): the beam mode is then unknown, not an error."""
+    if BEAM_TABLE not in handle or not isinstance(handle[BEAM_TABLE], h5py.Dataset):
+        return None
+    table = handle[BEAM_TABLE]
+    fields = table.dtype.fields or {}
+    if not {"runnum", "lsnum", "status"} <= set(fields) or fields["status"][0].kind not in "SU":
+        return None
+    try:
+        records = table.fields(["runnum", "lsnum", "status"])[:]
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise BrilFileError(path, f"cannot read /{BEAM_TABLE} status ({exc})") from exc
+    status = np.char.upper(np.char.strip(np.asarray(records["status"]).astype(str)))
+    return BeamStatus(
+        run=np.asarray(records["runnum"], dtype=np.int64),
+        ls=np.asarray(records["lsnum"], dtype=np.int64),
+        stable=status == STABLE,
+    )
+
+
+def with_stable(frame: pd.DataFrame, beam: Iterable[BeamStatus]) -> tuple[pd.DataFrame, str]:
+    """``frame`` with its ``stable`` column from the files' ``/beam`` status (an LS is stable
+    when any of its rows says STABLE BEAMS; an LS without a row, or a fill without any
+    status, counts as stable), and where it came from: ``beam`` or ``unknown``."""
+    beam = [part for part in beam if len(part.run)]
+    frame = frame.copy()
+    if not beam:
+        frame["stable"] = True
+        return frame, "unknown"
+    status = pd.DataFrame(
+        {
+            "run": np.concatenate([b.run for b in beam]),
+            "ls": np.concatenate([b.ls for b in beam]),
+            "stable": np.concatenate([b.stable for b in beam]),
+        }
+    )
+    per_ls = status.groupby(["run", "ls"])["stable"].any()
+    index = pd.MultiIndex.from_arrays([frame["run"].astype(np.int64), frame["ls"].astype(np.int64)])
+    frame["stable"] = per_ls.reindex(index).fillna(True).to_numpy(dtype=bool)
+    return frame, "beam"
 
 
 @dataclass(frozen=True)
@@ -172,6 +229,7 @@ def lumi_frame(parts: Iterable[LumiRows]) -> pd.DataFrame:
             ),
             "avg": np.concatenate([p.avg for p in parts]),
             "avgraw": np.concatenate([p.avgraw for p in parts]),
+            "stable": True,
         }
     )
     frame = frame[frame["timestamp"] > 0]
@@ -233,6 +291,7 @@ def channel_total(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
             "luminometer": PLT_CHANNELS,
             "avg": total.astype(np.float32),
             "avgraw": total.astype(np.float32),
+            "stable": True,
         }
     )
     return frame
@@ -269,7 +328,7 @@ def lumi_per_ls(series: pd.DataFrame, *, luminometers: Iterable[str] | None = No
     ``run, ls, time, stable`` and one column per luminometer (named as the validation log
     does, in canonical order, :data:`PLT_CHANNELS` last; NaN where a luminometer has no row
     in that LS), one row per (run, LS), sorted. ``time`` is the earliest timestamp of the LS;
-    ``stable`` is True (the luminometer tables do not say the beam mode).
+    ``stable`` is the series' ``stable`` (from ``/beam``; True when it is unknown).
     """
     frame = series
     if luminometers is not None:
@@ -293,9 +352,12 @@ def lumi_per_ls(series: pd.DataFrame, *, luminometers: Iterable[str] | None = No
             "time": frame["timestamp"].to_numpy(),
             "luminometer": frame["luminometer"].astype(str).to_numpy(),
             "value": value.to_numpy(),
+            "stable": frame["stable"].to_numpy(bool) if "stable" in frame else True,
         }
     )
-    keys = long.groupby(["run", "ls"], sort=True)["time"].min().to_frame()
+    keys = long.groupby(["run", "ls"], sort=True).agg(
+        time=("time", "min"), stable=("stable", "any")
+    )
     wide = long.pivot_table(
         index=["run", "ls"], columns="luminometer", values="value", aggfunc="mean", dropna=False
     )
@@ -303,5 +365,4 @@ def lumi_per_ls(series: pd.DataFrame, *, luminometers: Iterable[str] | None = No
     order += sorted(set(wide.columns) - set(order))
     table = keys.join(wide[order]).reset_index()
     table.columns.name = None
-    table.insert(3, "stable", True)
     return table.astype({"run": "int64", "ls": "int64", "time": "float64", "stable": "bool"})
