@@ -260,3 +260,15 @@ def test_the_beam_mode_comes_from_the_beam_status(tmp_path: Path) -> None:
     assert table["hfoc"].tolist() == [5.0, 5.0, 5.0]
     metadata = pq.read_schema(lumi_path(out)).metadata
     assert json.loads(metadata[b"pltanomaly"])["stable_source"] == "beam"
+
+
+def test_a_fill_without_any_row_leaves_no_stale_luminometer_series(tmp_path: Path) -> None:
+    fill_dir = tmp_path / "8000"
+    path = write_file(
+        fill_dir / "8000_356000_2207010000_2207010100.hd5", None, {}, beam_status=["STABLE BEAMS"]
+    )
+    out = tmp_path / "8000.parquet"
+    lumi_path(out).write_text("stale")
+    with pytest.raises(EmptyFillError):
+        convert_fill(fill_dir, out, lumi_out=lumi_path(out))
+    assert path.exists() and not lumi_path(out).exists()

@@ -498,8 +498,13 @@ def convert_fill(
         lumi=lumi,
     )
     if not rows.rate:
-        if lumi_out is not None and lumi:
-            _write_lumi(lumi_out, lumi, None, summary)
+        if lumi_out is not None:  # the luminometers of a fill without PLT, or no stale file
+            from pltanomaly.luminometers.hd5 import LumiRows
+
+            if any(isinstance(part, LumiRows) and len(part) for part in lumi or []):
+                _write_lumi(lumi_out, lumi or [], None, summary)
+            else:
+                Path(lumi_out).unlink(missing_ok=True)
         raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
     columns = rows.joined()
     keep = _keep_rows(columns, columns.pop("valid"), summary)
