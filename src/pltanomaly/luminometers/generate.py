@@ -47,19 +47,11 @@ import pandas as pd
 
 from pltanomaly.channels.io import BEAM_TABLE, N_BX, NB4_SECONDS, PLT_TABLE
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
+from pltanomaly.luminometers.hd5 import LUMI_TABLES
 
 log = logging.getLogger(__name__)
 
-TABLES: dict[str, str] = {
-    "pltzero": "pltlumizero",
-    "hfoc": "hfoclumi",
-    "hfet": "hfetlumi",
-    "bcm1f": "bcm1flumi",
-    "bcm1fsi": "bcm1fsilumi",
-    "bcm1futca": "bcm1futcalumi",
-    "dt": "dtlumi",
-    "ramses": "remuslumi",
-}
+TABLES: dict[str, str] = {luminometer: table for table, luminometer in LUMI_TABLES.items()}
 """Luminometer -> its table in the files."""
 PER_LS = frozenset({"dt"})
 """Luminometers that publish one row per LS (and ``avgraw`` only)."""
