@@ -10,9 +10,11 @@ Generates a fill with luminometer tables (or takes ``--fill-dir``), then times, 
 - floor both: the two in one opening of each file;
 - convert (the fill job's conversion) without luminometers, and with them
   (``lumi_out``: the luminometer series and the PLT channels' total);
+- the fill's whole job (convert, detect, plot: ``run_fill_job`` redoing every step) without
+  and with luminometers;
 
-and prints the ratios: convert / floor PLT, convert with luminometers / floor both, and what
-the luminometers add to convert against what they add to the floor.
+and prints the ratios: convert and the job / floor PLT, with luminometers / floor both, and
+what the luminometers add to convert against what they add to the floor.
 """
 
 from __future__ import annotations
@@ -50,12 +52,19 @@ if mode.startswith("floor"):
                         rows += len(table.fields(names)[:])
 elif mode == "convert":
     rows = convert_fill(fill_dir, out).rows_read
-else:
+elif mode == "convert-lumi":
     rows = convert_fill(fill_dir, out, lumi_out=lumi_path(out)).rows_read
+else:  # the fill's whole job (convert, detect, plot), with or without luminometers
+    from pathlib import Path
+    from pltanomaly.channels.fill_job import FillJob, run_fill_job
+    job = FillJob(year=2022, fill=int(Path(fill_dir).name), year_dir=Path(out).parent / mode,
+                  fill_dir=Path(fill_dir), dead_channels=[6, 8], plots="anomalous",
+                  luminometers=mode == "job-lumi")
+    run_fill_job(job, redo={"convert", "detect", "plot"})
 seconds = time.perf_counter() - start
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
-MODES = ("floor-plt", "floor-lumi", "floor-both", "convert", "convert-lumi")
+MODES = ("floor-plt", "floor-lumi", "floor-both", "convert", "convert-lumi", "job", "job-lumi")
 
 
 def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
@@ -126,6 +135,8 @@ def main() -> int:
             "floor-both": "floor: both, one opening per file",
             "convert": "convert, no luminometers",
             "convert-lumi": "convert with luminometers",
+            "job": "fill job, no luminometers",
+            "job-lumi": "fill job with luminometers",
         }
         for mode in MODES:
             print(f"{labels[mode]:36s} {best[mode]:7.2f} s  peak RSS {peak[mode]:6.0f} MB")
@@ -138,6 +149,14 @@ def main() -> int:
         print(
             f"ratio convert with luminometers / floor both:     "
             f"{best['convert-lumi'] / best['floor-both']:.2f}x"
+        )
+        print(
+            f"ratio fill job / floor PLT:                       "
+            f"{best['job'] / best['floor-plt']:.2f}x"
+        )
+        print(
+            f"ratio fill job with luminometers / floor both:    "
+            f"{best['job-lumi'] / best['floor-both']:.2f}x"
         )
         print(
             f"luminometers add {added_convert:+.2f} s to convert, {added_floor:+.2f} s to the "
