@@ -498,13 +498,7 @@ def convert_fill(
         lumi=lumi,
     )
     if not rows.rate:
-        if lumi_out is not None:  # the luminometers of a fill without PLT, or no stale file
-            from pltanomaly.luminometers.hd5 import LumiRows
-
-            if any(isinstance(part, LumiRows) and len(part) for part in lumi or []):
-                _write_lumi(lumi_out, lumi or [], None, summary)
-            else:
-                Path(lumi_out).unlink(missing_ok=True)
+        _lumi_without_plt(lumi_out, lumi, summary)
         raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
     columns = rows.joined()
     keep = _keep_rows(columns, columns.pop("valid"), summary)
@@ -518,6 +512,7 @@ def convert_fill(
     columns = {name: values[keep] for name, values in columns.items()}
     if not len(columns["rate"]):
         reasons = ", ".join(f"{n} {reason}" for reason, n in summary.garbage.items())
+        _lumi_without_plt(lumi_out, lumi, summary)
         raise EmptyFillError(fill_dir, f"all {summary.rows_read} rows are garbage ({reasons})")
 
     # repeated rows: the same run/LS/NB/channel written twice; keep the first
@@ -556,6 +551,21 @@ def lumi_path(series_path: str | os.PathLike[str]) -> Path:
     beside ``fills/{fill}.parquet``."""
     series_path = Path(series_path)
     return series_path.with_name(f"{series_path.stem}.lumi.parquet")
+
+
+def _lumi_without_plt(
+    lumi_out: str | os.PathLike[str] | None, parts: list[Any] | None, summary: ConvertSummary
+) -> None:
+    """For a fill without a usable PLT row: write its luminometer series when a luminometer
+    table has rows, else remove a stale one."""
+    if lumi_out is None:
+        return
+    from pltanomaly.luminometers.hd5 import LumiRows
+
+    if any(isinstance(part, LumiRows) and len(part) for part in parts or []):
+        _write_lumi(lumi_out, parts or [], None, summary)
+    else:
+        Path(lumi_out).unlink(missing_ok=True)
 
 
 def _write_lumi(
