@@ -239,8 +239,8 @@ def lumi_frame(parts: Iterable[LumiRows]) -> pd.DataFrame:
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     rank = {name: i for i, name in enumerate(ORDER)}
-    key = frame["luminometer"].map(lambda name: rank.get(name, len(rank)))
-    order = np.lexsort((frame["luminometer"].to_numpy(str), key.to_numpy(), frame["timestamp"]))
+    key = frame["luminometer"].astype(object).map(rank).fillna(len(rank)).to_numpy()
+    order = np.lexsort((key, frame["timestamp"].to_numpy()))
     frame = frame.iloc[order].reset_index(drop=True)
     return frame.astype(LUMI_SERIES_TYPES)
 
