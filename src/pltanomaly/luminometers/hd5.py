@@ -29,18 +29,8 @@ import numpy as np
 import pandas as pd
 
 from pltanomaly.channels.io import BrilFileError
+from pltanomaly.luminometers.names import HD5_TABLES as LUMI_TABLES
 
-LUMI_TABLES: dict[str, str] = {
-    "pltlumizero": "pltzero",
-    "hfoclumi": "hfoc",
-    "hfetlumi": "hfet",
-    "bcm1flumi": "bcm1f",
-    "bcm1fsilumi": "bcm1fsi",
-    "bcm1futcalumi": "bcm1futca",
-    "dtlumi": "dt",
-    "remuslumi": "ramses",
-}
-"""HDF5 table -> luminometer, keyed by the validation log's names."""
 PLT_CHANNELS = "pltzero_channels"
 """The PLT total from the channels' zero counting (the fill series), as a luminometer of the
 luminometer series: per NB4, the summed ``rate`` of the live channels (sum over colliding
