@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
 from pltanomaly.cli import main
 from pltanomaly.luminometers.brilcalc import read_fills
@@ -16,6 +15,10 @@ from pltanomaly.luminometers.results import LumiResults
 from pltanomaly.luminometers.validation_import import import_validation_log
 from pltanomaly.luminometers.validation_log import parse_validation_log, read_validation_log
 from pltanomaly.review.labels import LabelStore, default_labels_path
+
+DATA = Path(__file__).parent / "data"
+
+DATA = Path(__file__).parent / "data"
 
 
 def cross_check(results: Path, year: int) -> None:
