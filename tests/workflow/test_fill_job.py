@@ -17,7 +17,7 @@ from pltanomaly.channels import fill_job
 from pltanomaly.channels.fill_job import FillJob, redo_steps, run_fill_job
 
 YEAR = 2022
-ALL = {"convert", "detect", "plot"}
+ALL = {"convert", "detect", "lumi", "plot"}
 
 
 def _ran(record: dict) -> set[str]:
@@ -55,13 +55,15 @@ def test_first_run_does_every_step_and_a_rerun_reuses_them(job):
 @pytest.mark.parametrize(
     ("change", "redone"),
     [
-        ({"settings": {"step_min": 0.05}}, {"detect", "plot"}),
-        ({"dead_channels": [6, 8, 13]}, {"detect", "plot"}),
-        ({"min_fill_hours": 0.01}, {"detect", "plot"}),
-        ({"code": {"detect": "d2", "plot": "p1"}}, {"detect", "plot"}),
+        ({"settings": {"step_min": 0.05}}, {"detect", "lumi", "plot"}),
+        ({"dead_channels": [6, 8, 13]}, {"detect", "lumi", "plot"}),
+        ({"min_fill_hours": 0.01}, {"detect", "lumi", "plot"}),
+        ({"code": {"detect": "d2", "plot": "p1"}}, {"detect", "lumi", "plot"}),
         ({"code": {"detect": "d1", "plot": "p2"}}, {"plot"}),
-        ({"plots": "anomalous"}, {"plot"}),
-        ({"retry": {"detect": "1-abc"}}, {"detect", "plot"}),
+        ({"plots": "anomalous"}, {"lumi", "plot"}),
+        ({"lumi_settings": {"merge_gap": 4}}, {"lumi", "plot"}),
+        ({"lumi_check": False}, {"plot"}),
+        ({"retry": {"detect": "1-abc"}}, {"detect", "lumi", "plot"}),
         ({"retry": {"convert": "1-abc"}}, ALL),
         ({"fingerprint": "f2"}, ALL),
         ({"counts": "zeros"}, ALL),
@@ -84,7 +86,7 @@ def test_a_deleted_output_is_made_again(job):
 def test_redo_asks_for_steps_whose_inputs_did_not_change(job, monkeypatch):
     run_fill_job(job)
     monkeypatch.setenv(fill_job.REDO_VARIABLE, "detect")
-    assert _ran(run_fill_job(job)) == {"detect", "plot"}  # a new detection: a new plot
+    assert _ran(run_fill_job(job)) == {"detect", "lumi", "plot"}  # a new detection: all after
     assert redo_steps("all") == ALL and redo_steps(" plot, ") == {"plot"} and not redo_steps("")
     with pytest.raises(ValueError, match="unknown step"):
         redo_steps("detection")
@@ -107,7 +109,12 @@ def test_bad_fill_fails_its_records_not_the_job(job, tmp_path):
     empty = tmp_path / "7995"
     empty.mkdir()
     record = run_fill_job(dataclasses.replace(job, fill=7995, fill_dir=empty))
-    assert record["status"] == {"convert": "failed", "detect": "failed", "plot": "skipped"}
+    assert record["status"] == {
+        "convert": "failed",
+        "detect": "failed",
+        "lumi": "failed",
+        "plot": "skipped",
+    }
     assert _ran(record) == ALL
 
 

@@ -167,7 +167,7 @@ def ran(result: subprocess.CompletedProcess[str]) -> set[Job]:
 
 
 FILL_RULE = "analyse_fill"
-STEPS = ("convert", "detect", "plot")
+STEPS = ("convert", "detect", "lumi", "plot")
 
 
 def fill_jobs(year: int, fill: int) -> set[Job]:

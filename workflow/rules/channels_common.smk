@@ -59,6 +59,7 @@ RETRY = {
 }
 STEP_CODE = {
     "detect": plt_config.code_hash("channels/detect"),
+    "lumi": plt_config.code_hash("luminometers"),
     "plot": plt_config.code_hash("channels/plot"),
 }
 FILL_JOB_SCRIPT = str(
@@ -113,6 +114,10 @@ def fill_job(wildcards):
         "min_fill_hours": cfg.min_fill_hours,
         "settings_hash": SETTINGS_HASH[year],
         "plots": PLOTS,
+        # the luminometer family's cross-check of the tables read in the same pass (its
+        # settings from luminometers_common.smk); a year with brilcalc files checks those
+        "lumi_check": year not in BRILCALC,
+        "lumi_settings": LUMI_SETTINGS[year],
         "code": STEP_CODE,
         "retry": {step: RETRY[(year, step)].get(fill, "") for step in plt_steps.STEPS},
     }
@@ -132,7 +137,17 @@ def year_fills(wildcards):
 
 
 def fill_job_records(wildcards):
-    return [
+    """The fills' job records, and in a year with brilcalc files the fills' cross-check
+    records, whose luminometer columns the year's report gains."""
+    records = [
         f"{RESULTS}/{wildcards.year}/status/fill/{fill}.json"
         for fill in year_fills(wildcards)
     ]
+    if int(wildcards.year) in BRILCALC:
+        records += lumi_fill_records(wildcards)
+    return records
+
+
+def hd5_lumi_fills(wildcards):
+    """The fills whose luminometers the fill jobs cross-check (none in a brilcalc year)."""
+    return [] if int(wildcards.year) in BRILCALC else year_fills(wildcards)

@@ -1,5 +1,7 @@
 # Per-year aggregation of the fills' status records into report.parquet and logs.json
-# (results contract), plus the report table and the year's plots for `snakemake --report`.
+# (results contract), plus the report table and the year's plots for `snakemake --report`;
+# and of the luminometer cross-checks the fill jobs ran, into lumi/report.parquet, logs.json
+# and offsets.png (a year with brilcalc files has rule aggregate_lumi for those).
 # Its input is the list of discovered fills: a new fill folder reruns it.
 
 
@@ -42,5 +44,6 @@ rule aggregate_year:
         excluded=lambda wildcards: EXCLUDED[int(wildcards.year)],
         source=lambda wildcards: str(year_cfg(wildcards).source),
         settings_hash=settings_hash,
+        lumi_fills=hd5_lumi_fills,
     script:
         "../scripts/aggregate_year.py"

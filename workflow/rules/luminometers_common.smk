@@ -6,9 +6,12 @@ import pltanomaly.luminometers.sources as lumi_sources
 
 try:
     BRILCALC = lumi_sources.brilcalc_years(config)
-    LUMI_SETTINGS = {
-        year: lumi_sources.crosscheck_settings(config, year) for year in BRILCALC
-    }
+    LUMI_SETTINGS = (
+        {  # the brilcalc years', and the fill sources' (in the PLT fill job)
+            year: lumi_sources.crosscheck_settings(config, year)
+            for year in set(BRILCALC) | set(YEARS)
+        }
+    )
     LUMI_FILLS = {
         year: lumi_sources.brilcalc_fills(paths, f"{RESULTS}/{year}/lumi/sources.json")
         for year, paths in BRILCALC.items()

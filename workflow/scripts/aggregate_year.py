@@ -1,5 +1,6 @@
 """Snakemake wrapper: a year's report.parquet, logs.json, report table and report plots
-(pltanomaly.channels.report.aggregate_year)."""
+(pltanomaly.channels.report.aggregate_year), and the luminometer aggregation of the fills
+the fill jobs cross-checked (pltanomaly.luminometers.report.aggregate_lumi)."""
 
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ sys.path.insert(0, str(Path(smk.scriptdir).resolve().parents[1] / "src"))
 
 from pltanomaly.channels.report import aggregate_year  # noqa: E402
 from pltanomaly.core.steps import job_logging  # noqa: E402
+from pltanomaly.luminometers.report import aggregate_lumi  # noqa: E402
 
 job_logging(smk.log[0])
 aggregate_year(
@@ -22,3 +24,5 @@ aggregate_year(
     excluded=smk.params.excluded,
     meta={"source": smk.params.source, "settings_hash": smk.params.settings_hash},
 )
+if smk.params.lumi_fills:
+    aggregate_lumi(int(smk.wildcards.year), smk.params.lumi_fills, f"{smk.params.year_dir}/lumi")

@@ -1,4 +1,5 @@
-"""A fill's whole job in one process: convert, detect, plot, each redone only when needed.
+"""A fill's whole job in one process: convert, detect, the luminometer cross-check and plot,
+each redone only when needed.
 
 The workflow runs one job per fill (rule ``analyse_fill``). A process start-up costs more
 than a short fill's detection (Python, numba's first kernel, pandas: ~1 s against ~0.5 s of
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.channels.steps import STEPS
+from pltanomaly.channels.steps import STEPS, step_record
 from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.core.steps import job_logging, record_path
 
@@ -73,6 +74,12 @@ class FillJob:
     """Retry token per step (:func:`pltanomaly.core.steps.retry_tokens`)."""
     luminometers: bool = True
     """Also write the luminometer series (``fills/{fill}.lumi.parquet``) while converting."""
+    lumi_check: bool = True
+    """Cross-check the luminometer series (off for a year whose brilcalc files are
+    cross-checked instead)."""
+    lumi_settings: Mapping[str, Any] = field(default_factory=dict)
+    """The luminometer cross-check's settings
+    (:class:`~pltanomaly.luminometers.crosscheck.CrosscheckConfig` fields)."""
 
     @classmethod
     def from_json(cls, text: str) -> FillJob:
@@ -81,8 +88,10 @@ class FillJob:
         return cls(**spec)
 
     def path(self, kind: str) -> Path:
-        """The fill's file of ``kind``: ``series``, ``lumi``, ``result`` or ``plot``."""
+        """The fill's file of ``kind``: ``series``, ``lumi``, ``result`` or ``plot``, or the
+        year's ``lumi_dir``."""
         names = {
+            "lumi_dir": "lumi",
             "series": "fills/{}.parquet",
             "lumi": "fills/{}.lumi.parquet",
             "result": "fills/{}.json",
@@ -90,8 +99,14 @@ class FillJob:
         }
         return self.year_dir / names[kind].format(self.fill)
 
+    def runs(self, step: str) -> bool:
+        """Whether the job has ``step``: the luminometer cross-check only when the conversion
+        keeps the luminometer series and the year's brilcalc files are not checked instead
+        (their cross-check owns the fill's luminometer record then)."""
+        return step != "lumi" or (self.lumi_check and self.luminometers)
+
     def record(self, step: str) -> Path:
-        return record_path(self.year_dir, step, self.fill)
+        return step_record(self.year_dir, step, self.fill)
 
     def step_inputs(self, step: str) -> dict[str, Any]:
         """What the output of ``step`` depends on, besides the step before it."""
@@ -112,6 +127,8 @@ class FillJob:
                 min_fill_hours=self.min_fill_hours,
                 settings_hash=self.settings_hash,
             )
+        elif step == "lumi":
+            inputs.update(settings=dict(self.lumi_settings), plots=self.plots)
         else:
             inputs.update(plots=self.plots, settings=dict(self.settings))
         return inputs
@@ -164,6 +181,19 @@ def _run_step(job: FillJob, step: str, key: str, views: list[Any]) -> None:
         steps.detect_step(
             series, job.record("convert"), result, record, views=views, **detector, **fill
         )
+    elif step == "lumi":
+        from pltanomaly.luminometers.steps import hd5_crosscheck_step
+
+        hd5_crosscheck_step(
+            job.path("lumi"),
+            job.record("convert"),
+            job.path("lumi_dir"),
+            record,
+            settings=job.lumi_settings,
+            plots=job.plots,
+            channel_result=result,
+            **fill,
+        )
     else:
         view = views[0] if views else None
         plot: dict[str, Any] = {"settings": job.settings, "plots": job.plots, "view": view}
@@ -182,6 +212,9 @@ def run_fill_job(job: FillJob, redo: set[str] | None = None) -> dict[str, Any]:
     views: list[Any] = []  # the detector's view, when it runs here, for the plot
     loader: threading.Thread | None = None
     for step in STEPS:
+        if not job.runs(step):
+            done[step] = "off"
+            continue
         key = _digest(step, job.step_inputs(step), upstream)
         # after a step that ran, the input is new even when its record reads the same (same
         # second, same millisecond), so the step runs too
@@ -199,7 +232,10 @@ def run_fill_job(job: FillJob, redo: set[str] | None = None) -> dict[str, Any]:
         upstream = _read(job.record(step))[1]
     if loader is not None:
         loader.join()
-    statuses = {step: (_read(job.record(step))[0] or {}).get("status") for step in STEPS}
+    statuses = {
+        step: (_read(job.record(step))[0] or {}).get("status") if job.runs(step) else "off"
+        for step in STEPS
+    }
     job_record = {
         "fill": job.fill,
         "year": job.year,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pltanomaly import __version__
-from pltanomaly.channels.steps import STEPS
+from pltanomaly.channels.steps import STEPS, step_record
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.errors import InputError
 from pltanomaly.core.report import link_plots, status_counts, write_html_page
@@ -37,6 +37,8 @@ REPORT_COLUMNS = (
     "dead_channels",
     "n_events",
     "max_score",
+    "luminometers",
+    "anomalous_luminometers",
     "status",
     "reason",
 )
@@ -44,7 +46,7 @@ REPORT_COLUMNS = (
 
 def fill_log(year_dir: Path, fill: int) -> dict[str, Any]:
     """The logs.json entry of one fill, from its status records."""
-    records = {step: read_record(record_path(year_dir, step, fill)) for step in STEPS}
+    records = {step: read_record(step_record(year_dir, step, fill)) for step in STEPS}
     convert, detect, plot = records["convert"], records["detect"], records["plot"]
     entry: dict[str, Any] = {"status": "failed", "reason": "not processed (no status record)"}
     if detect is not None:
@@ -74,6 +76,9 @@ def fill_log(year_dir: Path, fill: int) -> dict[str, Any]:
         }
         entry["counts_mode"] = summary.get("counts_mode")
         entry["colliding_source"] = summary.get("colliding_source")
+    lumi = records["lumi"]
+    if lumi is not None and lumi.get("status") == "failed":
+        entry.setdefault("warnings", []).append(f"luminometers: {lumi.get('reason')}")
     if plot is not None:
         entry["plot"] = plot.get("status") if plot.get("status") != "failed" else plot["reason"]
         if plot.get("status") == "failed":
@@ -98,6 +103,9 @@ def _report_row(year: int, fill: int, year_dir: Path, status: str, reason: Any) 
         "max_score": None,
     }
     row.update(detect.get("row") or {})
+    lumi = (read_record(step_record(year_dir, "lumi", fill)) or {}).get("row") or {}
+    row["luminometers"] = lumi.get("luminometers", [])
+    row["anomalous_luminometers"] = lumi.get("anomalous_luminometers", [])
     if row["duration_h"] is None and row["start"] is not None and row["end"] is not None:
         row["duration_h"] = (row["end"] - row["start"]) / 3600.0
     row.update(status=status, reason=reason)
@@ -122,6 +130,8 @@ def report_table(rows: Sequence[Mapping[str, Any]]) -> Any:
             ("dead_channels", pa.list_(pa.int64())),
             ("n_events", pa.int64()),
             ("max_score", pa.float64()),
+            ("luminometers", pa.list_(pa.string())),
+            ("anomalous_luminometers", pa.list_(pa.string())),
             ("status", pa.string()),
             ("reason", pa.string()),
         ]
@@ -135,6 +145,8 @@ def write_html_table(table: Any, out: str | os.PathLike[str], *, year: int, coun
     frame = table.to_pandas()
     for column in ("anomalous_channels", "normal_channels", "dead_channels"):
         frame[column] = frame[column].map(lambda v: ", ".join(str(int(c)) for c in v))
+    for column in ("luminometers", "anomalous_luminometers"):
+        frame[column] = frame[column].map(", ".join)
     for column in ("start", "end"):
         frame[column] = [
             dt.datetime.fromtimestamp(v, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -23,13 +23,27 @@ from pltanomaly.core.steps import (
     internal_failure,
     lost_input,
     new_record,
+    record_path,
     remove_output,
 )
 
 log = logging.getLogger(__name__)
 
 
-STEPS = ("convert", "detect", "plot")
+def step_record(year_dir: str | os.PathLike[str], step: str, fill: int) -> Path:
+    """The status record of a step of the fill job: ``status/{step}/{fill}.json``, and for
+    the ``lumi`` step the luminometer family's own, ``lumi/status/crosscheck/{fill}.json``
+    (the same record whichever source, hd5 or brilcalc, the cross-check read)."""
+    from pltanomaly.luminometers.steps import CROSSCHECK_STEP
+
+    if step == "lumi":
+        return record_path(Path(year_dir) / "lumi", CROSSCHECK_STEP, fill)
+    return record_path(year_dir, step, fill)
+
+
+STEPS = ("convert", "detect", "lumi", "plot")
+"""The fill job's steps, in order; ``lumi`` is the luminometer family's cross-check of the
+luminometer tables the conversion read in the same pass (:mod:`pltanomaly.luminometers.steps`)."""
 
 
 def convert_step(

@@ -91,35 +91,116 @@ def crosscheck_step(
     settings_hash: str | None = None,
     channel_result: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Cross-check a fill's table; publish ``{fill}.json`` (and its plot when wanted); always
-    write the ``crosscheck`` record. With the PLT channel family's ``fills/{fill}.json``
-    (``channel_result``, when it exists), PLT's events say which channels explain them."""
+    """Cross-check a fill's brilcalc table (the ``table`` step's); publish ``{fill}.json``
+    (and its plot when wanted); always write the ``crosscheck`` record. With the PLT channel
+    family's ``fills/{fill}.json`` (``channel_result``, when it exists), PLT's events say
+    which channels explain them."""
     import pandas as pd
-
-    from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill
 
     started = time.perf_counter()
     lumi_dir = Path(lumi_dir)
     record = new_record(CROSSCHECK_STEP, fill, year)
     record["settings_hash"] = settings_hash
     record_out = record_path(lumi_dir, CROSSCHECK_STEP, fill)
-    json_out, png_out = lumi_dir / f"{fill}.json", lumi_dir / "plots" / f"{fill}.png"
     upstream = record_path(lumi_dir, TABLE_STEP, fill)
     table_record = json.loads(upstream.read_text())
-    result = None
+    table = None
     if table_record.get("status") != "ok":
         record.update(status="failed", reason=table_record.get("reason"), failed_step="table")
     elif not lost_input(record, table_path(lumi_dir, fill), upstream):
+        table = _load(record, record_out, pd.read_parquet, table_path(lumi_dir, fill))
+    _check(table, lumi_dir, record, record_out, settings, plots, channel_result, "brilcalc")
+    return finish(record, started, record_out)
+
+
+def hd5_crosscheck_step(
+    lumi_series: str | os.PathLike[str],
+    convert_record: str | os.PathLike[str],
+    lumi_dir: str | os.PathLike[str],
+    record_out: str | os.PathLike[str],
+    *,
+    fill: int,
+    year: int,
+    settings: Mapping[str, Any] | None = None,
+    plots: str = "anomalous",
+    channel_result: str | os.PathLike[str] | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """The cross-check of a fill's luminometer series (``fills/{fill}.lumi.parquet``, written
+    by the PLT conversion in the same pass over the files), binned per LS into
+    ``tables/{fill}.parquet``. A step of the PLT fill job, which passes its ``key``."""
+    started = time.perf_counter()
+    lumi_dir, record_out = Path(lumi_dir), Path(record_out)
+    record = new_record(CROSSCHECK_STEP, fill, year, key)
+    converted = json.loads(Path(convert_record).read_text())
+    table = None
+    if converted.get("status") != "ok":
+        record.update(status="failed", reason=converted.get("reason"), failed_step="convert")
+    elif not lost_input(record, lumi_series, Path(convert_record)):
+        table = _load(record, record_out, _hd5_table, lumi_series, table_path(lumi_dir, fill))
+    _check(table, lumi_dir, record, record_out, settings, plots, channel_result, "hd5")
+    return finish(record, started, record_out)
+
+
+def _load(record: dict[str, Any], record_out: Path, load: Any, *args: Any) -> Any:
+    """``load(*args)``, or None with the record failed (an internal error: retried)."""
+    try:
+        return load(*args)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        internal_failure(record, exc, record_out)
+        return None
+
+
+def _hd5_table(lumi_series: str | os.PathLike[str], out: Path) -> Any:
+    """The per-LS table of a luminometer series, kept in ``out`` for the review app; PLT is
+    the channels' own total when the files hold no ``pltlumizero``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pltanomaly.luminometers.hd5 import PLT_CHANNELS, lumi_per_ls, read_lumi_series
+
+    table = lumi_per_ls(read_lumi_series(lumi_series))
+    if PLT_CHANNELS in table.columns:
+        if "pltzero" not in table.columns or table["pltzero"].isna().all():
+            table["pltzero"] = table[PLT_CHANNELS]
+        table = table.drop(columns=PLT_CHANNELS)
+    with atomic_path(out) as tmp:
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
+    return table
+
+
+def _check(
+    table: Any,
+    lumi_dir: Path,
+    record: dict[str, Any],
+    record_out: Path,
+    settings: Mapping[str, Any] | None,
+    plots: str,
+    channel_result: str | os.PathLike[str] | None,
+    source: str,
+) -> None:
+    """Cross-check ``table`` (None: nothing to check, the record says why) from ``source``
+    (``brilcalc`` or ``hd5``) and publish ``{fill}.json`` and its plot, or remove stale
+    ones."""
+    from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill
+
+    fill, year = record["fill"], record["year"]
+    json_out, png_out = lumi_dir / f"{fill}.json", lumi_dir / "plots" / f"{fill}.png"
+    result = None
+    if table is not None:
         try:
-            table = pd.read_parquet(table_path(lumi_dir, fill))
             result = crosscheck_fill(table, fill, year, CrosscheckConfig(**(settings or {})))
+            result["source"] = source
             explain_with_channels(result, _read_json(channel_result))
         except MemoryError:
             raise
         except Exception as exc:
+            result = None
             internal_failure(record, exc, record_out)
-        if result is not None and (plots == "all" or result["anomalous"]):
-            record["plot"] = _plot(table, result, png_out)
+    if result is not None and (plots == "all" or result["anomalous"]):
+        record["plot"] = _plot(table, result, png_out)
     if result is None:
         remove_output(json_out)
     else:
@@ -130,7 +211,6 @@ def crosscheck_step(
         remove_output(png_out)
     if record["status"] != "ok":
         log.warning("fill %s: luminometers %s: %s", fill, record["status"], record["reason"])
-    return finish(record, started, record_out)
 
 
 def _read_json(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
