@@ -103,8 +103,9 @@ def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
     """The configured years of a validated config, sorted by year; invalid detector
     settings raise :class:`ConfigError` naming the year."""
     years: dict[int, YearConfig] = {}
-    for key in sorted(config["years"], key=int):
-        entry = config["years"][key]
+    configured = config.get("years") or {}
+    for key in sorted(configured, key=int):
+        entry = configured[key]
         year = int(key)
         source = entry["source"]
         sshfs = _sshfs_source(year, source["sshfs"]) if isinstance(source, dict) else None
