@@ -8,8 +8,11 @@
 # What is fetched again: at parse, the main process deletes the fetch record of every run
 # whose last fetch is not final (partial, error, unknown_run: pltanomaly.chambers.fetch
 # .needs_fetch), so Snakemake reruns dt_fetch for exactly those runs and the new ones. The
-# fetch rule has no params: the GUI's certificate paths come from the config inside the job,
-# so a new certificate refetches nothing.
+# records are targets of `rule all` (chambers_report.smk): Snakemake leaves a missing file
+# alone when it is only an intermediate of outputs that are up to date. The new Parquet and
+# record then rerun that run's detection, plot and the report. The fetch rule has no params:
+# the GUI's certificate paths come from the config inside the job, so a new certificate
+# refetches nothing.
 
 import pltanomaly.chambers.fetch as dt_fetch
 import pltanomaly.chambers.job as dt_job
@@ -34,9 +37,7 @@ if workflow.is_main_process:
         _record = dt_job.run_paths(DT, _run)["fetch"]
         if _record.exists() and dt_fetch.needs_fetch(_record):
             _record.unlink()
-DT_RETRY = {
-    step: plt_records.retry_tokens(DT, step) for step in ("detect", "plot")
-}
+DT_RETRY = {step: plt_records.retry_tokens(DT, step) for step in ("detect", "plot")}
 DT_CODE = {
     "detect": plt_config.code_hash(
         "chambers/detect",
@@ -51,10 +52,6 @@ DT_CODE = {
 
 if DT_RUNS:
     RESULT_DIRS.append(DT)
-
-
-def dt_retry(step):
-    return lambda wildcards: DT_RETRY[step].get(int(wildcards.run), "")
 
 
 rule dt_fetch:
@@ -103,7 +100,7 @@ rule dt_detect:
         # after an internal error: a change of any reruns detection (and plots), not fetches
         detector=DT_DETECTOR,
         code=DT_CODE["detect"],
-        retry=dt_retry("detect"),
+        retry=lambda wildcards: DT_RETRY["detect"].get(int(wildcards.run), ""),
     script:
         "../scripts/dt_detect.py"
 
@@ -130,8 +127,8 @@ rule dt_plot:
         htcondor_request_mem_mb=lambda wildcards, attempt: 1000 * attempt,
     params:
         # bad chambers' plots: plots/{run}/{chamber}.png, listed in the record
-        chamber_dir=f"{DT}/plots/{{run}}",
+        chamber_dir=lambda wildcards, output: os.path.splitext(output.map)[0],
         code=DT_CODE["plot"],
-        retry=dt_retry("plot"),
+        retry=lambda wildcards: DT_RETRY["plot"].get(int(wildcards.run), ""),
     script:
         "../scripts/dt_plot.py"

@@ -23,12 +23,13 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pltanomaly import __version__
 from pltanomaly.chambers.fetch import FetchResult, fetch_run, write_run
+from pltanomaly.chambers.geometry import CHAMBERS, Chamber
 from pltanomaly.chambers.source import DqmSource
 from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.core.config import ConfigError, settings_hash
@@ -98,9 +99,11 @@ def fetch_step(
     *,
     workers: int = 16,
     retries: int = 4,
+    chambers: Iterable[Chamber] = CHAMBERS,
 ) -> dict[str, Any]:
-    """Fetch ``run`` from ``source`` and write its Parquet and record; an unexpected error
-    becomes an ``error`` record (fetched again at the next run, as every non-final status)."""
+    """Fetch ``run``'s ``chambers`` from ``source`` and write its Parquet and record; an
+    unexpected error becomes an ``error`` record (fetched again at the next run, as every
+    non-final status)."""
     started = time.perf_counter()
     try:
         result = fetch_run(
@@ -111,6 +114,7 @@ def fetch_step(
             verify=str(source.ca) if source.ca else True,
             workers=workers,
             retries=retries,
+            chambers=chambers,
         )
     except Exception as exc:
         log.exception("run %s: fetch failed", run)

@@ -47,8 +47,8 @@ STATE_COLOURS = {
 TYPE_COLOURS = {
     "dead_layer": "#000000",
     "inefficient_layer": "#ff7f0e",
-    "dead_block": "#1f77b4",
-    "hot_cell": "#e377c2",
+    "dead_block": "#ffffff",
+    "hot_cell": "#ff00ff",
     "noisy_layer": "#9467bd",
     "synchronous_noise": "#8c564b",
 }
@@ -135,7 +135,7 @@ def plot_run_map(result: Mapping[str, Any], out: str | os.PathLike[str]) -> Path
     fig.legend(handles=handles, loc="lower center", ncol=len(STATES), fontsize=9, frameon=False)
     bad = sorted(k for k, s in states.items() if s == "bad")
     title = f"DT run {run}: " + (
-        f"{len(bad)} bad chamber(s): {', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}"
+        f"{len(bad)} bad chamber(s): {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}"
         if bad
         else "no bad chamber"
     )
@@ -163,8 +163,7 @@ def plot_chamber(
     fixed_margins(fig, CHAMBER_MARGINS)
     existing = hits[hits >= 0]
     top = float(np.percentile(existing, 99.5)) * 1.2 if existing.size else 1.0
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     image = ax.imshow(
         shown,
         origin="lower",
