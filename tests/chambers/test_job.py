@@ -172,5 +172,6 @@ def test_detector_settings_from_the_config() -> None:
 
 def test_error_result_carries_the_fetch_summary() -> None:
     result = job.error_result(5, "why", {"status": "error", "reason": "why", "failures": {}})
-    assert result["status"] == "error" and result["fetch"]["status"] == "error"
+    assert result["status"] == "error" and result["chambers"] == {}
+    assert result["fetch"]["status"] == "error"
     assert "failures" not in result["fetch"]

@@ -124,3 +124,11 @@ def test_dt_workflow_fetches_detects_plots_and_refetches_only_what_is_not_final(
     assert report.loc[PARTIAL_RUN, "status"] == "finished"
     assert report.loc[PARTIAL_RUN, "n_missing"] == 0
     assert json.loads((dt / f"{PARTIAL_RUN}.json").read_text())["fetch"]["status"] == "finished"
+
+    # a detector setting redoes detection and plots of every run, fetches only the unknown run
+    config["dt"]["detector"] = {"spreads": 5.0}
+    write_config(tmp_path, config)
+    planned = snakemake(tmp_path, "-n", "--replace-workflow-config")
+    assert _jobs(planned) == {
+        (rule, str(run)) for rule in ("dt_detect", "dt_plot") for run in runs
+    } | {("dt_fetch", str(UNKNOWN_RUN))}

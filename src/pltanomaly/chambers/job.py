@@ -158,8 +158,10 @@ def _failure_reason(failure: Mapping[str, Any]) -> str:
 
 
 def error_result(run: int, reason: str, fetched: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The results contract of a run without a detection: status ``error`` and why."""
-    result: dict[str, Any] = {"run": int(run), "status": "error", "reason": reason}
+    """The detector's error result (status ``error`` and why) with what the fetch got."""
+    from pltanomaly.chambers.detect import error_result as detector_error
+
+    result = detector_error(int(run), reason)
     if fetched is not None:
         result["fetch"] = _fetch_summary(fetched)
     return result
