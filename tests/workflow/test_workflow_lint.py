@@ -39,7 +39,15 @@ def test_snakefmt_check_is_clean():
 def test_every_rule_has_log_benchmark_resources_and_constraints():
     text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     rules = re.split(r"^rule ", text, flags=re.MULTILINE)[1:]
-    assert {r.split(":")[0] for r in rules} == {"analyse_fill", "aggregate_year"}
+    groups = {
+        "analyse_fill": "fill",
+        "aggregate_year": None,
+        "dt_fetch": "dt_run",
+        "dt_detect": "dt_run",
+        "dt_plot": "dt_run",
+        "dt_report": None,
+    }
+    assert {r.split(":")[0] for r in rules} == set(groups)
     for rule in rules:
         name = rule.split(":")[0]
         for directive in ("log:", "benchmark:", "resources:", "conda:"):
@@ -47,8 +55,10 @@ def test_every_rule_has_log_benchmark_resources_and_constraints():
         assert "\n    script:" in rule or "\n    shell:" in rule, f"{name} runs nothing"
         for resource in ("mem_mb=", "runtime=", "htcondor_request_mem_mb="):
             assert resource in rule, f"{name} lacks {resource}"
-        if name != "aggregate_year":
-            assert 'group:\n        "fill"' in rule, f"{name} is not in group fill"
+        if groups[name] is None:
+            assert "\n    localrule: True" in rule, f"{name} is not a local rule"
+        else:
+            assert f'group:\n        "{groups[name]}"' in rule, f"{name} not in {groups[name]}"
     assert "wildcard_constraints:" in text
 
 
