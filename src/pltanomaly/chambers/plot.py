@@ -261,7 +261,7 @@ def plot_run_files(
         return []
     from pltanomaly.chambers.load import load_parquet
 
-    chambers = load_parquet(parquet)
+    chambers = load_parquet(Path(parquet))
     return [
         plot_chamber(run, key, chambers[key], result["chambers"][key], folder / f"{key}.png")
         for key in bad
