@@ -58,6 +58,10 @@ def test_run_status_from_the_result_and_the_fetch() -> None:
         "boom",
     )
     assert run_status(None, None)[0] == "error"
+    assert run_status(RESULT | {"status": "partial", "reason": "2 missing"}, None) == (
+        "partial",
+        "2 missing",
+    )
 
 
 def test_run_row_counts_chambers_layers_and_codes() -> None:

@@ -81,6 +81,7 @@ def test_a_partial_fetch_is_detected_on_what_it_has(
     }
     assert "missing" not in result["chambers"][FEW[1].key]
     assert result["fetch"]["status"] == "partial"
+    assert result["status"] == "partial" and "1 of 3 chambers missing" in result["reason"]
 
 
 def test_an_unknown_run_gets_an_error_result_and_a_map(paths: dict[str, Path]) -> None:

@@ -56,7 +56,7 @@ if DT_RUNS:
 
 rule dt_fetch:
     output:
-        occupancy=f"{DT}/occupancy/{{run}}.parquet",
+        occupancy=f"{DT}/{{run}}.parquet",
         record=f"{DT}/status/fetch/{{run}}.json",
     log:
         f"{DT}/logs/dt_fetch/{{run}}.log",
@@ -77,7 +77,7 @@ rule dt_fetch:
 
 rule dt_detect:
     input:
-        occupancy=f"{DT}/occupancy/{{run}}.parquet",
+        occupancy=f"{DT}/{{run}}.parquet",
         fetch=f"{DT}/status/fetch/{{run}}.json",
     output:
         result=f"{DT}/{{run}}.json",
@@ -108,7 +108,7 @@ rule dt_detect:
 rule dt_plot:
     input:
         result=f"{DT}/{{run}}.json",
-        occupancy=f"{DT}/occupancy/{{run}}.parquet",
+        occupancy=f"{DT}/{{run}}.parquet",
     output:
         map=f"{DT}/plots/{{run}}.png",
         record=f"{DT}/status/plot/{{run}}.json",

@@ -2,12 +2,12 @@
 
 Files of run ``{run}`` under the family's folder (``results/dt``):
 
-- ``occupancy/{run}.parquet`` and ``status/fetch/{run}.json``: the fetched chambers and the
-  fetch's record (:func:`pltanomaly.chambers.fetch.write_run`), written whatever the GUI
-  answered;
-- ``{run}.json``: the results contract, always written: the detector's result, or
-  ``"status": "error"`` with the ``reason`` when nothing could be fetched (an unknown run, a
-  GUI that failed) or the detector failed; ``fetch`` says what the fetch got;
+- ``{run}.parquet`` and ``status/fetch/{run}.json``: the fetched chambers and the fetch's
+  record (:func:`pltanomaly.chambers.fetch.write_run`), written whatever the GUI answered;
+- ``{run}.json``: the results contract, always written: the detector's result (``"status":
+  "partial"`` when some chambers could not be fetched), or ``"status": "error"`` with the
+  ``reason`` when nothing could be fetched (an unknown run, a GUI that failed) or the detector
+  failed; ``fetch`` says what the fetch got;
 - ``plots/{run}.png`` (the run's map) and ``plots/{run}/{chamber}.png`` (each bad chamber);
 - ``status/detect/{run}.json`` and ``status/plot/{run}.json``: the steps' records (status,
   reason, seconds, version), which the aggregation reads.
@@ -46,7 +46,7 @@ def run_paths(dt_dir: str | os.PathLike[str], run: int) -> dict[str, Path]:
     """Every file of ``run`` under ``dt_dir`` (``results/dt``), by kind."""
     base = Path(dt_dir)
     return {
-        "occupancy": base / "occupancy" / f"{run}.parquet",
+        "occupancy": base / f"{run}.parquet",
         "fetch": base / "status" / "fetch" / f"{run}.json",
         "result": base / f"{run}.json",
         "detect": base / "status" / "detect" / f"{run}.json",
@@ -178,8 +178,9 @@ def detect_step(
 ) -> dict[str, Any]:
     """Detect ``run`` on what its fetch got and write ``{run}.json`` and the step's record.
 
-    Chambers the fetch missed stay ``not_judged`` with the fetch's reason; a run whose fetch
-    got nothing gets an ``error`` result with the fetch's reason."""
+    A partial fetch gives a ``partial`` result, its missing chambers ``not_judged`` with the
+    fetch's reason; a run whose fetch got nothing gets an ``error`` result with the fetch's
+    reason."""
     started = time.perf_counter()
     record = _new_record("detect", run)
     record_out = Path(record_out)
@@ -213,6 +214,9 @@ def _detect(
         if chamber is not None and chamber.get("status") == "not_judged":
             chamber["reason"] = _failure_reason(failure)
             chamber["missing"] = True
+    if fetched.get("status") == "partial":
+        result["status"] = "partial"
+        result["reason"] = fetched.get("reason")
     result["fetch"] = _fetch_summary(fetched)
     result["settings_hash"] = settings_hash(settings_dict(settings))
     return result

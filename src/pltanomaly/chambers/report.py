@@ -50,8 +50,8 @@ def run_status(
         return "unknown_run", result.get("reason")
     if result.get("status") == "error":
         return "error", result.get("reason")
-    if fetch_status == "partial":
-        return "partial", (fetched or {}).get("reason")
+    if "partial" in (fetch_status, result.get("status")):
+        return "partial", result.get("reason") or (fetched or {}).get("reason")
     return "finished", None
 
 
