@@ -47,9 +47,13 @@ benchmarks: env
 	$(BIN)/python benchmarks/year.py --fills 100 --cores 2
 	$(BIN)/python benchmarks/active_learning.py --out build/active-learning
 
-## evaluation: the detector on the matrix of regimes (quiet, typical, rough, random, clean-long; seeds never tuned on)
+## evaluation: every family's detector on data it was not tuned on: PLT channels on the matrix of
+## regimes (seeds never tuned on), the luminometer cross-check on every real set of
+## ../shared/real-data/lumi beside the public rule, DT chambers on generated runs (evaluation seeds)
 evaluation: env
 	$(BIN)/python benchmarks/eval_set.py build/eval-matrix --use evaluation
+	$(BIN)/python benchmarks/luminometers_eval.py
+	$(BIN)/python benchmarks/chambers_eval.py --use evaluation
 
 clean:
 	rm -rf $(VENV) results .snakemake $(DEMO_DATA)

@@ -40,6 +40,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.chambers.fetch",
         "fetch one run's DT chamber occupancy from the DQM GUI to Parquet",
     ),
+    "lumi-check": (
+        "pltanomaly.luminometers.crosscheck",
+        "cross-check luminometers per fill from brilcalc --byls CSVs",
+    ),
+    "import-validation": (
+        "pltanomaly.luminometers.validation_import",
+        "import the experts' fill-validation log as luminometer verdicts",
+    ),
+    "evaluate-lumi": (
+        "pltanomaly.luminometers.evaluate",
+        "score luminometer cross-check results against a validation log",
+    ),
+    "dt-generate": (
+        "pltanomaly.chambers.generate",
+        "write synthetic DT occupancy runs as the DQM GUI serves them",
+    ),
+    "dt-detect": ("pltanomaly.chambers.detect", "judge the DT chamber layers of one run"),
+    "dt-evaluate": (
+        "pltanomaly.chambers.evaluate",
+        "score the DT detector and the production check on generated runs",
+    ),
 }
 """Command name -> (module defining ``register(subparsers)``, one-line help). Only the
 command being run is imported, so ``pltanomaly --help`` imports none of them (numba, pandas,

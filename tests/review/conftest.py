@@ -157,3 +157,26 @@ def app(make_app: Callable[..., Any]) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture
+def fake_dt_detector() -> Any:
+    from dt_data import FakeDtDetector
+
+    return FakeDtDetector()
+
+
+@pytest.fixture
+def dt_app(make_app: Callable[..., Any], results: Path, fake_dt_detector: Any) -> Any:
+    """The app over the review results plus the DT folder of dt_data."""
+    from dt_data import build_dt
+
+    build_dt(results)
+    app = make_app(dt_detect_fn=fake_dt_detector)
+    yield app
+    app.extensions["pltanomaly_dt_review"].shutdown()
+
+
+@pytest.fixture
+def dt_client(dt_app: Any) -> Any:
+    return dt_app.test_client()

@@ -173,7 +173,10 @@ def run_fill_job(job: FillJob, redo: set[str] | None = None) -> dict[str, Any]:
     loader: threading.Thread | None = None
     for step in STEPS:
         key = _digest(step, job.step_inputs(step), upstream)
-        if step not in redo and _reusable(_read(job.record(step))[0], key):
+        # after a step that ran, the input is new even when its record reads the same (same
+        # second, same millisecond), so the step runs too
+        fresh_input = "ran" in done.values()
+        if step not in redo and not fresh_input and _reusable(_read(job.record(step))[0], key):
             done[step] = "reused"
         else:
             done[step] = "ran"

@@ -100,14 +100,15 @@ def year_detector(config: Mapping[str, Any], year: int) -> DetectorSettings:
 
 
 def year_configs(config: Mapping[str, Any]) -> dict[int, YearConfig]:
-    """The configured years of a validated config, sorted by year; invalid detector
-    settings raise :class:`ConfigError` naming the year."""
+    """The configured years with a fill source (a year may name brilcalc files only), sorted
+    by year; invalid detector settings raise :class:`ConfigError` naming the year."""
     years: dict[int, YearConfig] = {}
-    configured = config.get("years") or {}
-    for key in sorted(configured, key=int):
-        entry = configured[key]
+    for key in sorted(config.get("years") or {}, key=int):
+        entry = config["years"][key]
         year = int(key)
-        source = entry["source"]
+        source = entry.get("source")
+        if source is None:
+            continue
         sshfs = _sshfs_source(year, source["sshfs"]) if isinstance(source, dict) else None
         fills = entry.get("fills") or {}
         years[year] = YearConfig(

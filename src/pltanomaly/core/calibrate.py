@@ -24,6 +24,10 @@ events, or, when it has none, for its strongest type; ``bad`` with a type is a p
 that type; ``bad`` without a type (or ``other``) is a positive for the channel's strongest
 type. Evidence below :data:`MIN_INFORMATIVE` teaches nothing (the detector saw nothing there
 to calibrate). Skips teach nothing.
+
+DT verdicts (the review app's DT section) teach the DT event types the same way, under their
+own names ``dt:{type}`` in the same ``types`` map (:mod:`pltanomaly.chambers.calibrate`);
+``observations`` counts the PLT observations, ``dt_observations`` the DT ones.
 """
 
 from __future__ import annotations
@@ -145,6 +149,12 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+def score_evidence(score: float) -> float:
+    """The evidence an uncalibrated score stands for (score = x^2 / (1 + x^2))."""
+    s = min(max(score, 1e-9), 1 - 1e-9)
+    return math.sqrt(s / (1 - s))
+
+
 def fit_type(observations: Iterable[Observation]) -> TypeFit:
     """The MAP fit of one type's verdicts (the prior alone when there are none)."""
     import numpy as np
@@ -204,16 +214,19 @@ def fit(observations: Iterable[Observation]) -> Calibration:
     return Calibration({t: fit_type(obs) for t, obs in sorted(by_type.items())})
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def channel_evidence(channel: Mapping[str, Any]) -> dict[str, float]:
     """A channel's ``evidence_by_type``, finite numbers only ({} when it has none)."""
     raw = channel.get("evidence_by_type")
     if not isinstance(raw, Mapping):
         return {}
-    return {
-        str(t): float(x)
-        for t, x in raw.items()
-        if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-    }
+    return {str(t): x for t, v in raw.items() if (x := finite(v)) is not None}
 
 
 def observations_of(
@@ -274,19 +287,36 @@ def calibrate(
     out: str | os.PathLike[str],
     labels_db: str | os.PathLike[str] | None = None,
 ) -> Calibration:
-    """Fit from the verdicts on ``results_dir`` and write the calibration file ``out``."""
+    """Fit from the PLT and DT verdicts on ``results_dir`` and write the calibration file
+    ``out``."""
+    from pltanomaly.chambers import calibrate as dt
     from pltanomaly.core.atomic import write_json_atomic
 
     observations = verdict_observations(results_dir, labels_db)
-    calibration = fit(observations)
+    dt_observations = dt.verdict_observations(results_dir, labels_db)
+    calibration = fit(observations + dt_observations)
     meta = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "results": str(results_dir),
         "observations": len(observations),
+        "dt_observations": len(dt_observations),
     }
     payload = {**calibration.to_json(), **meta}
+    payload.update(_family_sections(results_dir, labels_db))
     write_json_atomic(Path(out), payload)
     return load_calibration(out)
+
+
+def _family_sections(
+    results_dir: str | os.PathLike[str], labels_db: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    """The families' own sections of the calibration file (luminometers: their event types,
+    :mod:`pltanomaly.luminometers.calibration`); the PLT ``types`` are not touched."""
+    from pltanomaly.luminometers.calibration import SECTION, lumi_section
+    from pltanomaly.review.labels import default_labels_path
+
+    lumi = lumi_section(results_dir, labels_db or default_labels_path(results_dir))
+    return {} if lumi is None else {SECTION: lumi}
 
 
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:
@@ -305,7 +335,9 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
             n_bad=int(entry.get("n_bad", 0)),
             n_good=int(entry.get("n_good", 0)),
         )
-    meta = {k: data[k] for k in ("created", "results", "observations") if k in data}
+    meta = {
+        k: data[k] for k in ("created", "results", "observations", "dt_observations") if k in data
+    }
     return Calibration(types, str(path), hashlib.sha256(raw).hexdigest(), meta)
 
 

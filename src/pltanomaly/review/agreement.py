@@ -137,10 +137,20 @@ def score_against_labels(
             "auc": _auc(bad_scores, good_scores),
         },
         "by_type": {t: row for t, row in by_type.items() if row["labelled"] or row["flagged"]},
+        "luminometers": _luminometers(results_dir, store),
         "disagreements": sorted(
             disagreements, key=lambda d: (-(d["score"] or 0.0), d["year"], d["fill"])
         ),
     }
+
+
+def _luminometers(results_dir: str | Path, store: LabelStore) -> dict[str, Any]:
+    """The luminometer cross-check vs the luminometer verdicts (pltanomaly.luminometers)."""
+    from pltanomaly.luminometers.agreement import lumi_agreement
+    from pltanomaly.luminometers.labels import LumiLabels
+    from pltanomaly.luminometers.results import LumiResults
+
+    return lumi_agreement(LumiResults(results_dir), LumiLabels(store))
 
 
 def _pct(x: float | None) -> str:

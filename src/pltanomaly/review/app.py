@@ -10,7 +10,9 @@ Pages (server-rendered; the only JavaScript draws the interactive chart and poll
 - ``/fills``: every fill of every year, filterable and sortable, with the year heatmap;
 - ``/fills/<year>/<fill>``: plot, interactive per-channel chart, channel table, verdict forms;
 - ``/eval/next``: the unlabelled (fill, channel) nearest the decision threshold; ``/eval/skip``;
-- ``/agreement``: detector vs human verdicts.
+- ``/agreement``: detector vs human verdicts;
+- ``/lumi/...``: the luminometers' section (:mod:`pltanomaly.luminometers.review`);
+- ``/dt/...``: the DT chambers family's section (:mod:`pltanomaly.chambers.review`).
 
 JSON API (under ``/api``): ``GET fills``, ``GET fills/<y>/<f>``, ``GET fills/<y>/<f>/series``,
 ``PATCH|DELETE fills/<y>/<f>/channels/<c>``, ``DELETE fills/<y>/<f>/verdicts``,
@@ -33,7 +35,10 @@ from flask import Flask, g, jsonify, render_template, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
+from pltanomaly.chambers import review as dt_review
+from pltanomaly.chambers.review_service import DtDetectFn
 from pltanomaly.channels.events import format_magnitude
+from pltanomaly.luminometers import review as lumi_review
 from pltanomaly.review import heatmap, security
 from pltanomaly.review.api import api
 from pltanomaly.review.forms import CONVERTERS, FILL_STATUSES, MAX_USER, USER_COOKIE
@@ -56,6 +61,7 @@ def create_app(
     executor: Executor | None = None,
     runner: Reevaluator | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    dt_detect_fn: DtDetectFn | None = None,
 ) -> Flask:
     """The review app over ``results_dir``.
 
@@ -65,7 +71,8 @@ def create_app(
     where the detector's score says "anomalous") orders the evaluation queue.
     ``detect_fn``/``plot_fn``/``executor`` or a whole ``runner`` replace the re-evaluation
     machinery (tests). ``allowed_hosts``: host names served besides the loopback names (against
-    DNS rebinding, see :mod:`pltanomaly.review.security`).
+    DNS rebinding, see :mod:`pltanomaly.review.security`). ``dt_detect_fn`` replaces the DT
+    detector of re-evaluation (:mod:`pltanomaly.chambers.review`, the DT section).
     """
     review = Review.create(
         results_dir,
@@ -98,8 +105,10 @@ def create_app(
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(LabelStoreError, store_error)
     app.register_error_handler(Exception, unexpected)
+    lumi_review.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    dt_review.init_app(app, review, detect_fn=dt_detect_fn, executor=executor)
     return app
 
 

@@ -123,26 +123,33 @@ def parse_fill_query(args: Mapping[str, str]) -> FillQuery:
     return q
 
 
-def parse_verdict(data: Any, *, strict: bool) -> dict[str, Any]:
-    """Validate a verdict body (JSON object or form). strict: unknown keys are an error too."""
+def parse_verdict(
+    data: Any,
+    *,
+    strict: bool,
+    types: tuple[str, ...] = ANOMALY_TYPES,
+    type_field: str = "anomaly_type",
+) -> dict[str, Any]:
+    """Validate a verdict body (JSON object or form). strict: unknown keys are an error too.
+    ``types`` and ``type_field``: what the family calls what went wrong (PLT: anomaly types)."""
     if not isinstance(data, Mapping):
         abort(400, "the body must be a JSON object")
-    allowed = {"verdict", "anomaly_type", "comment", "user"}
+    allowed = {"verdict", type_field, "comment", "user"}
     if strict and (extra := set(data) - allowed):
         abort(400, f"unknown field(s): {', '.join(sorted(map(str, extra)))}")
     verdict = data.get("verdict")
     if verdict not in VERDICTS:
         abort(400, f"'verdict' must be one of {', '.join(VERDICTS)}")
-    anomaly_type = data.get("anomaly_type") or None
-    if anomaly_type is not None and anomaly_type not in ANOMALY_TYPES:
-        abort(400, f"'anomaly_type' must be one of {', '.join(ANOMALY_TYPES)} (or empty)")
+    anomaly_type = data.get(type_field) or None
+    if anomaly_type is not None and anomaly_type not in types:
+        abort(400, f"'{type_field}' must be one of {', '.join(types)} (or empty)")
     if verdict == "good" and anomaly_type is not None:
-        abort(400, "a 'good' verdict takes no anomaly_type")
+        abort(400, f"a 'good' verdict takes no {type_field}")
     comment = _text(data, "comment", MAX_COMMENT)
     user = _text(data, "user", MAX_USER)
     return {
         "verdict": verdict,
-        "anomaly_type": anomaly_type,
+        type_field: anomaly_type,
         "comment": comment.strip(),
         "user": user.strip(),
     }

@@ -1,8 +1,9 @@
 """Re-evaluation: run the detector again with the current config on chosen fills, in the background.
 
-Each fill's job goes PENDING_REEVALUATION -> REEVALUATING -> FINISHED or ERROR; the state is kept
-in the label database so every page (and every server process) shows it. The detector function
-and the executor are injectable: tests pass a fake detector and a synchronous executor.
+Each fill's (or DT run's) job goes PENDING_REEVALUATION -> REEVALUATING -> FINISHED or ERROR; the
+state is kept in the label database so every page (and every server process) shows it. The
+detector function and the executor are injectable: tests pass a fake detector and a synchronous
+executor.
 """
 
 from __future__ import annotations
@@ -50,7 +51,73 @@ class SyncExecutor(Executor):
         return future
 
 
-class Reevaluator:
+class JobRunner:
+    """Runs keyed jobs on an executor, their states in the label database: queued (PENDING),
+    running (REEVALUATING), then FINISHED with a message or ERROR with the exception.
+
+    A subclass says how a key's job is claimed, recorded and done (``claim``, ``job``,
+    ``set_state``, ``work``); the keys are the family's (a PLT fill, a DT run).
+    """
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pltanomaly-reevaluate"
+        )
+        self._futures: dict[Any, Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, key: Any) -> Any:
+        """Queue the job of ``key`` (a tuple) unless it is queued or running (then None)."""
+        raise NotImplementedError
+
+    def job(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def set_state(self, key: Any, state: str, message: str = "") -> Any:
+        raise NotImplementedError
+
+    def work(self, key: Any) -> str:
+        """Do the job; the FINISHED message."""
+        raise NotImplementedError
+
+    def submit(self, *key: Any) -> Any:
+        """Queue one job; one already queued or running is left alone. Returns the job as this
+        call left it (queued), not as the worker may already have moved it on."""
+        job = self.claim(key)
+        if job is None:  # already queued or running
+            current = self.job(key)
+            assert current is not None
+            return current
+        future = self.executor.submit(self._run, key)
+        with self._lock:
+            self._futures[key] = future
+        return job
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every job submitted so far has ended (tests, shutdown)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        for f in futures:
+            f.exception(timeout=timeout)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, key: Any) -> None:
+        try:
+            self.set_state(key, RUNNING)
+            message = self.work(key)
+        except BaseException as exc:  # every failure becomes a visible ERROR state
+            log.warning("re-evaluation of %s failed: %s", key, exc)
+            try:
+                self.set_state(key, ERROR, f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("could not record the failure of %s", key)
+            return
+        self.set_state(key, FINISHED, message)
+
+
+class Reevaluator(JobRunner):
     """Queues fills for re-evaluation and runs them on an executor.
 
     ``settings(year)`` and ``dead_channels(year)`` give the detector's inputs from the current
@@ -69,53 +136,26 @@ class Reevaluator:
         dead_channels: Callable[[int], Iterable[int]] | None = None,
         executor: Executor | None = None,
     ) -> None:
+        super().__init__(executor)
         self.reader = reader
         self.store = store
         self.detect_fn = detect_fn or default_detect_fn
         self.plot_fn = plot_fn or default_plot_fn
         self.settings = settings or (lambda year: None)
         self.dead_channels = dead_channels or (lambda year: ())
-        self.executor = executor or ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="pltanomaly-reevaluate"
-        )
-        self._futures: dict[tuple[int, int], Future[Any]] = {}
-        self._lock = threading.Lock()
 
-    def submit(self, year: int, fill: int) -> Job:
-        """Queue one fill; a fill already queued or running is left alone. Returns its job as
-        this call left it (queued), not as the worker may already have moved it on."""
-        job = self.store.claim_job(year, fill)
-        if job is None:  # already queued or running
-            current = self.store.job(year, fill)
-            assert current is not None
-            return current
-        future = self.executor.submit(self._run, year, fill)
-        with self._lock:
-            self._futures[(year, fill)] = future
-        return job
+    def claim(self, key: Any) -> Job | None:
+        return self.store.claim_job(*key)
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until every job submitted so far has ended (tests, shutdown)."""
-        with self._lock:
-            futures = list(self._futures.values())
-        for f in futures:
-            f.exception(timeout=timeout)
+    def job(self, key: Any) -> Job | None:
+        return self.store.job(*key)
 
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+    def set_state(self, key: Any, state: str, message: str = "") -> Job:
+        year, fill = key
+        return self.store.set_job(year, fill, state, message)
 
-    def _run(self, year: int, fill: int) -> None:
-        try:
-            self.store.set_job(year, fill, RUNNING)
-            message = self._reevaluate(year, fill)
-        except BaseException as exc:  # every failure becomes a visible ERROR state
-            log.warning("re-evaluation of fill %s (%s) failed: %s", fill, year, exc)
-            try:
-                self.store.set_job(year, fill, ERROR, f"{type(exc).__name__}: {exc}")
-            except Exception:
-                log.exception("could not record the failure of fill %s", fill)
-            return
-        self.store.set_job(year, fill, FINISHED, message)
+    def work(self, key: Any) -> str:
+        return self._reevaluate(*key)
 
     def _reevaluate(self, year: int, fill: int) -> str:
         import pandas as pd

@@ -201,8 +201,9 @@ class LabelStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE takes the write lock up front (no deadlock)."""
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front (no deadlock).
+        Other families' tables (pltanomaly.chambers.labels) write through it too."""
         if self.read_only:
             raise LabelStoreError(f"cannot write: {self.read_only_message}")
         try:
@@ -223,7 +224,7 @@ class LabelStore:
             conn.close()
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[sqlite3.Connection]:
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
@@ -256,7 +257,7 @@ class LabelStore:
             raise ValueError(f"unknown anomaly type {anomaly_type!r}")
         now = time.time()
         row = (year, fill, channel, verdict, anomaly_type, comment, user, net_score, net_status)
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(
                 """INSERT INTO verdicts (year, fill, channel, verdict, anomaly_type, comment, user,
                                          net_score, net_status, updated)
@@ -277,7 +278,7 @@ class LabelStore:
 
     def delete_fill(self, year: int, fill: int, *, user: str = "") -> int:
         """Remove every verdict (and skip) of one fill; return how many were removed."""
-        with self._write() as conn:
+        with self.write() as conn:
             n = conn.execute("DELETE FROM verdicts WHERE year=? AND fill=?", (year, fill)).rowcount
             conn.execute(
                 """INSERT INTO verdict_log (time, action, year, fill, user)
@@ -288,7 +289,7 @@ class LabelStore:
 
     def delete(self, year: int, fill: int, channel: int, *, user: str = "") -> bool:
         """Remove the verdict on one channel; return whether there was one."""
-        with self._write() as conn:
+        with self.write() as conn:
             n = conn.execute(
                 "DELETE FROM verdicts WHERE year=? AND fill=? AND channel=?", (year, fill, channel)
             ).rowcount
@@ -300,7 +301,7 @@ class LabelStore:
         return n > 0
 
     def get(self, year: int, fill: int, channel: int) -> Verdict | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT * FROM verdicts WHERE year=? AND fill=? AND channel=?",
                 (year, fill, channel),
@@ -308,25 +309,25 @@ class LabelStore:
         return _verdict(row) if row else None
 
     def for_fill(self, year: int, fill: int) -> dict[int, Verdict]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 "SELECT * FROM verdicts WHERE year=? AND fill=? ORDER BY channel", (year, fill)
             ).fetchall()
         return {int(r["channel"]): _verdict(r) for r in rows}
 
     def all(self) -> list[Verdict]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute("SELECT * FROM verdicts ORDER BY year, fill, channel").fetchall()
         return [_verdict(r) for r in rows]
 
     def seen_keys(self) -> set[tuple[int, int, int]]:
         """(year, fill, channel) of every verdict, skips included."""
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute("SELECT year, fill, channel FROM verdicts").fetchall()
         return {(int(r[0]), int(r[1]), int(r[2])) for r in rows}
 
     def log_count(self) -> int:
-        with self._read() as conn:
+        with self.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM verdict_log").fetchone()[0])
 
     # -- re-evaluation jobs ------------------------------------------------------------------
@@ -334,7 +335,7 @@ class LabelStore:
         if state not in JOB_STATES:
             raise ValueError(f"unknown job state {state!r}")
         now = time.time()
-        with self._write() as conn:
+        with self.write() as conn:
             if state == PENDING:
                 conn.execute(
                     """INSERT INTO jobs (year, fill, state, message, queued, started, finished)
@@ -360,7 +361,7 @@ class LabelStore:
 
     def claim_job(self, year: int, fill: int, message: str = "") -> Job | None:
         """Put a fill in the queue unless it is already queued or running (then return None)."""
-        with self._write() as conn:
+        with self.write() as conn:
             row = conn.execute(
                 "SELECT state FROM jobs WHERE year=? AND fill=?", (year, fill)
             ).fetchone()
@@ -380,20 +381,20 @@ class LabelStore:
         return _job(row)
 
     def job(self, year: int, fill: int) -> Job | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
             ).fetchone()
         return _job(row) if row else None
 
     def jobs(self) -> dict[tuple[int, int], Job]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute("SELECT * FROM jobs ORDER BY year, fill").fetchall()
         return {(int(r["year"]), int(r["fill"])): _job(r) for r in rows}
 
     def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
         """Jobs left queued or running by a server that stopped can never finish: mark them."""
-        with self._write() as conn:
+        with self.write() as conn:
             n = conn.execute(
                 "UPDATE jobs SET state=?, message=?, finished=? WHERE state IN (?, ?)",
                 (ERROR, message, time.time(), PENDING, RUNNING),

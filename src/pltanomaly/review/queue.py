@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pltanomaly.core.calibrate import Calibration
+from pltanomaly.core.calibrate import Calibration, score_evidence
 
 #: bits by which each earlier pick of the same fill (or type) lowers a channel
 SPREAD = 0.15
@@ -73,12 +73,6 @@ def _entropy(p: float) -> float:
     if p <= 0 or p >= 1:
         return 0.0
     return -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
-
-
-def score_evidence(score: float) -> float:
-    """The evidence an uncalibrated score stands for (score = x^2 / (1 + x^2))."""
-    s = min(max(score, 1e-9), 1 - 1e-9)
-    return math.sqrt(s / (1 - s))
 
 
 def assess(candidate: Candidate, calibration: Calibration, threshold: float) -> Pick:

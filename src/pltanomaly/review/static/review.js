@@ -28,13 +28,18 @@
     return el.dataset.jobState === "PENDING_REEVALUATION" || el.dataset.jobState === "REEVALUATING";
   });
   if (!active.length) return;
+  // a PLT badge names its fill (data-job-year/-fill), a DT one its run (data-job-key) and
+  // the DT jobs endpoint (data-job-url)
+  var jobsUrl = active[0].dataset.jobUrl || "/api/jobs";
+  function jobKey(j) { return j.run !== undefined ? String(j.run) : j.year + "/" + j.fill; }
+  function badgeKey(el) { return el.dataset.jobKey || el.dataset.jobYear + "/" + el.dataset.jobFill; }
   function poll() {
-    fetch("/api/jobs").then(function (r) { return r.json(); }).then(function (body) {
+    fetch(jobsUrl).then(function (r) { return r.json(); }).then(function (body) {
       var byKey = {};
-      body.jobs.forEach(function (j) { byKey[j.year + "/" + j.fill] = j; });
+      body.jobs.forEach(function (j) { byKey[jobKey(j)] = j; });
       var still = 0, finished = 0;
       active.forEach(function (el) {
-        var j = byKey[el.dataset.jobYear + "/" + el.dataset.jobFill];
+        var j = byKey[badgeKey(el)];
         if (!j) return;
         el.textContent = j.state;
         el.title = j.message;

@@ -1,0 +1,287 @@
+"""Expert verdicts on DT layers and DT re-evaluation jobs, in the review app's label database.
+
+The tables sit beside the PLT ones (``verdicts``, ``jobs``) in the same SQLite file and go
+through the same store (:class:`pltanomaly.review.labels.LabelStore`: one short connection and
+one ``BEGIN IMMEDIATE`` transaction per write). Verdicts are keyed by (run, chamber, layer), so
+regenerated results keep them; every change is appended to ``dt_verdict_log``. A read-only
+database stays read-only: the tables are created only when the store may write, and reading a
+database without them reads nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pltanomaly.review.labels import (
+    ERROR,
+    JOB_STATES,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    VERDICTS,
+    LabelStore,
+)
+
+#: what an expert may say went wrong in a layer (the detector's event types, plus ``other``)
+FAULT_TYPES = (
+    "dead_layer",
+    "inefficient_layer",
+    "dead_block",
+    "hot_cell",
+    "noisy_layer",
+    "synchronous_noise",
+    "other",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dt_verdicts (
+    run INTEGER NOT NULL,
+    chamber TEXT NOT NULL,
+    layer INTEGER NOT NULL CHECK (layer BETWEEN 1 AND 12),
+    verdict TEXT NOT NULL CHECK (verdict IN ('good', 'bad', 'skipped')),
+    fault_type TEXT,
+    comment TEXT NOT NULL DEFAULT '',
+    user TEXT NOT NULL DEFAULT '',
+    net_score REAL,
+    net_status TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (run, chamber, layer)
+);
+CREATE TABLE IF NOT EXISTS dt_verdict_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    action TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    chamber TEXT NOT NULL,
+    layer INTEGER,
+    verdict TEXT,
+    fault_type TEXT,
+    comment TEXT,
+    user TEXT
+);
+CREATE TABLE IF NOT EXISTS dt_jobs (
+    run INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    queued REAL,
+    started REAL,
+    finished REAL
+);
+"""
+
+
+@dataclass(frozen=True)
+class LayerVerdict:
+    run: int
+    chamber: str
+    layer: int
+    verdict: str
+    fault_type: str | None
+    comment: str
+    user: str
+    net_score: float | None
+    net_status: str | None
+    updated: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    run: int
+    state: str
+    message: str
+    queued: float | None
+    started: float | None
+    finished: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.state in (PENDING, RUNNING)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+class ChamberLabels:
+    """The DT tables of one :class:`LabelStore`."""
+
+    def __init__(self, store: LabelStore, *, create: bool = True) -> None:
+        """``create``: make the tables if missing (never in a read-only store)."""
+        self.store = store
+        if create and not store.read_only:
+            with store.write() as conn:
+                for statement in SCHEMA.split(";"):
+                    conn.execute(statement)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a query; none when the tables do not exist (a read-only older database)."""
+        with self.store.read() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dt_verdicts'"
+            ).fetchone()
+            return conn.execute(sql, args).fetchall() if found else []
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def save(
+        self,
+        run: int,
+        chamber: str,
+        layer: int,
+        verdict: str,
+        *,
+        fault_type: str | None = None,
+        comment: str = "",
+        user: str = "",
+        net_score: float | None = None,
+        net_status: str | None = None,
+    ) -> LayerVerdict:
+        """Insert or replace the verdict on one layer; one transaction."""
+        if verdict not in (*VERDICTS, SKIPPED):
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        if fault_type is not None and fault_type not in FAULT_TYPES:
+            raise ValueError(f"unknown fault type {fault_type!r}")
+        now = time.time()
+        row = (run, chamber, layer, verdict, fault_type, comment, user, net_score, net_status)
+        with self.store.write() as conn:
+            conn.execute(
+                """INSERT INTO dt_verdicts (run, chamber, layer, verdict, fault_type, comment,
+                                            user, net_score, net_status, updated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (run, chamber, layer) DO UPDATE SET
+                     verdict=excluded.verdict, fault_type=excluded.fault_type,
+                     comment=excluded.comment, user=excluded.user, net_score=excluded.net_score,
+                     net_status=excluded.net_status, updated=excluded.updated""",
+                (*row, now),
+            )
+            self._log(conn, "save", run, chamber, layer, verdict, fault_type, comment, user)
+        return LayerVerdict(*row, now)
+
+    def skip(self, run: int, chamber: str, layers: dict[int, Any], user: str = "") -> int:
+        """Mark the chamber's unlabelled ``layers`` (layer -> its result) as skipped."""
+        done = self.for_chamber(run, chamber)
+        todo = {n: r for n, r in layers.items() if n not in done}
+        for n, r in todo.items():
+            self.save(
+                run,
+                chamber,
+                n,
+                SKIPPED,
+                user=user,
+                net_score=r.get("score"),
+                net_status=r.get("status"),
+            )
+        return len(todo)
+
+    def delete(self, run: int, chamber: str, layer: int, *, user: str = "") -> bool:
+        """Remove the verdict on one layer; whether there was one."""
+        with self.store.write() as conn:
+            n = conn.execute(
+                "DELETE FROM dt_verdicts WHERE run=? AND chamber=? AND layer=?",
+                (run, chamber, layer),
+            ).rowcount
+            self._log(conn, "delete", run, chamber, layer, None, None, None, user)
+        return n > 0
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, action: str, *row: Any) -> None:
+        conn.execute(
+            """INSERT INTO dt_verdict_log (time, action, run, chamber, layer, verdict,
+                                           fault_type, comment, user)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (time.time(), action, *row),
+        )
+
+    def for_chamber(self, run: int, chamber: str) -> dict[int, LayerVerdict]:
+        rows = self._rows(
+            "SELECT * FROM dt_verdicts WHERE run=? AND chamber=? ORDER BY layer", (run, chamber)
+        )
+        return {int(r["layer"]): _verdict(r) for r in rows}
+
+    def for_run(self, run: int) -> dict[str, dict[int, LayerVerdict]]:
+        out: dict[str, dict[int, LayerVerdict]] = {}
+        for r in self._rows("SELECT * FROM dt_verdicts WHERE run=?", (run,)):
+            out.setdefault(str(r["chamber"]), {})[int(r["layer"])] = _verdict(r)
+        return out
+
+    def all(self) -> list[LayerVerdict]:
+        rows = self._rows("SELECT * FROM dt_verdicts ORDER BY run, chamber, layer")
+        return [_verdict(r) for r in rows]
+
+    def log_count(self) -> int:
+        return len(self._rows("SELECT id FROM dt_verdict_log"))
+
+    # -- re-evaluation jobs ------------------------------------------------------------------
+    def claim_job(self, run: int) -> RunJob | None:
+        """Queue a run unless it is already queued or running (then None)."""
+        with self.store.write() as conn:
+            row = conn.execute("SELECT state FROM dt_jobs WHERE run=?", (run,)).fetchone()
+            if row is not None and row["state"] in (PENDING, RUNNING):
+                return None
+            conn.execute(
+                """INSERT INTO dt_jobs (run, state, message, queued, started, finished)
+                   VALUES (?, ?, '', ?, NULL, NULL)
+                   ON CONFLICT (run) DO UPDATE SET state=excluded.state, message='',
+                     queued=excluded.queued, started=NULL, finished=NULL""",
+                (run, PENDING, time.time()),
+            )
+            return _job(conn.execute("SELECT * FROM dt_jobs WHERE run=?", (run,)).fetchone())
+
+    def set_job(self, run: int, state: str, message: str = "") -> RunJob:
+        if state not in JOB_STATES or state == PENDING:
+            raise ValueError(f"a claimed job cannot go to state {state!r}")
+        column = "started" if state == RUNNING else "finished"
+        with self.store.write() as conn:
+            conn.execute(
+                f"""INSERT INTO dt_jobs (run, state, message, {column}) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (run) DO UPDATE SET state=excluded.state,
+                      message=excluded.message, {column}=excluded.{column}""",
+                (run, state, message, time.time()),
+            )
+            return _job(conn.execute("SELECT * FROM dt_jobs WHERE run=?", (run,)).fetchone())
+
+    def job(self, run: int) -> RunJob | None:
+        rows = self._rows("SELECT * FROM dt_jobs WHERE run=?", (run,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self) -> dict[int, RunJob]:
+        return {int(r["run"]): _job(r) for r in self._rows("SELECT * FROM dt_jobs ORDER BY run")}
+
+    def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
+        """Jobs left queued or running by a server that stopped can never finish: mark them."""
+        with self.store.write() as conn:
+            n = conn.execute(
+                "UPDATE dt_jobs SET state=?, message=?, finished=? WHERE state IN (?, ?)",
+                (ERROR, message, time.time(), PENDING, RUNNING),
+            ).rowcount
+        return int(n)
+
+
+def _verdict(row: sqlite3.Row) -> LayerVerdict:
+    return LayerVerdict(
+        run=int(row["run"]),
+        chamber=str(row["chamber"]),
+        layer=int(row["layer"]),
+        verdict=str(row["verdict"]),
+        fault_type=row["fault_type"],
+        comment=str(row["comment"] or ""),
+        user=str(row["user"] or ""),
+        net_score=None if row["net_score"] is None else float(row["net_score"]),
+        net_status=row["net_status"],
+        updated=float(row["updated"]),
+    )
+
+
+def _job(row: sqlite3.Row) -> RunJob:
+    return RunJob(
+        run=int(row["run"]),
+        state=str(row["state"]),
+        message=str(row["message"] or ""),
+        queued=row["queued"],
+        started=row["started"],
+        finished=row["finished"],
+    )

@@ -1,0 +1,654 @@
+"""Per-fill cross-check: each luminometer against the consensus of the others, LS by LS.
+
+Each luminometer's log ratio to the median of the others (STABLE BEAMS LS, values > 0) is
+compared with what is normal, learnt from the fill itself, never from labels:
+
+* **offsets**: the fill-level offset (``median_ratio``) and per-run offsets (each run anchored
+  on its first LS: steps of 1-3 % at run boundaries are normal, a step inside a run is not);
+* **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
+  Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
+* **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
+  their own), slow wander from 30-LS differences, and how heavy the tails are;
+* **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
+  excursion larger than the jump is flagged, none where it moves by more than 10 %.
+
+A luminometer is flagged where its residual leaves ``threshold`` robust spreads (short scale:
+against a running median; long scale: the running median itself); ``threshold`` follows from
+a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
+departs from each other luminometer on its own (pair by pair), which names the one off; the
+echo a huge excursion leaves in the others' consensus is dropped. Short excursions give
+``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
+whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
+or negative values while the others see beam give ``gap``. With two luminometers only the
+disagreement is known: both are ``undecided``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from pltanomaly.core.atomic import write_json_atomic
+from pltanomaly.luminometers.brilcalc import (
+    BrilcalcError,
+    luminometer_columns,
+    read_fills,
+    stable_values,
+)
+
+MAD_TO_SIGMA = 1.4826
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CrosscheckConfig:
+    """Knobs of the cross-check; ``false_alarm_per_ls`` sets every threshold."""
+
+    false_alarm_per_ls: float = 1e-6
+    """Two-sided probability per LS and test that Gaussian noise crosses the threshold."""
+    min_present_ls: int = 20
+    """A luminometer with fewer valid STABLE BEAMS LS in the fill is ``absent``."""
+    local_window: int = 31
+    """LS of the running median a short excursion is measured against (dips up to half)."""
+    long_window: int = 9
+    """LS of the running median a long excursion (step, drift) is measured on."""
+    noise_window: int = 41
+    """LS over which the local noise is measured."""
+    max_slope: float = 0.03
+    """Largest linearity slope fitted, per unit of luminosity relative to the fill median:
+    published slopes (0.05-0.3 % per Hz/ub of SBIL) move a ratio by ~1 % over a fill whose
+    luminosity falls by a factor 2-3."""
+    run_anchor_ls: int = 60
+    """A run's offset is the median of its first this many LS (a step inside a run is then
+    an excursion from it; steps at run boundaries are normal)."""
+    wander_lag: int = 30
+    """LS apart of the differences that measure the slow wander of a ratio (a step moves only
+    this many of them, so it cannot hide itself by inflating the wander)."""
+    run_min_ls: int = 20
+    """Runs with fewer LS share the fill-level offset."""
+    scan_pad: int = 3
+    """LS either side of a beam change (scan, edge) it still covers; the first and last LS of
+    the fill are never flagged."""
+    scan_step: float = 0.10
+    """Where the others' luminosity moves by more than this within ``scan_pad`` LS (a scan,
+    a dump: not levelling), nothing is flagged: ratios there follow the timing of each
+    luminometer's LS, not its health."""
+    min_relative_lumi: float = 0.05
+    """LS where the others' luminosity is below this fraction of its fill median (beam dump,
+    ramp) are not judged: ratios of near-zero values mean nothing."""
+    scale_limit: float = 0.10
+    """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
+    spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
+    short_max: int = 20
+    """Events up to this many LS are dips or spikes."""
+    merge_gap: int = 5
+    """Flagged LS this close are one event."""
+    min_gap_ls: int = 10
+    """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
+    experts' missing lists)."""
+    echo_ratio: float = 3.0
+    """An event facing an opposite one of another luminometer this many times larger, at
+    the same LS, is that one's echo in the consensus and is dropped."""
+    tail_quantile: float | None = 0.9
+    """Quantile of the short-scale residual that measures how heavy the noise's tails are."""
+    far_tail_quantile: float = 0.99
+    far_tail_cap: float = 2.0
+    """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
+    noise_gap: int = 200
+    noise_min_events: int = 3
+    """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
+    least ``noise_min_events`` of them, are one ``noise`` event (a jumpy luminometer)."""
+
+    @property
+    def threshold(self) -> float:
+        """Robust spreads a residual must leave to be flagged."""
+        return float(norm.isf(self.false_alarm_per_ls / 2))
+
+
+def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    return pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy(float)
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of the finite values (0 if none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
+
+
+def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
+    """How much wider than Gaussian the tails of a luminometer's residual are (>= 1): its
+    ``quantile`` of ``|z|`` over the Gaussian one. Dividing by it keeps the false-alarm rate
+    of a jumpy luminometer (RAMSES at low luminosity, BCM1FSI) near the nominal one; short
+    anomalies cover far fewer LS than ``1 - quantile`` of a fill and do not move it."""
+    finite = np.abs(z[np.isfinite(z)])
+    if finite.size < 50:
+        return 1.0
+    gaussian = float(norm.isf((1 - quantile) / 2))
+    return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
+
+
+def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
+    """The heavy-tail factor of a luminometer's short-scale residual: the larger of the one at
+    ``config.tail_quantile`` and the one at ``config.far_tail_quantile``, the latter capped at
+    ``config.far_tail_cap`` (an anomaly filling the top of the far tail raises its own
+    threshold by no more than that)."""
+    if not config.tail_quantile:
+        return 1.0
+    near = heavy_tail_factor(z, config.tail_quantile)
+    far = min(heavy_tail_factor(z, config.far_tail_quantile), config.far_tail_cap)
+    return max(near, far)
+
+
+def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
+    offsets = np.zeros(logs.shape[1])
+    for _ in range(iterations):
+        consensus = np.nanmedian(logs - offsets, axis=1)
+        offsets = np.nanmedian(logs - consensus[:, None], axis=0)
+        offsets -= np.nanmedian(offsets)
+    return offsets
+
+
+def fit_linearity(
+    ratio: np.ndarray,
+    lumi: np.ndarray,
+    run: np.ndarray,
+    run_min_ls: int,
+    max_slope: float = np.inf,
+    anchor: int = 0,
+    iterations: int = 10,
+) -> tuple[np.ndarray, float]:
+    """Robust fit of a log ratio as per-run offset + slope x luminosity (Huber weights,
+    offsets and slope solved jointly; runs shorter than ``run_min_ls`` share one offset).
+
+    ``lumi`` is the consensus luminosity relative to its fill median. Returns the fitted
+    values and the slope (per unit relative luminosity), at most ``max_slope`` in size: a
+    ratio that moves more with the luminosity than linearity does is an anomaly (a drift or
+    step), not something to fit away. With ``anchor``, each run's offset is the median of its
+    first ``anchor`` LS, so that a step inside a run stays in the residual after it."""
+    x = np.clip(lumi, 0.0, 3.0) - 1.0
+    _, run_index, counts = np.unique(run, return_inverse=True, return_counts=True)
+    group = np.where(counts[run_index] >= run_min_ls, run_index, -1)
+    _, group = np.unique(group, return_inverse=True)
+    weight = np.ones_like(ratio)
+    fitted, slope = np.full_like(ratio, np.median(ratio)), 0.0
+    for _ in range(iterations):
+        total = np.bincount(group, weight)
+        x_mean = np.bincount(group, weight * x) / total
+        y_mean = np.bincount(group, weight * ratio) / total
+        xc, yc = x - x_mean[group], ratio - y_mean[group]
+        denominator = np.sum(weight * xc * xc)
+        slope = float(np.sum(weight * xc * yc) / denominator) if denominator > 0 else 0.0
+        slope = float(np.clip(slope, -max_slope, max_slope))
+        y_mean = np.bincount(group, weight * (ratio - slope * x)) / total + slope * x_mean
+        fitted = y_mean[group] + slope * xc
+        residual = ratio - fitted
+        scale = max(robust_sigma(residual), 1e-6)
+        weight = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+    if anchor:
+        detrended = ratio - slope * x
+        firsts = np.array([np.median(detrended[group == g][:anchor]) for g in range(total.size)])
+        fitted = firsts[group] + slope * x
+    return fitted, slope
+
+
+def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray:
+    """Per LS, how much the beam changes around it (scans, levelling, edges): the sum of the
+    relative steps of the luminosity within ``pad`` LS that are unlike its smooth decay (by
+    more than ``threshold`` robust spreads); 0 elsewhere, infinite at the fill edges. In a
+    scan luminometers that integrate an LS a little apart differ by up to that sum.
+
+    ``logs`` (LS x luminometer, log luminosity) holds the luminometers that judge: the others
+    than the one judged (so that its own excursion never counts as a beam change), or both
+    when there are only two (then both must step the same way). An excursion smaller than
+    the beam change around it is something every luminometer follows."""
+    n = logs.shape[0]
+    if n < 3:
+        return np.full(n, np.inf)
+    filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
+    columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
+    big = np.ones(n - 1, dtype=bool)
+    signs = np.zeros(n - 1)
+    size = np.full(n - 1, np.inf)
+    for series in columns:
+        step = np.diff(series)
+        centred = step - np.nanmedian(step)
+        big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
+        signs += np.sign(centred)
+        size = np.minimum(size, np.abs(centred))
+    jump = np.where(big & (np.abs(signs) == len(columns)), size, 0.0)
+    width = 2 * pad + 2
+    spread = pd.Series(np.r_[jump, 0.0]).rolling(width, center=True, min_periods=1).sum()
+    spread = spread.to_numpy().copy()
+    spread[: min(n, pad)] = np.inf
+    spread[max(0, n - pad) :] = np.inf
+    return spread
+
+
+def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
+    """Runs of true values as (first, last) indices, merging gaps of up to ``merge_gap``."""
+    where = np.flatnonzero(flags)
+    if where.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(where) > merge_gap + 1)
+    starts = np.r_[where[0], where[breaks + 1]]
+    ends = np.r_[where[breaks], where[-1]]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _event_type(residual: np.ndarray, length: int, at_run_end: bool, short_max: int) -> str:
+    """``dip``/``spike`` when short; else ``wave`` when the residual swings both ways,
+    ``drift`` when it trends (more strongly required for an event reaching the end of its
+    run, which a step also does), ``step`` otherwise."""
+    magnitude = float(np.median(residual))
+    if length <= short_max:
+        return "dip" if magnitude < 0 else "spike"
+    centred = residual - residual.mean()
+    if (
+        min(np.mean(centred > 0), np.mean(centred < 0)) > 0.3
+        and np.mean(np.sign(residual) != np.sign(magnitude)) > 0.25
+    ):
+        return "wave"
+    trend = np.corrcoef(np.arange(length), residual)[0, 1] if np.std(residual) > 0 else 0.0
+    return "drift" if abs(trend) > (0.8 if at_run_end else 0.6) else "step"
+
+
+def _score(z: float, threshold: float) -> float:
+    return float(1.0 - 0.5 ** (abs(z) / threshold))
+
+
+def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
+    run, ls, time = stable["run"].to_numpy(), stable["ls"].to_numpy(), stable["time"].to_numpy()
+    return {
+        "type": kind,
+        "first": f"{run[first]}:{ls[first]}",
+        "last": f"{run[last]}:{ls[last]}",
+        "start": float(time[first]),
+        "end": float(time[last]) + 23.31,
+        "magnitude": round(float(magnitude), 6),
+        "score": round(_score(z, threshold), 4),
+        "n_ls": int(last - first + 1),
+    }
+
+
+def _luminometer_events(
+    logs: np.ndarray,
+    column: int,
+    offsets: np.ndarray,
+    present: list[int],
+    stable: pd.DataFrame,
+    lumi: np.ndarray,
+    config: CrosscheckConfig,
+) -> tuple[list[dict], dict]:
+    """Events of one luminometer against the consensus of the others, and its summary."""
+    threshold = config.threshold
+    others = [c for c in present if c != column]
+    reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
+    ratio = logs[:, column] - reference
+    judges = others if len(others) >= 2 else present
+    beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
+    valid = np.flatnonzero(np.isfinite(ratio))
+    summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
+    events: list[dict] = []
+    run = stable["run"].to_numpy()[valid]
+    fill_offset = float(np.median(ratio[valid]))
+    if abs(math.expm1(fill_offset)) > config.scale_limit and scale_by_pairs(
+        logs, column, others, valid, None, config
+    ):
+        events.append(
+            _event(
+                "scale",
+                valid[0],
+                valid[-1],
+                stable,
+                math.expm1(fill_offset),
+                10 * threshold,
+                threshold,
+            )
+        )
+    run_medians = pd.Series(ratio[valid]).groupby(run).median()
+    for run_number, run_offset in run_medians.items():
+        shift = math.expm1(run_offset - fill_offset)
+        rows = valid[run == run_number]
+        if (
+            abs(shift) > config.scale_limit
+            and rows.size >= config.run_min_ls
+            and not events
+            and scale_by_pairs(logs, column, others, rows, valid, config)
+        ):
+            events.append(
+                _event("scale", rows[0], rows[-1], stable, shift, 10 * threshold, threshold)
+            )
+    if valid.size < 3:
+        return events, summary
+    y = ratio[valid]
+    fitted, slope = fit_linearity(
+        y, lumi[valid], run, config.run_min_ls, config.max_slope, config.run_anchor_ls
+    )
+    residual = y - fitted
+    diffs = np.diff(residual)
+    noise_floor = max(robust_sigma(diffs) / math.sqrt(2), 1e-5)
+    local = (
+        MAD_TO_SIGMA
+        / math.sqrt(2)
+        * pd.Series(np.abs(np.r_[diffs, diffs[-1:]] - np.median(diffs)))
+        .rolling(config.noise_window, center=True, min_periods=1)
+        .median()
+        .to_numpy()
+    )
+    sigma = np.maximum(local, noise_floor)
+    lag = min(config.wander_lag, residual.size - 1)
+    wander = max(robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2), noise_floor)
+    sigma = np.maximum(sigma, wander)
+    short = (residual - _rolling_median(residual, config.local_window)) / sigma
+    tail = tail_factor(short, config)
+    short /= tail
+    long = _rolling_median(residual, config.long_window) / (sigma * tail)
+    z = np.where(np.abs(short) > np.abs(long), short, long)
+    excursion = np.abs(z) * sigma * tail
+    lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
+    calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
+    flags = (np.abs(z) > threshold) & calm & lit
+    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
+    run_ends = np.r_[run[1:] != run[:-1], True]
+    for first, last in _segments(flags, config.merge_gap):
+        part = residual[first : last + 1]
+        magnitude = math.expm1(float(np.median(part)))
+        peak = float(np.max(np.abs(z[first : last + 1])))
+        if abs(magnitude) < 1e-12:
+            continue
+        if not confirmed_by_pairs(
+            logs, column, others, valid[first], valid[last], magnitude, config
+        ):
+            continue
+        kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
+        events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
+    return events, summary
+
+
+def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
+    """Chains of short excursions (dips, spikes, waves) of one luminometer, each within
+    ``config.noise_gap`` LS of the previous, become one ``noise`` event when they count
+    ``config.noise_min_events`` or more; other events are kept as they are."""
+    short = sorted(
+        (e for e in events if e["type"] in ("dip", "spike", "wave")), key=lambda e: e["start"]
+    )
+    kept = [e for e in events if e["type"] not in ("dip", "spike", "wave")]
+    chain: list[dict] = []
+
+    def close() -> None:
+        if len(chain) >= config.noise_min_events:
+            biggest = max(chain, key=lambda e: abs(e["magnitude"]))
+            kept.append(
+                {
+                    **biggest,
+                    "type": "noise",
+                    "first": chain[0]["first"],
+                    "last": chain[-1]["last"],
+                    "start": chain[0]["start"],
+                    "end": chain[-1]["end"],
+                    "score": max(e["score"] for e in chain),
+                    "n_ls": sum(e["n_ls"] for e in chain),
+                    "n_excursions": len(chain),
+                }
+            )
+        else:
+            kept.extend(chain)
+        chain.clear()
+
+    for event in short:
+        if chain and event["start"] - chain[-1]["end"] > config.noise_gap * 23.31:
+            close()
+        chain.append(event)
+    close()
+    return kept
+
+
+def _gap_events(
+    values: np.ndarray, column: int, present: list[int], raw: np.ndarray, config: CrosscheckConfig
+) -> list[tuple[int, int]]:
+    """(first, last) LS of zero/negative values of a present luminometer while two others
+    see beam (LS without a row are not gaps: brilcalc was given a run/LS selection)."""
+    others_live = np.sum(np.isfinite(values[:, [c for c in present if c != column]]), axis=1) >= 2
+    with np.errstate(invalid="ignore"):
+        dead = (raw <= 0) & others_live
+    return [
+        (first, last) for first, last in _segments(dead, 0) if last - first + 1 >= config.min_gap_ls
+    ]
+
+
+def scale_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    rows: np.ndarray,
+    reference: np.ndarray | None,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column``'s median ratio to each other luminometer over LS ``rows``
+    is off by more than ``config.scale_limit`` the same way (one may disagree when four or more
+    others): from 1 for a whole fill (``reference`` None), else from that ratio over the
+    ``reference`` LS (a run against its fill)."""
+    needed = len(others) - (1 if len(others) >= 4 else 0)
+    signs = []
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[rows][np.isfinite(pair[rows])]
+        if inside.size == 0:
+            continue
+        base = 0.0
+        if reference is not None:
+            outside = pair[reference][np.isfinite(pair[reference])]
+            base = float(np.median(outside)) if outside.size else 0.0
+        shift = math.expm1(float(np.median(inside)) - base)
+        signs.append(np.sign(shift) if abs(shift) > config.scale_limit else 0.0)
+    if not signs:
+        return False
+    for sign in (1.0, -1.0):
+        if sum(1 for s in signs if s == sign) >= needed:
+            return True
+    return False
+
+
+def confirmed_by_pairs(
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    first: int,
+    last: int,
+    magnitude: float,
+    config: CrosscheckConfig,
+) -> bool:
+    """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
+    luminometer with data there (one may disagree when four or more): the ratio to that one
+    moves the same way by at least half the threshold of that pair's local noise, measured
+    against ``config.local_window`` LS either side. An event that only echoes another
+    luminometer's excursion in the consensus (or that two luminometers share) fails."""
+    n = logs.shape[0]
+    lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
+    agree = available = 0
+    for other in others:
+        pair = logs[:, column] - logs[:, other]
+        inside = pair[first : last + 1]
+        around = np.r_[pair[lo:first], pair[last + 1 : hi]]
+        inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
+        if inside.size == 0:
+            continue
+        available += 1
+        if around.size < 3:
+            agree += 1
+            continue
+        window = pair[lo:hi]
+        window = window[np.isfinite(window)]
+        sigma = max(
+            robust_sigma(np.diff(window)) / math.sqrt(2),
+            robust_sigma(np.diff(pair[np.isfinite(pair)])) / math.sqrt(2),
+            1e-5,
+        )
+        shift = float(np.median(inside) - np.median(around))
+        sigma /= math.sqrt(min(inside.size, around.size, 16))
+        if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
+            agree += 1
+    needed = available - (1 if available >= 4 else 0)
+    return available > 0 and agree >= needed
+
+
+def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
+    """Drop, in place, an event that lies within (30 s) an opposite event of another
+    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves
+    the consensus the others are judged against, and they show its echo."""
+    flat = [(name, e) for name, events in found.items() for e in events]
+    echoes = {
+        id(event)
+        for name, event in flat
+        for other, big in flat
+        if other != name
+        and big["start"] - 30 <= event["start"]
+        and event["end"] <= big["end"] + 30
+        and np.sign(big["magnitude"]) != np.sign(event["magnitude"])
+        and abs(big["magnitude"]) >= ratio * abs(event["magnitude"])
+    }
+    for name, events in found.items():
+        found[name] = [e for e in events if id(e) not in echoes]
+
+
+def crosscheck_fill(
+    table: pd.DataFrame, fill: int, year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict:
+    """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
+    (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        return _crosscheck(table, fill, year, config or CrosscheckConfig())
+
+
+def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
+    names = luminometer_columns(table)
+    stable, values = stable_values(table)
+    times = (stable if len(stable) else table)["time"].to_numpy(float)
+    result: dict = {
+        "fill": int(fill),
+        "year": year,
+        "start": float(times.min()) if times.size else None,
+        "end": float(times.max()) + 23.31 if times.size else None,
+        "source": "brilcalc",
+        "anomalous": False,
+        "n_ls": len(stable),
+        "luminometers": {},
+    }
+    counts = np.sum(np.isfinite(values), axis=0) if len(stable) else np.zeros(len(names))
+    present = [i for i, count in enumerate(counts) if count >= config.min_present_ls]
+    entries = {name: {"status": "absent", "score": 0.0, "events": []} for name in names}
+    if len(present) < 2:
+        for i in present:
+            entries[names[i]].update(status="undecided", reason="no other luminometer")
+        result["luminometers"] = entries
+        return result
+    logs = np.log(values)
+    offsets = np.zeros(len(names))
+    offsets[present] = _consensus_offsets(logs[:, present])
+    consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
+    lumi = np.exp(consensus - np.nanmedian(consensus))
+    found: dict[str, list[dict]] = {}
+    for i in present:
+        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)
+        raw = stable[names[i]].to_numpy(float)
+        for first, last in _gap_events(values, i, present, raw, config):
+            events.append(
+                _event("gap", first, last, stable, -1.0, 10 * config.threshold, config.threshold)
+            )
+        found[names[i]] = merge_noise(events, config)
+        entries[names[i]].update(summary)
+    suppress_echoes(found, config.echo_ratio)
+    for name, events in found.items():
+        events.sort(key=lambda e: e["start"])
+        status = "normal"
+        if events:
+            status = "anomalous" if len(present) >= 3 else "undecided"
+        entries[name].update(
+            status=status,
+            score=max((e["score"] for e in events), default=0.0),
+            events=events,
+        )
+    result["luminometers"] = entries
+    result["anomalous"] = any(e["status"] == "anomalous" for e in entries.values())
+    return result
+
+
+def crosscheck_fills(
+    tables: dict[int, pd.DataFrame], year: int | None = None, config: CrosscheckConfig | None = None
+) -> dict[int, dict]:
+    """:func:`crosscheck_fill` for every fill of ``tables``."""
+    return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+
+
+def report_fields(result: dict) -> dict:
+    """What ``report.parquet`` gains per fill from its cross-check result: the luminometers
+    compared (not absent), those found anomalous and those undecided."""
+    entries = result["luminometers"]
+    return {
+        "lumi_compared": sorted(n for n, e in entries.items() if e["status"] != "absent"),
+        "lumi_anomalous": sorted(n for n, e in entries.items() if e["status"] == "anomalous"),
+        "lumi_undecided": sorted(n for n, e in entries.items() if e["status"] == "undecided"),
+    }
+
+
+def write_result(result: dict, folder: str | Path) -> Path:
+    """Write a fill's result atomically to ``folder/{fill}.json`` (``folder`` is
+    ``results/{year}/lumi``); returns the path."""
+    path = Path(folder) / f"{result['fill']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, result)
+    return path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lumi-check", help="cross-check luminometers per fill from brilcalc --byls CSVs"
+    )
+    parser.add_argument("csv", nargs="+", type=Path, help="brilcalc --byls CSV files (.gz too)")
+    parser.add_argument("--year", type=int, default=None, help="year written in each result")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for {fill}.json (results/{year}/lumi)"
+    )
+    parser.add_argument("--fills", type=int, nargs="*", default=None, help="only these fills")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad line instead of dropping it"
+    )
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    read = read_fills(args.csv, strict=args.strict)
+    for error in read.dropped:
+        log.warning("dropped: %s", error)
+    for fill, errors in sorted(read.failed.items()):
+        log.error("fill %d not checked: %s", fill, "; ".join(str(e) for e in errors))
+    wanted = set(args.fills) if args.fills else None
+    written = 0
+    for fill, table in read.tables.items():
+        if wanted is not None and fill not in wanted:
+            continue
+        result = crosscheck_fill(table, fill, args.year)
+        write_result(result, args.out)
+        written += 1
+        flagged = [n for n, e in result["luminometers"].items() if e["status"] == "anomalous"]
+        log.info("fill %d: %s", fill, ", ".join(flagged) if flagged else "no luminometer off")
+    if written == 0 and read.failed:
+        raise BrilcalcError(args.csv[0], None, "no fill could be read")
+    print(
+        f"{written} fills written to {args.out}; {len(read.failed)} failed; "
+        f"{len(read.dropped)} rows dropped"
+    )
+    return 1 if read.failed else 0

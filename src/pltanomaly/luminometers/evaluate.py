@@ -1,0 +1,315 @@
+"""Score cross-check results, and the public ratio-window rule, against the validation log.
+
+Per luminometer, on the STABLE BEAMS LS where it has data and outside the log's ignore zones:
+
+* **LS level**: precision, recall and F1 of the LS inside events against the LS inside truth
+  ranges (:mod:`.validation_log` says which reasons are truth);
+* **ranges found**: a truth range counts as found when an event of that luminometer overlaps it;
+* **false events**: events overlapping no truth range (events lying mostly in ignore zones are
+  neutral), per 100 fill-hours of STABLE BEAMS; without a log every event is false;
+* **fill level**: a (fill, luminometer) is truly bad when a truth range touches its data, and
+  called bad when it has an event.
+
+The public rule (:func:`public_rule_result`) is the anchor: per LS the ratio to each other
+luminometer, cut at the fill's mean +- 3 sigma but never tighter than [0.95, 1.05].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, stable_values
+from pltanomaly.luminometers.names import log_name
+from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
+
+LS_SECONDS = 23.31
+KEY = 1_000_000
+
+
+def _key(text: str) -> int:
+    run, _, ls = text.partition(":")
+    return int(run) * KEY + int(ls)
+
+
+@dataclass
+class LuminometerScore:
+    """Counts of one luminometer over the scored fills."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    ranges_found: int = 0
+    ranges: int = 0
+    events: int = 0
+    false_events: int = 0
+    fills_tp: int = 0
+    fills_fp: int = 0
+    fills_fn: int = 0
+    flagged_fills: list[int] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def f1(self) -> float:
+        total = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / total if total else float("nan")
+
+    def add(self, other: LuminometerScore) -> None:
+        for name in ("tp", "fp", "fn", "ranges_found", "ranges", "events", "false_events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("fills_tp", "fills_fp", "fills_fn"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.flagged_fills += other.flagged_fills
+        self.missed += other.missed
+
+
+@dataclass
+class Evaluation:
+    """Scores per luminometer, their total, and the fill-hours scored."""
+
+    per_luminometer: dict[str, LuminometerScore]
+    total: LuminometerScore
+    fill_hours: float
+    fills: int
+
+    @property
+    def false_per_100h(self) -> float:
+        return 100 * self.total.false_events / self.fill_hours if self.fill_hours else float("nan")
+
+    def as_dict(self) -> dict:
+        def row(score: LuminometerScore) -> dict:
+            return {
+                **asdict(score),
+                "precision": score.precision,
+                "recall": score.recall,
+                "f1": score.f1,
+            }
+
+        return {
+            "fills": self.fills,
+            "fill_hours": self.fill_hours,
+            "false_events_per_100h": self.false_per_100h,
+            "total": row(self.total),
+            "luminometers": {name: row(s) for name, s in self.per_luminometer.items()},
+        }
+
+
+def _bound_text(bound: tuple[int, int] | None) -> str:
+    return "-1" if bound is None else f"{bound[0]}:{bound[1]}"
+
+
+def _event_mask(keys: np.ndarray, events: list[dict]) -> np.ndarray:
+    mask = np.zeros(keys.shape, dtype=bool)
+    for event in events:
+        mask |= (keys >= _key(event["first"])) & (keys <= _key(event["last"]))
+    return mask
+
+
+def score_fill(
+    table: pd.DataFrame, result: Mapping, entry: FillEntry | None
+) -> dict[str, LuminometerScore]:
+    """Scores of one fill's result against its log entry (None: no log, every event false)."""
+    stable, values = stable_values(table)
+    keys = stable["run"].to_numpy(np.int64) * KEY + stable["ls"].to_numpy(np.int64)
+    run, ls = stable["run"].to_numpy(), stable["ls"].to_numpy()
+    scores: dict[str, LuminometerScore] = {}
+    for column, name in enumerate(luminometer_columns(table)):
+        found = result.get("luminometers", {}).get(name)
+        if found is None or found.get("status") == "absent":
+            continue
+        has_data = np.isfinite(values[:, column])
+        logged = log_name(name)
+        truth_ranges = [r for r in entry.truth if r.luminometer == logged] if entry else []
+        ignore = np.zeros(keys.shape, dtype=bool)
+        for zone in entry.ignore if entry else []:
+            if zone.luminometer == logged:
+                ignore |= zone.mask(run, ls)
+        universe = has_data & ~ignore
+        pairs = [(r, r.mask(run, ls) & universe) for r in truth_ranges]
+        pairs = [(r, m) for r, m in pairs if m.any()]
+        truth_masks = [m for _, m in pairs]
+        truth = np.logical_or.reduce(truth_masks) if truth_masks else np.zeros_like(universe)
+        events = found.get("events", [])
+        predicted = _event_mask(keys, events) & universe
+        score = LuminometerScore(
+            tp=int(np.sum(truth & predicted)),
+            fp=int(np.sum(predicted & ~truth)),
+            fn=int(np.sum(truth & ~predicted)),
+            ranges=len(truth_masks),
+            events=len(events),
+        )
+        event_masks = [_event_mask(keys, [e]) for e in events]
+        for truth_range, m in pairs:
+            if any((m & em).any() for em in event_masks):
+                score.ranges_found += 1
+            else:
+                score.missed.append(
+                    f"{truth_range.fill} {name} {_bound_text(truth_range.begin)}.."
+                    f"{_bound_text(truth_range.end)} {truth_range.reason!r} ({int(m.sum())} LS)"
+                )
+        for em in event_masks:
+            in_data = em & has_data
+            if any((em & m).any() for m in truth_masks):
+                continue
+            if in_data.any() and np.mean(ignore[in_data]) >= 0.5:
+                continue
+            score.false_events += 1
+        bad, called = bool(truth_masks), bool(events)
+        score.fills_tp, score.fills_fp, score.fills_fn = (
+            int(bad and called),
+            int(called and not bad),
+            int(bad and not called),
+        )
+        if called:
+            score.flagged_fills.append(int(result["fill"]))
+        scores[name] = score
+    return scores
+
+
+def evaluate(
+    tables: Mapping[int, pd.DataFrame],
+    results: Mapping[int, Mapping],
+    log: Mapping[int, FillEntry] | None,
+) -> Evaluation:
+    """Scores over the fills with a result (and a log entry, when a log is given)."""
+    per: dict[str, LuminometerScore] = {}
+    hours = 0.0
+    fills = 0
+    for fill, result in sorted(results.items()):
+        if fill not in tables or (log is not None and fill not in log):
+            continue
+        table = tables[fill]
+        fills += 1
+        hours += int(table["stable"].sum()) * LS_SECONDS / 3600
+        entry = log.get(fill) if log is not None else None
+        for name, score in score_fill(table, result, entry).items():
+            per.setdefault(name, LuminometerScore()).add(score)
+    total = LuminometerScore()
+    for score in per.values():
+        total.add(score)
+    return Evaluation(per, total, hours, fills)
+
+
+def public_rule_result(table: pd.DataFrame, fill: int, year: int | None = None) -> dict:
+    """The public rule as a result dict: an LS of a luminometer is flagged when its ratio to
+    more than half of the others (to the one other, with two) leaves [min(mean - 3 sigma,
+    0.95), max(mean + 3 sigma, 1.05)] of that pair over the fill's STABLE BEAMS LS."""
+    names = luminometer_columns(table)
+    stable, values = stable_values(table)
+    present = [i for i in range(len(names)) if np.isfinite(values[:, i]).sum() > 0]
+    times = stable["time"].to_numpy(float)
+    entries: dict[str, dict] = {n: {"status": "absent", "score": 0.0, "events": []} for n in names}
+    for i in present:
+        others = [j for j in present if j != i]
+        if not others:
+            entries[names[i]]["status"] = "undecided"
+            continue
+        votes = np.zeros(len(stable))
+        for j in others:
+            ratio = values[:, i] / values[:, j]
+            finite = ratio[np.isfinite(ratio)]
+            if finite.size < 2:
+                continue
+            mean, sigma = float(np.mean(finite)), float(np.std(finite))
+            low, high = min(mean - 3 * sigma, 0.95), max(mean + 3 * sigma, 1.05)
+            with np.errstate(invalid="ignore"):
+                votes += (ratio < low) | (ratio > high)
+        flagged = votes > len(others) / 2 if len(others) > 1 else votes >= 1
+        events = []
+        where = np.flatnonzero(flagged)
+        if where.size:
+            breaks = np.flatnonzero(np.diff(where) > 1)
+            for first, last in zip(
+                np.r_[where[0], where[breaks + 1]], np.r_[where[breaks], where[-1]], strict=True
+            ):
+                events.append(
+                    {
+                        "type": "spike",
+                        "first": f"{stable['run'].iat[first]}:{stable['ls'].iat[first]}",
+                        "last": f"{stable['run'].iat[last]}:{stable['ls'].iat[last]}",
+                        "start": float(times[first]),
+                        "end": float(times[last]) + LS_SECONDS,
+                        "magnitude": 0.0,
+                        "score": 1.0,
+                    }
+                )
+        status = "normal" if not events else ("anomalous" if len(others) >= 2 else "undecided")
+        entries[names[i]] = {"status": status, "score": float(bool(events)), "events": events}
+    return {
+        "fill": int(fill),
+        "year": year,
+        "source": "brilcalc",
+        "rule": "public ratio window",
+        "anomalous": any(e["status"] == "anomalous" for e in entries.values()),
+        "luminometers": entries,
+    }
+
+
+def read_results(folder: str | Path) -> dict[int, dict]:
+    """The ``{fill}.json`` results of a ``results/{year}/lumi`` folder."""
+    return {
+        int(path.stem): json.loads(path.read_text())
+        for path in sorted(Path(folder).glob("*.json"))
+        if path.stem.isdigit()
+    }
+
+
+def format_table(evaluations: Mapping[str, Evaluation]) -> str:
+    """Evaluations side by side (e.g. ``{"ours": ..., "public rule": ...}``) as text."""
+    lines = [
+        f"{'method':12s} {'luminometer':11s} {'LS P':>6s} {'LS R':>6s} {'LS F1':>6s} "
+        f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'fill P':>6s} {'fill R':>6s}"
+    ]
+    for method, evaluation in evaluations.items():
+        rows = [*evaluation.per_luminometer.items(), ("all", evaluation.total)]
+        for name, s in rows:
+            fill_p = s.fills_tp / (s.fills_tp + s.fills_fp) if s.fills_tp + s.fills_fp else np.nan
+            fill_r = s.fills_tp / (s.fills_tp + s.fills_fn) if s.fills_tp + s.fills_fn else np.nan
+            lines.append(
+                f"{method:12s} {name:11s} {s.precision:6.2f} {s.recall:6.2f} {s.f1:6.2f} "
+                f"{f'{s.ranges_found}/{s.ranges}':>7s} {s.events:6d} {s.false_events:5d} "
+                f"{fill_p:6.2f} {fill_r:6.2f}"
+            )
+        lines.append(
+            f"{method:12s} false events per 100 fill-hours: {evaluation.false_per_100h:.2f} "
+            f"({evaluation.fills} fills, {evaluation.fill_hours:.1f} h)"
+        )
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate-lumi", help="score luminometer cross-check results against a validation log"
+    )
+    parser.add_argument("csv", nargs="+", type=Path, help="the brilcalc CSVs the results came from")
+    parser.add_argument("--results", type=Path, required=True, help="results/{year}/lumi folder")
+    parser.add_argument("--validation-log", type=Path, default=None, help="fillValidationLog.json")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from pltanomaly.core.atomic import write_json_atomic
+
+    tables = read_fills(args.csv).tables
+    log = read_validation_log(args.validation_log) if args.validation_log else None
+    ours = evaluate(tables, read_results(args.results), log)
+    rule = evaluate(tables, {f: public_rule_result(t, f) for f, t in tables.items()}, log)
+    print(format_table({"ours": ours, "public rule": rule}))
+    if args.json is not None:
+        write_json_atomic(args.json, {"ours": ours.as_dict(), "public_rule": rule.as_dict()})
+    return 0

@@ -1,0 +1,116 @@
+"""The luminometer year's aggregation: the fills' status records -> ``lumi/report.parquet``
+(one row per fill: the luminometers compared, those anomalous or undecided, events, score,
+status, reason), ``lumi/logs.json`` and the year's offsets plot ``lumi/offsets.png``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pltanomaly import __version__
+from pltanomaly.core.atomic import atomic_path, write_json_atomic
+from pltanomaly.core.report import status_counts
+from pltanomaly.core.steps import now, read_record, record_path
+from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP
+
+log = logging.getLogger(__name__)
+
+LIST_COLUMNS = ("luminometers", "anomalous_luminometers", "undecided_luminometers")
+
+
+def fill_log(lumi_dir: Path, fill: int) -> dict[str, Any]:
+    """The ``lumi/logs.json`` entry of a fill, from its records."""
+    table = read_record(record_path(lumi_dir, TABLE_STEP, fill))
+    check = read_record(record_path(lumi_dir, CROSSCHECK_STEP, fill))
+    if check is not None:
+        entry = {"status": check["status"], "reason": check.get("reason")}
+        if check.get("failed_step"):
+            entry["failed_step"] = check["failed_step"]
+        if str(check.get("plot", "")).startswith("failed"):
+            entry["warnings"] = [f"plot {check['plot']}"]
+    elif table is not None and table.get("status") != "ok":
+        entry = {"status": "failed", "reason": table.get("reason"), "failed_step": "table"}
+    else:
+        entry = {"status": "failed", "reason": "not processed (no status record)"}
+    records = {"table": table, "crosscheck": check}
+    entry["timings"] = {k: r.get("seconds") for k, r in records.items() if r is not None}
+    entry["versions"] = {k: r.get("version") for k, r in records.items() if r is not None}
+    if table is not None:
+        entry["sources"] = table.get("sources", [])
+        entry["n_ls"] = table.get("n_ls")
+    return entry
+
+
+def report_table(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """``lumi/report.parquet`` as an Arrow table with a fixed schema."""
+    import pyarrow as pa
+
+    fields = [
+        ("fill", pa.int64()),
+        ("year", pa.int64()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("n_ls", pa.int64()),
+        *((name, pa.list_(pa.string())) for name in LIST_COLUMNS),
+        ("n_lumi_events", pa.int64()),
+        ("max_lumi_score", pa.float64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+    schema = pa.schema(fields)
+    return pa.table({n: [r.get(n) for r in rows] for n in schema.names}, schema=schema)
+
+
+def aggregate_lumi(
+    year: int,
+    fills: Iterable[int],
+    lumi_dir: str | os.PathLike[str],
+    *,
+    meta: Mapping[str, Any] | None = None,
+) -> Any:
+    """Write ``report.parquet``, ``logs.json`` and ``offsets.png`` of a year's ``lumi``
+    folder; returns the report as an Arrow table."""
+    import pyarrow.parquet as pq
+
+    lumi_dir = Path(lumi_dir)
+    fills = sorted(int(f) for f in fills)
+    logs, rows, results = {}, [], []
+    for fill in fills:
+        entry = fill_log(lumi_dir, fill)
+        logs[str(fill)] = entry
+        check = read_record(record_path(lumi_dir, CROSSCHECK_STEP, fill)) or {}
+        row: dict[str, Any] = {"fill": fill, "year": year, "n_lumi_events": 0}
+        row.update({name: [] for name in LIST_COLUMNS})
+        row.update(check.get("row") or {})
+        row.update(status=entry["status"], reason=entry["reason"])
+        rows.append(row)
+        result_path = lumi_dir / f"{fill}.json"
+        if entry["status"] == "ok" and result_path.is_file():
+            results.append(json.loads(result_path.read_text()))
+    table = report_table(rows)
+    with atomic_path(lumi_dir / "report.parquet") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    counts = status_counts(logs.values())
+    write_json_atomic(
+        lumi_dir / "logs.json",
+        {
+            "year": int(year),
+            "generated": now(),
+            "version": __version__,
+            "counts": counts,
+            "n_anomalous": sum(1 for r in rows if r["anomalous_luminometers"]),
+            **dict(meta or {}),
+            "fills": logs,
+        },
+    )
+    from pltanomaly.luminometers.plot import plot_offsets
+
+    plot_offsets(results, lumi_dir / "offsets.png")
+    failed = [f for f, e in logs.items() if e["status"] == "failed"]
+    if failed:
+        log.warning("year %s: luminometer check failed for fill(s) %s", year, ", ".join(failed))
+    return table

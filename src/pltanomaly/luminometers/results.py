@@ -1,0 +1,77 @@
+"""Read the luminometer cross-check's outputs in a results folder: ``{year}/lumi/{fill}.json``,
+``{year}/lumi/plots/{fill}.png`` and ``{year}/lumi/tables/{fill}.parquet``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+YEAR_RE = re.compile(r"^(19|20)\d\d$")
+
+
+class LumiResults:
+    """Read-only view of the luminometer results under one results folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def folder(self, year: int) -> Path:
+        return self.root / f"{int(year):d}" / "lumi"
+
+    def json_path(self, year: int, fill: int) -> Path:
+        return self.folder(year) / f"{int(fill):d}.json"
+
+    def plot_path(self, year: int, fill: int) -> Path:
+        return self.folder(year) / "plots" / f"{int(fill):d}.png"
+
+    def table_path(self, year: int, fill: int) -> Path:
+        return self.folder(year) / "tables" / f"{int(fill):d}.parquet"
+
+    def fills(self) -> list[tuple[int, int]]:
+        """(year, fill) of every result, in order."""
+        try:
+            years = sorted(int(n) for n in os.listdir(self.root) if YEAR_RE.match(n))
+        except OSError:
+            return []
+        out = []
+        for year in years:
+            folder = self.folder(year)
+            if folder.is_dir():
+                out += [(year, int(p.stem)) for p in folder.glob("*.json") if p.stem.isdigit()]
+        return sorted(out)
+
+    def years_of(self) -> dict[int, int]:
+        """Fill -> year, over every result (a fill number belongs to one year)."""
+        return {fill: year for year, fill in self.fills()}
+
+    def load(self, year: int, fill: int) -> dict[str, Any] | None:
+        """The fill's result, or None when there is none or it cannot be read."""
+        try:
+            data = json.loads(self.json_path(year, fill).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("luminometers"), dict):
+            return None
+        return data
+
+    def table(self, year: int, fill: int) -> pd.DataFrame | None:
+        """The per-LS table the cross-check saw, or None when it was not kept."""
+        path = self.table_path(year, fill)
+        try:
+            return pd.read_parquet(path) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
+
+def present(result: dict[str, Any]) -> list[str]:
+    """The luminometers of a result that had data in the fill."""
+    return [
+        name
+        for name, entry in result.get("luminometers", {}).items()
+        if isinstance(entry, dict) and entry.get("status") != "absent"
+    ]

@@ -1,0 +1,173 @@
+"""The cross-check on hand-made fills: who is named, what is normal, the result shape."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pltanomaly.luminometers.crosscheck import (
+    CrosscheckConfig,
+    crosscheck_fill,
+    fit_linearity,
+    heavy_tail_factor,
+    merge_noise,
+    report_fields,
+    write_result,
+)
+from tests.luminometers.conftest import make_fill
+
+FIVE = ["pltzero", "hfoc", "dt", "ramses", "pcc"]
+
+
+def events_of(result: dict, name: str) -> list[dict]:
+    return result["luminometers"][name]["events"]
+
+
+@pytest.mark.parametrize("names", [FIVE, ["pltzero", "hfoc", "pcc"]])
+def test_the_luminometer_that_dips_is_named(names):
+    table = make_fill(names)
+    table.loc[200:205, "pltzero"] *= 0.95
+    result = crosscheck_fill(table, 7000, 2018)
+    assert result["anomalous"]
+    assert result["luminometers"]["pltzero"]["status"] == "anomalous"
+    (event,) = events_of(result, "pltzero")
+    assert event["type"] == "dip"
+    assert event["first"] == "300000:201" and event["last"] == "300000:206"
+    assert event["magnitude"] == pytest.approx(-0.05, abs=0.01)
+    for other in names[1:]:
+        assert result["luminometers"][other]["status"] == "normal", other
+
+
+def test_two_luminometers_are_undecided():
+    table = make_fill(["pltzero", "hfoc"])
+    table.loc[200:205, "pltzero"] *= 0.95
+    result = crosscheck_fill(table, 7000)
+    statuses = {name: e["status"] for name, e in result["luminometers"].items()}
+    assert statuses == {"pltzero": "undecided", "hfoc": "undecided"}
+    assert not result["anomalous"]
+
+
+def test_quiet_fill_with_offsets_linearity_and_run_steps_is_normal():
+    table = make_fill(FIVE, n_ls=900)
+    table["pltzero"] *= 1 + 0.01 * table["pltzero"] / table["pltzero"].max()
+    table.loc[table["run"] == 300001, "hfoc"] *= 1.02
+    result = crosscheck_fill(table, 7000)
+    assert not result["anomalous"], result
+    assert all(not e["events"] for e in result["luminometers"].values())
+    assert result["luminometers"]["pcc"]["median_ratio"] == pytest.approx(1.02, abs=0.01)
+
+
+def test_scan_that_every_luminometer_follows_is_not_flagged():
+    table = make_fill(FIVE)
+    scan = np.r_[np.linspace(1, 0.2, 10), np.linspace(0.2, 1, 10)]
+    for name in FIVE:
+        table.loc[100:119, name] *= scan
+    assert not crosscheck_fill(table, 7000)["anomalous"]
+
+
+def test_uncalibrated_luminometer_is_a_scale_event():
+    table = make_fill(FIVE)
+    table["dt"] *= 0.05
+    result = crosscheck_fill(table, 7000)
+    types = [e["type"] for e in events_of(result, "dt")]
+    assert "scale" in types
+    assert result["luminometers"]["dt"]["median_ratio"] == pytest.approx(0.05, rel=0.05)
+    assert all(not events_of(result, n) for n in FIVE if n != "dt")
+
+
+def test_step_that_persists_is_found():
+    table = make_fill(FIVE, noise=0.001)
+    table.loc[150:, "ramses"] *= 0.97
+    (event,) = events_of(crosscheck_fill(table, 7000), "ramses")
+    assert event["type"] in ("step", "drift")
+    assert event["first"] == "300000:151"
+
+
+def test_absent_and_zero_luminometers():
+    table = make_fill(FIVE)
+    table["dt"] = -0.044
+    table.loc[300:330, "pcc"] = 0.0
+    result = crosscheck_fill(table, 7000)
+    assert result["luminometers"]["dt"]["status"] == "absent"
+    gaps = [e for e in events_of(result, "pcc") if e["type"] == "gap"]
+    assert len(gaps) == 1 and gaps[0]["n_ls"] == 31
+
+
+def test_threshold_follows_the_false_alarm_rate():
+    assert CrosscheckConfig(false_alarm_per_ls=1e-3).threshold == pytest.approx(3.29, abs=0.01)
+    assert CrosscheckConfig(false_alarm_per_ls=1e-6).threshold > 4.8
+
+
+def test_linearity_fit_recovers_slope_and_run_offsets():
+    rng = np.random.default_rng(3)
+    lumi = np.linspace(1.5, 0.5, 400)
+    run = np.repeat([1, 2], 200)
+    ratio = 0.003 * (lumi - 1) + np.where(run == 2, 0.02, 0.0) + 1e-4 * rng.standard_normal(400)
+    fitted, slope = fit_linearity(ratio, lumi, run, run_min_ls=20)
+    assert slope == pytest.approx(0.003, abs=3e-4)
+    assert np.abs(ratio - fitted).max() < 1e-3
+
+
+def test_heavy_tails_widen_the_threshold():
+    rng = np.random.default_rng(4)
+    assert heavy_tail_factor(rng.standard_normal(5000), 0.9) == pytest.approx(1.0, abs=0.05)
+    assert heavy_tail_factor(rng.standard_t(1, 5000), 0.9) > 2
+
+
+def test_result_shape_and_atomic_write(tmp_path):
+    table = make_fill(["pltzero", "hfoc", "pcc"])
+    table.loc[50:51, "hfoc"] *= 1.2
+    result = crosscheck_fill(table, 7001, 2018)
+    path = write_result(result, tmp_path / "2018" / "lumi")
+    assert path.name == "7001.json"
+    back = json.loads(path.read_text())
+    assert back["source"] == "brilcalc" and back["fill"] == 7001 and back["year"] == 2018
+    assert back["start"] < back["end"]
+    for entry in back["luminometers"].values():
+        assert entry["status"] in {"normal", "anomalous", "absent", "undecided"}
+        assert 0 <= entry["score"] <= 1
+        for event in entry["events"]:
+            assert {"type", "first", "last", "start", "end", "magnitude", "score"} <= set(event)
+    assert back["luminometers"]["hfoc"]["events"][0]["type"] == "spike"
+
+
+def test_chain_of_short_excursions_is_one_noise_event():
+    table = make_fill(FIVE, n_ls=900, noise=0.001)
+    for start in (200, 260, 320, 380):
+        table.loc[start, "pcc"] *= 1.05
+    events = events_of(crosscheck_fill(table, 7000), "pcc")
+    assert [e["type"] for e in events] == ["noise"]
+    assert events[0]["first"] == "300000:201" and events[0]["last"] == "300001:81"
+    assert events[0]["n_excursions"] == 4
+
+
+def test_merge_noise_keeps_isolated_excursions():
+    config = CrosscheckConfig()
+    far = [
+        {
+            "type": "dip",
+            "first": "1:1",
+            "last": "1:1",
+            "start": t,
+            "end": t + 23.31,
+            "magnitude": -0.1,
+            "score": 0.9,
+            "n_ls": 1,
+        }
+        for t in (0.0, 1e5)
+    ]
+    assert merge_noise(far, config) == far
+
+
+def test_report_fields_list_compared_and_anomalous_luminometers():
+    table = make_fill(FIVE)
+    table["dt"] = 0.0
+    table.loc[200:205, "hfoc"] *= 0.9
+    fields = report_fields(crosscheck_fill(table, 7000))
+    assert fields == {
+        "lumi_compared": ["hfoc", "pcc", "pltzero", "ramses"],
+        "lumi_anomalous": ["hfoc"],
+        "lumi_undecided": [],
+    }

@@ -1,0 +1,147 @@
+"""Scoring against the validation log: hand-made counts, the public rule, the real slices."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pltanomaly.cli import main
+from pltanomaly.luminometers.brilcalc import read_fills
+from pltanomaly.luminometers.crosscheck import crosscheck_fills
+from pltanomaly.luminometers.evaluate import evaluate, public_rule_result, score_fill
+from pltanomaly.luminometers.validation_log import parse_validation_log, read_validation_log
+from tests.luminometers.conftest import DATA, make_fill
+
+NAMES = ["pltzero", "hfoc", "pcc"]
+
+
+def result_with(events: dict[str, list[tuple[str, str]]]) -> dict:
+    return {
+        "fill": 7000,
+        "luminometers": {
+            name: {
+                "status": "anomalous" if events.get(name) else "normal",
+                "events": [
+                    {"type": "dip", "first": a, "last": b, "magnitude": -0.1, "score": 0.9}
+                    for a, b in events.get(name, [])
+                ],
+            }
+            for name in NAMES
+        },
+    }
+
+
+LOG = parse_validation_log(
+    json.dumps(
+        [
+            {
+                "fill": 7000,
+                "invalidated_lumisections": [
+                    {
+                        "beginAt": "300000:101",
+                        "endAt": "300000:110",
+                        "luminometer": "pltzero",
+                        "reason": "dip",
+                    },
+                    {
+                        "beginAt": "300000:1",
+                        "endAt": "300000:50",
+                        "luminometer": "hfoc",
+                        "reason": "previously invalidated",
+                    },
+                ],
+                "missing_lumisections": [
+                    {"beginAt": "300000:200", "endAt": "300000:220", "luminometer": "pcc"}
+                ],
+            }
+        ]
+    )
+)
+
+
+def test_counts_on_hand_made_events():
+    table = make_fill(NAMES, n_ls=300)
+    result = result_with(
+        {
+            "pltzero": [("300000:106", "300000:115"), ("300000:250", "300000:250")],
+            "hfoc": [("300000:10", "300000:20")],
+            "pcc": [("300000:201", "300000:210")],
+        }
+    )
+    scores = score_fill(table, result, LOG[7000])
+    plt = scores["pltzero"]
+    assert (plt.tp, plt.fp, plt.fn) == (5, 6, 5)
+    assert (plt.ranges_found, plt.ranges, plt.false_events) == (1, 1, 1)
+    assert plt.fills_tp == 1
+    hfoc = scores["hfoc"]
+    assert (hfoc.tp, hfoc.fp, hfoc.ranges, hfoc.false_events) == (0, 0, 0, 0)
+    assert hfoc.fills_fp == 1
+    assert scores["pcc"].false_events == 0
+    evaluation = evaluate({7000: table}, {7000: result}, LOG)
+    assert evaluation.total.ranges == 1 and evaluation.fills == 1
+    assert evaluation.false_per_100h == pytest.approx(100 / (300 * 23.31 / 3600))
+
+
+def test_without_a_log_every_event_is_false():
+    table = make_fill(NAMES, n_ls=300)
+    result = result_with({"pcc": [("300000:5", "300000:6")]})
+    assert evaluate({7000: table}, {7000: result}, None).total.false_events == 1
+
+
+def test_public_rule_flags_only_outside_its_window():
+    table = make_fill(NAMES, n_ls=300)
+    table.loc[100:102, "pltzero"] *= 1.2
+    table.loc[200, "hfoc"] *= 1.03
+    rule = public_rule_result(table, 7000)
+    (event,) = rule["luminometers"]["pltzero"]["events"]
+    assert (event["first"], event["last"]) == ("300000:101", "300000:103")
+    assert not rule["luminometers"]["hfoc"]["events"]
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [
+        ("2016", {(4947, "pltzero"), (4947, "ramses"), (4958, "pcc")}),
+        ("2017", {(6392, "pltzero")}),
+    ],
+)
+def test_real_slices_find_the_experts_ranges(year, expected):
+    tables = read_fills(sorted(DATA.glob(f"{year}-*.csv.gz"))).tables
+    log = read_validation_log(DATA / f"{year}-validation-log.json")
+    evaluation = evaluate(tables, crosscheck_fills(tables), log)
+    assert evaluation.total.ranges == len(expected)
+    assert evaluation.total.ranges_found == len(expected), evaluation.total.missed
+    assert evaluation.total.false_events <= 1
+
+
+def test_command_line_writes_and_scores(tmp_path, capsys):
+    csvs = [str(p) for p in sorted(DATA.glob("2017-*.csv.gz"))]
+    out = tmp_path / "2017" / "lumi"
+    assert main(["lumi-check", *csvs, "--year", "2017", "--out", str(out)]) == 0
+    written = json.loads((out / "6392.json").read_text())
+    assert written["year"] == 2017
+    assert written["luminometers"]["pltzero"]["status"] == "anomalous"
+    figures = tmp_path / "eval.json"
+    code = main(
+        [
+            "evaluate-lumi",
+            *csvs,
+            "--results",
+            str(out),
+            "--validation-log",
+            str(DATA / "2017-validation-log.json"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert code == 0
+    assert "public rule" in capsys.readouterr().out
+    assert json.loads(figures.read_text())["ours"]["total"]["ranges_found"] == 1
+
+
+def test_command_line_names_a_bad_file(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("#run:fill,ls,time\n1:2,3:3,4\n")
+    assert main(["lumi-check", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "bad.csv" in capsys.readouterr().err
