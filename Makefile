@@ -40,6 +40,7 @@ lint: env $(DEMO_DATA)/.generated
 ## benchmarks: speed, memory and the calibration's learning curve, each beside its reference
 benchmarks: env
 	$(BIN)/python benchmarks/convert.py --hours 1
+	$(BIN)/python benchmarks/lumi_read.py --hours 1
 	$(BIN)/python benchmarks/poc_compare.py --hours 2
 	$(BIN)/python benchmarks/detect.py --hours 2
 	$(BIN)/python benchmarks/dag.py --fills 500

@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pltanomaly.core.calibrate",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
+    "lumi-generate": (
+        "pltanomaly.luminometers.generate",
+        "add luminometer tables (and their truth) to a generated year's fills",
+    ),
     "dt-fetch": (
         "pltanomaly.chambers.fetch",
         "fetch one run's DT chamber occupancy from the DQM GUI to Parquet",

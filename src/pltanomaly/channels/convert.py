@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,13 +32,15 @@ from pltanomaly.channels.io import (
     N_CHANNELS,
     ORBITS_PER_NB4,
     BrilFileError,
+    FillingScheme,
     PltTableInfo,
     RowBuffers,
     RowChunk,
-    iter_plt_chunks,
+    filling_scheme,
+    iter_table_chunks,
     list_fill_files,
-    plt_table_info,
-    read_filling_scheme,
+    open_bril_file,
+    table_info,
 )
 from pltanomaly.core.atomic import atomic_path
 from pltanomaly.core.errors import InputError
@@ -92,6 +94,10 @@ class ConvertSummary:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     version: str = __version__
+    lumi_output: str = ""
+    """the luminometer series written beside the fill series (empty: not asked for)"""
+    luminometers: dict[str, int] = field(default_factory=dict)
+    """rows per luminometer in the luminometer series"""
 
 
 @dataclass
@@ -165,6 +171,7 @@ def _file_setup(
     orbits: int | None,
     hits_orbits: int,
     summary: ConvertSummary,
+    scheme: FillingScheme | None,
 ) -> tuple[CountsMode, int, np.ndarray, np.ndarray]:
     """Counts mode, orbits, colliding and empty bunch indices for one file."""
     from pltanomaly.channels.zerocount import (
@@ -183,7 +190,6 @@ def _file_setup(
     else:
         mode, found_orbits = counts, (ORBITS_PER_NB4 if counts == "zeros" else hits_orbits)  # type: ignore[assignment]
     orbits = orbits or found_orbits
-    scheme = read_filling_scheme(path)
     if scheme is not None:
         colliding, filled, source = scheme.colliding, scheme.filled, "beam"
         if scheme.varies:
@@ -215,17 +221,49 @@ def _file_setup(
     return mode, orbits, np.flatnonzero(colliding), np.flatnonzero(empty)
 
 
+@dataclass(frozen=True)
+class _FileStart:
+    """A new file of the stream: its ``/pltaggzero`` layout and filling scheme."""
+
+    path: Path
+    info: PltTableInfo | None
+    scheme: FillingScheme | None
+
+
+@dataclass(frozen=True)
+class _FileLumi:
+    """The luminometer tables of a file (read after its ``/pltaggzero`` rows)."""
+
+    path: Path
+    tables: dict[str, Any]
+    beam: Any = None
+    """the beam mode per row of ``/beam`` (:class:`~pltanomaly.luminometers.hd5.BeamStatus`)"""
+
+
+_StreamItem = _FileStart | RowChunk | _FileLumi
+
+
 def _fill_chunks(
-    files: list[Path], chunk_rows: int, buffers: RowBuffers
-) -> Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]]:
-    """Each file as ``(path, info, None)``, then its row blocks as ``(path, info, chunk)``:
-    one stream over the whole fill, so reading runs ahead across file boundaries."""
+    files: list[Path], chunk_rows: int, buffers: RowBuffers, luminometers: bool = False
+) -> Iterator[_StreamItem]:
+    """Each file as a :class:`_FileStart`, then its row blocks, then (``luminometers``) its
+    luminometer tables as a :class:`_FileLumi`: one stream over the whole fill, so reading
+    runs ahead across file boundaries. Each file is opened once for all of it."""
+    read_lumi: Callable[[Any, Path], dict[str, Any]] | None = None
+    read_beam: Callable[[Any, Path], Any] | None = None
+    if luminometers:
+        from pltanomaly.luminometers.hd5 import read_beam_status, read_lumi_tables
+
+        read_lumi, read_beam = read_lumi_tables, read_beam_status
     for path in files:
-        info = plt_table_info(path)  # first: a file it cannot open fails naming the file
-        yield path, info, None
-        if info is not None:
-            for chunk in iter_plt_chunks(path, chunk_rows, buffers):
-                yield path, info, chunk
+        with open_bril_file(path) as handle:  # a file it cannot open fails naming the file
+            info = table_info(handle, path)
+            scheme = filling_scheme(handle, path) if info is not None and info.n_rows else None
+            yield _FileStart(path, info, scheme)
+            if info is not None:
+                yield from iter_table_chunks(handle, info, chunk_rows, buffers)
+            if read_lumi is not None and read_beam is not None:
+                yield _FileLumi(path, read_lumi(handle, path), read_beam(handle, path))
 
 
 def _reduce_chunk(
@@ -298,33 +336,46 @@ def _reduce_files(
     orbits: int | None,
     hits_orbits: int,
     chunk_rows: int,
+    lumi: list[Any] | None = None,
 ) -> None:
     buffers = RowBuffers(PREFETCH_CHUNKS + 2)  # queued, in the kernel, being read
-    stream = prefetch(_fill_chunks(files, chunk_rows, buffers), PREFETCH_CHUNKS)  # reading starts
+    stream = prefetch(  # reading starts
+        _fill_chunks(files, chunk_rows, buffers, luminometers=lumi is not None), PREFETCH_CHUNKS
+    )
     from pltanomaly.core.jit import available_cores, kernel_threads
 
     try:
         with kernel_threads(available_cores() - 1):  # the reading takes the other core
-            _reduce_stream(stream, buffers, rows, summary, counts, orbits, hits_orbits)
+            _reduce_stream(stream, buffers, rows, summary, counts, orbits, hits_orbits, lumi)
     finally:
         buffers.close()  # a reader waiting for a block goes on to see the stop
         stream.close()
 
 
 def _reduce_stream(
-    stream: Iterator[tuple[Path, PltTableInfo | None, RowChunk | None]],
+    stream: Iterator[_StreamItem],
     buffers: RowBuffers,
     rows: _FileRows,
     summary: ConvertSummary,
     counts: str,
     orbits: int | None,
     hits_orbits: int,
+    lumi: list[Any] | None = None,
 ) -> None:
     from pltanomaly.channels.zerocount import mu_table
 
     setup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    for path, info, chunk in stream:
-        if chunk is None:  # a new file
+    scheme: FillingScheme | None = None
+    for item in stream:
+        if isinstance(item, _FileLumi):
+            summary.files[-1]["luminometers"] = {n: len(t) for n, t in item.tables.items()}
+            if lumi is not None:
+                lumi.extend(item.tables.values())
+                if item.beam is not None:
+                    lumi.append(item.beam)
+            continue
+        if isinstance(item, _FileStart):  # a new file
+            path, info, scheme = item.path, item.info, item.scheme
             stat = path.stat()
             entry: dict[str, Any] = {"name": path.name, "size": stat.st_size}
             entry["mtime"] = stat.st_mtime
@@ -336,9 +387,10 @@ def _reduce_stream(
             else:
                 entry.update(pltaggzero=True, rows=info.n_rows, dtype=str(info.data_dtype))
             continue
+        chunk = item
         if setup is None:
             mode, file_orbits, colliding, empty = _file_setup(
-                path, chunk, counts, orbits, hits_orbits, summary
+                chunk.path, chunk, counts, orbits, hits_orbits, summary, scheme
             )
             setup = (colliding, empty, mu_table(file_orbits, mode))
         _reduce_chunk(chunk, *setup, rows, summary)
@@ -414,12 +466,17 @@ def convert_fill(
     orbits: int | None = None,
     hits_orbits: int = 4096,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    lumi_out: str | os.PathLike[str] | None = None,
 ) -> ConvertSummary:
     """Read every ``.hd5`` of ``fill_dir`` and write the fill series to ``out_path``.
 
-    ``counts`` is ``auto`` (told from the data, per file), ``zeros`` or ``hits``. Raises
-    :class:`BrilFileError` for an unreadable file and :class:`EmptyFillError` when no row
-    is usable.
+    ``counts`` is ``auto`` (told from the data, per file), ``zeros`` or ``hits``. With
+    ``lumi_out`` (e.g. :func:`lumi_path` of ``out_path``), the luminometer tables of each
+    file are read while it is open for ``/pltaggzero`` and written there as the luminometer
+    series (:mod:`pltanomaly.luminometers.hd5`), with the PLT total of the live channels as
+    luminometer ``pltzero_channels``; it is written even when the fill has no usable PLT
+    row. Raises :class:`BrilFileError` for an unreadable file and :class:`EmptyFillError`
+    when no row is usable.
     """
     started = time.perf_counter()
     fill_dir = Path(fill_dir)
@@ -428,6 +485,7 @@ def convert_fill(
     if not files:
         raise EmptyFillError(fill_dir, "no .hd5 file in the fill folder")
     rows = _FileRows()
+    lumi: list[Any] | None = None if lumi_out is None else []
     # one core reads and decompresses (prefetch thread), the others run the kernel
     _reduce_files(
         files,
@@ -437,8 +495,10 @@ def convert_fill(
         orbits=orbits,
         hits_orbits=hits_orbits,
         chunk_rows=chunk_rows,
+        lumi=lumi,
     )
     if not rows.rate:
+        _lumi_without_plt(lumi_out, lumi, summary)
         raise EmptyFillError(fill_dir, f"none of {len(files)} file(s) has a /pltaggzero row")
     columns = rows.joined()
     keep = _keep_rows(columns, columns.pop("valid"), summary)
@@ -452,6 +512,7 @@ def convert_fill(
     columns = {name: values[keep] for name, values in columns.items()}
     if not len(columns["rate"]):
         reasons = ", ".join(f"{n} {reason}" for reason, n in summary.garbage.items())
+        _lumi_without_plt(lumi_out, lumi, summary)
         raise EmptyFillError(fill_dir, f"all {summary.rows_read} rows are garbage ({reasons})")
 
     # repeated rows: the same run/LS/NB/channel written twice; keep the first
@@ -472,6 +533,8 @@ def convert_fill(
         order = np.lexsort((columns["channel"], columns["timestamp"]))
         columns = {name: values[order] for name, values in columns.items()}
     summary.rows_kept = len(columns["rate"])
+    if lumi_out is not None:
+        _write_lumi(lumi_out, lumi or [], columns, summary)
     summary.seconds = round(time.perf_counter() - started, 3)
 
     table = series_table(columns)
@@ -481,6 +544,68 @@ def convert_fill(
     for warning in summary.warnings:
         log.warning("fill %s: %s", summary.fill, warning)
     return summary
+
+
+def lumi_path(series_path: str | os.PathLike[str]) -> Path:
+    """Where the luminometer series of a fill series goes: ``fills/{fill}.lumi.parquet``
+    beside ``fills/{fill}.parquet``."""
+    series_path = Path(series_path)
+    return series_path.with_name(f"{series_path.stem}.lumi.parquet")
+
+
+def _lumi_without_plt(
+    lumi_out: str | os.PathLike[str] | None, parts: list[Any] | None, summary: ConvertSummary
+) -> None:
+    """For a fill without a usable PLT row: write its luminometer series when a luminometer
+    table has rows, else remove a stale one."""
+    if lumi_out is None:
+        return
+    from pltanomaly.luminometers.hd5 import LumiRows
+
+    if any(isinstance(part, LumiRows) and len(part) for part in parts or []):
+        _write_lumi(lumi_out, parts or [], None, summary)
+    else:
+        Path(lumi_out).unlink(missing_ok=True)
+
+
+def _write_lumi(
+    lumi_out: str | os.PathLike[str],
+    parts: list[Any],
+    columns: dict[str, np.ndarray] | None,
+    summary: ConvertSummary,
+) -> None:
+    """Write the luminometer series: the tables' rows, and the PLT channels' total."""
+    import pandas as pd
+
+    from pltanomaly.luminometers.hd5 import (
+        BeamStatus,
+        channel_total,
+        lumi_frame,
+        with_stable,
+        write_lumi_series,
+    )
+
+    beam = [part for part in parts if isinstance(part, BeamStatus)]
+    frame = lumi_frame([part for part in parts if not isinstance(part, BeamStatus)])
+    if columns is not None:
+        frame = pd.concat([frame, channel_total(columns)], ignore_index=True)
+    frame, stable_source = with_stable(frame, beam)
+    summary.lumi_output = str(lumi_out)
+    summary.luminometers = {
+        str(name): int(n) for name, n in frame["luminometer"].value_counts(sort=False).items()
+    }
+    metadata = {
+        "fill": summary.fill,
+        "files": [
+            {"name": f["name"], "luminometers": f.get("luminometers", {})} for f in summary.files
+        ],
+        "rows": summary.luminometers,
+        "stable_source": stable_source,
+        "pltzero_channels": "per NB4, summed rate of the live channels (median >= 5 % of the "
+        "largest), scaled by the shares of the channels present",
+        "version": __version__,
+    }
+    write_lumi_series(frame, lumi_out, metadata)
 
 
 def read_series_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -505,12 +630,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--summary", type=Path, default=None, help="also write the summary as JSON here"
     )
+    parser.add_argument(
+        "--lumi",
+        type=Path,
+        default=None,
+        help="also write the luminometer tables' series (one row per NB4 and luminometer) here",
+    )
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     summary = convert_fill(
-        args.fill_dir, args.output, counts=args.counts, hits_orbits=args.hits_orbits
+        args.fill_dir,
+        args.output,
+        counts=args.counts,
+        hits_orbits=args.hits_orbits,
+        lumi_out=args.lumi,
     )
     if args.summary:
         from pltanomaly.core.atomic import write_json_atomic

@@ -71,6 +71,8 @@ class FillJob:
     """Hash of the code of a step (``detect``, ``plot``): new code redoes that step."""
     retry: Mapping[str, str] = field(default_factory=dict)
     """Retry token per step (:func:`pltanomaly.core.steps.retry_tokens`)."""
+    luminometers: bool = True
+    """Also write the luminometer series (``fills/{fill}.lumi.parquet``) while converting."""
 
     @classmethod
     def from_json(cls, text: str) -> FillJob:
@@ -79,8 +81,13 @@ class FillJob:
         return cls(**spec)
 
     def path(self, kind: str) -> Path:
-        """The fill's file of ``kind``: ``series``, ``result`` or ``plot``."""
-        names = {"series": "fills/{}.parquet", "result": "fills/{}.json", "plot": "plots/{}.png"}
+        """The fill's file of ``kind``: ``series``, ``lumi``, ``result`` or ``plot``."""
+        names = {
+            "series": "fills/{}.parquet",
+            "lumi": "fills/{}.lumi.parquet",
+            "result": "fills/{}.json",
+            "plot": "plots/{}.png",
+        }
         return self.year_dir / names[kind].format(self.fill)
 
     def record(self, step: str) -> Path:
@@ -96,6 +103,8 @@ class FillJob:
                 fingerprint=self.fingerprint,
                 version=self.version,
             )
+            if self.luminometers:  # a new key: fills converted before gain their series
+                inputs["luminometers"] = True
         elif step == "detect":
             inputs.update(
                 settings=dict(self.settings),
@@ -143,7 +152,8 @@ def _run_step(job: FillJob, step: str, key: str, views: list[Any]) -> None:
     fill: dict[str, Any] = {"fill": job.fill, "year": job.year, "key": key}
     series, result, record = job.path("series"), job.path("result"), job.record(step)
     if step == "convert":
-        steps.convert_step(job.fill_dir, series, record, counts=job.counts, **fill)
+        lumi = job.path("lumi") if job.luminometers else None
+        steps.convert_step(job.fill_dir, series, record, counts=job.counts, lumi_out=lumi, **fill)
     elif step == "detect":
         detector: dict[str, Any] = {
             "settings": job.settings,

@@ -165,7 +165,9 @@ def open_bril_file(path: str | os.PathLike[str]) -> h5py.File:
         ) from exc
 
 
-def _table_info(handle: h5py.File, path: Path) -> PltTableInfo | None:
+def table_info(handle: h5py.File, path: Path) -> PltTableInfo | None:
+    """Layout of the ``/pltaggzero`` table of an open file (``path`` names it in errors),
+    or ``None`` when the file has none."""
     if PLT_TABLE not in handle:
         return None
     table = handle[PLT_TABLE]
@@ -204,7 +206,7 @@ def plt_table_info(path: str | os.PathLike[str]) -> PltTableInfo | None:
     """Layout of a file's ``/pltaggzero`` table, or ``None`` when the file has none."""
     path = Path(path)
     with open_bril_file(path) as handle:
-        return _table_info(handle, path)
+        return table_info(handle, path)
 
 
 def iter_plt_chunks(
@@ -221,41 +223,53 @@ def iter_plt_chunks(
     """
     path = Path(path)
     with open_bril_file(path) as handle:
-        info = _table_info(handle, path)
+        info = table_info(handle, path)
         if info is None:
             log.warning("%s: no /%s table (detector off or short run); skipped", path, PLT_TABLE)
             return
-        table = handle[PLT_TABLE]
-        step = chunk_rows
-        if info.chunk_rows:  # read whole storage chunks: each is decompressed once
-            step = max(info.chunk_rows, (chunk_rows // info.chunk_rows) * info.chunk_rows)
-        for start in range(0, info.n_rows, step):
-            stop = min(start + step, info.n_rows)
-            block = None if buffers is None else buffers.take(table.dtype, step)
-            try:
-                if block is None:
-                    records = table[start:stop]
-                else:
-                    records = block[: stop - start]
-                    table.read_direct(records, np.s_[start:stop])
-            except (OSError, ValueError, RuntimeError) as exc:
-                if buffers is not None and block is not None:
-                    buffers.release(block)
-                raise BrilFileError(
-                    path, f"cannot read /{PLT_TABLE} rows {start}-{stop} ({exc})"
-                ) from exc
-            yield RowChunk(
-                path=path,
-                start=start,
-                fill=records["fillnum"],
-                run=records["runnum"],
-                ls=records["lsnum"],
-                nb=records["nbnum"],
-                timestamp=records["timestampsec"].astype(np.float64)
-                + records["timestampmsec"].astype(np.float64) / 1000.0,
-                channel=records["channelid"],
-                data=records["data"],
-            )
+        yield from iter_table_chunks(handle, info, chunk_rows, buffers)
+
+
+def iter_table_chunks(
+    handle: h5py.File,
+    info: PltTableInfo,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    buffers: RowBuffers | None = None,
+) -> Iterator[RowChunk]:
+    """:func:`iter_plt_chunks` on an open file whose table is described by ``info``
+    (from :func:`table_info`), so that one opening of a file serves every table read."""
+    path = info.path
+    table = handle[PLT_TABLE]
+    step = chunk_rows
+    if info.chunk_rows:  # read whole storage chunks: each is decompressed once
+        step = max(info.chunk_rows, (chunk_rows // info.chunk_rows) * info.chunk_rows)
+    for start in range(0, info.n_rows, step):
+        stop = min(start + step, info.n_rows)
+        block = None if buffers is None else buffers.take(table.dtype, step)
+        try:
+            if block is None:
+                records = table[start:stop]
+            else:
+                records = block[: stop - start]
+                table.read_direct(records, np.s_[start:stop])
+        except (OSError, ValueError, RuntimeError) as exc:
+            if buffers is not None and block is not None:
+                buffers.release(block)
+            raise BrilFileError(
+                path, f"cannot read /{PLT_TABLE} rows {start}-{stop} ({exc})"
+            ) from exc
+        yield RowChunk(
+            path=path,
+            start=start,
+            fill=records["fillnum"],
+            run=records["runnum"],
+            ls=records["lsnum"],
+            nb=records["nbnum"],
+            timestamp=records["timestampsec"].astype(np.float64)
+            + records["timestampmsec"].astype(np.float64) / 1000.0,
+            channel=records["channelid"],
+            data=records["data"],
+        )
 
 
 @dataclass(frozen=True)
@@ -277,21 +291,24 @@ def read_filling_scheme(path: str | os.PathLike[str], max_rows: int = 8) -> Fill
     """
     path = Path(path)
     with open_bril_file(path) as handle:
-        if BEAM_TABLE not in handle or not isinstance(handle[BEAM_TABLE], h5py.Dataset):
-            return None
-        table = handle[BEAM_TABLE]
-        fields = table.dtype.fields or {}
-        if not {"bxconfig1", "bxconfig2"} <= set(fields) or table.shape[0] == 0:
-            return None
-        index = np.unique(
-            np.linspace(0, table.shape[0] - 1, min(max_rows, table.shape[0])).astype(int)
-        )
-        names = [n for n in ("bxconfig1", "bxconfig2", "collidable") if n in fields]
-        try:  # all columns of a sampled row at once: each storage chunk is decompressed once
-            records = table[index]
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise BrilFileError(path, f"cannot read /{BEAM_TABLE} ({exc})") from exc
-        rows = {name: np.asarray(records[name]) for name in names}
+        return filling_scheme(handle, path, max_rows)
+
+
+def filling_scheme(handle: h5py.File, path: Path, max_rows: int = 8) -> FillingScheme | None:
+    """:func:`read_filling_scheme` on an open file (``path`` names it in errors)."""
+    if BEAM_TABLE not in handle or not isinstance(handle[BEAM_TABLE], h5py.Dataset):
+        return None
+    table = handle[BEAM_TABLE]
+    fields = table.dtype.fields or {}
+    if not {"bxconfig1", "bxconfig2"} <= set(fields) or table.shape[0] == 0:
+        return None
+    index = np.unique(np.linspace(0, table.shape[0] - 1, min(max_rows, table.shape[0])).astype(int))
+    names = [n for n in ("bxconfig1", "bxconfig2", "collidable") if n in fields]
+    try:  # all columns of a sampled row at once: each storage chunk is decompressed once
+        records = table[index]
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise BrilFileError(path, f"cannot read /{BEAM_TABLE} ({exc})") from exc
+    rows = {name: np.asarray(records[name]) for name in names}
     for name, values in rows.items():
         if values.ndim != 2 or values.shape[1] != N_BX:
             raise BrilFileError(

@@ -41,9 +41,12 @@ def convert_step(
     year: int,
     counts: str = "auto",
     key: str | None = None,
+    lumi_out: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Convert one fill folder to ``series_out``; always write the record ``record_out``
-    (with ``key``, what the conversion depended on, for :mod:`pltanomaly.channels.fill_job`)."""
+    (with ``key``, what the conversion depended on, for :mod:`pltanomaly.channels.fill_job`).
+    With ``lumi_out``, also the luminometer series (kept, and listed as ``lumi_output``, for
+    a fill without PLT rows)."""
     from pltanomaly.channels.convert import EmptyFillError, convert_fill
     from pltanomaly.channels.io import BrilFileError
     from pltanomaly.channels.years import FillFolderError
@@ -52,24 +55,29 @@ def convert_step(
     record = new_record("convert", fill, year, key)
     record_out = Path(record_out)
     try:
-        summary = convert_fill(fill_dir, series_out, counts=counts)
+        summary = convert_fill(fill_dir, series_out, counts=counts, lumi_out=lumi_out)
     except BrilFileError as exc:
         remove_output(series_out)
+        remove_output(lumi_out)
         record.update(status="failed", reason=f"{exc.path.name}: {exc.reason}")
         record["error_type"] = type(exc).__name__
     except EmptyFillError as exc:
         remove_output(series_out)
         record.update(status="failed", reason=exc.reason, error_type=type(exc).__name__)
+        if lumi_out is not None and Path(lumi_out).exists():
+            record["lumi_output"] = str(lumi_out)
     except FillFolderError as exc:
         remove_output(series_out)
+        remove_output(lumi_out)
         record.update(status="failed", reason=exc.reason, error_type=type(exc).__name__)
     except MemoryError:
         raise
     except Exception as exc:
         remove_output(series_out)
+        remove_output(lumi_out)
         internal_failure(record, exc, record_out)
     else:
-        record["outputs"] = [str(series_out)]
+        record["outputs"] = [str(series_out), *([str(lumi_out)] if lumi_out else [])]
         record["summary"] = asdict(summary)
     if record["status"] != "ok":
         record["files"] = _file_list(fill_dir)

@@ -30,6 +30,18 @@ SOURCE_TO_LUMINOMETER: dict[str, str] = {
 }
 """brilcalc ``source`` column (upper case) -> luminometer."""
 
+HD5_TABLES: dict[str, str] = {
+    "pltlumizero": "pltzero",
+    "hfoclumi": "hfoc",
+    "hfetlumi": "hfet",
+    "bcm1flumi": "bcm1f",
+    "bcm1fsilumi": "bcm1fsi",
+    "bcm1futcalumi": "bcm1futca",
+    "dtlumi": "dt",
+    "remuslumi": "ramses",
+}
+"""The BRIL HDF5 table of each luminometer (PCC has none: it is computed offline)."""
+
 LOG_NAME: dict[str, str] = {"bcm1fsi": "bcm1f"}
 """Luminometers the validation log knows under another name (its entries then apply to them)."""
 

@@ -1,0 +1,167 @@
+"""Luminometer tables of generated fills: they round-trip through the reader with the truth's
+responses recoverable, anomalies land where the truth says, and the fill job writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pltanomaly.channels.convert import convert_fill, lumi_path
+from pltanomaly.channels.fill_job import FillJob, run_fill_job
+from pltanomaly.channels.generate import generate_year
+from pltanomaly.cli import main
+from pltanomaly.luminometers.generate import (
+    LS_SECONDS,
+    TABLES,
+    add_luminometers,
+    luminometer_values,
+)
+from pltanomaly.luminometers.hd5 import PLT_CHANNELS, lumi_per_ls, read_lumi_series
+
+
+@pytest.fixture(scope="module")
+def clean_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two short generated fills with luminometer tables and no luminometer anomaly."""
+    root = tmp_path_factory.mktemp("lumi-generated")
+    year_dir = generate_year(root, 2022, n_fills=2, hours=0.3, seed=4, anomalies=False)
+    add_luminometers(year_dir, anomalies=False)
+    return year_dir
+
+
+def per_ls(fill_dir: Path, tmp_path: Path) -> pd.DataFrame:
+    out = tmp_path / f"{fill_dir.name}.parquet"
+    convert_fill(fill_dir, out, lumi_out=lumi_path(out))
+    return lumi_per_ls(read_lumi_series(lumi_path(out)))
+
+
+def test_tables_round_trip_with_the_truths_offsets_recoverable(
+    clean_year: Path, tmp_path: Path
+) -> None:
+    truth = json.loads((clean_year / "truth.json").read_text())
+    for fill, fill_truth in truth["fills"].items():
+        lumi = fill_truth["luminometers"]
+        assert lumi["events"] == [] and set(lumi["present"]) | set(lumi["absent"]) == set(TABLES)
+        table = per_ls(clean_year / fill, tmp_path)
+        names = [c for c in table.columns if c not in ("run", "ls", "time", "stable")]
+        assert names == [*lumi["present"], PLT_CHANNELS]
+        mid = 0.5 * lumi["sbil_peak"]
+        reference = lumi["present"][0]
+        for name in lumi["present"][1:]:
+            a, b = lumi["normal"][name], lumi["normal"][reference]
+            ok = (table[name] > 0) & (table[reference] > 0)
+            sbil = table.loc[ok, reference] / lumi["n_colliding"] / (1 + b["offset"])
+            expected = ((1 + a["offset"]) * (1 + a["slope_per_sbil"] * (sbil - mid))) / (
+                (1 + b["offset"]) * (1 + b["slope_per_sbil"] * (sbil - mid))
+            )
+            observed = table.loc[ok, name] / table.loc[ok, reference]
+            assert ok.sum() > 30
+            # the offset is recovered to 0.3 % (the per-LS noise is at most 1 %)
+            assert np.median(observed / expected) == pytest.approx(1.0, abs=3e-3), (fill, name)
+            # and it is the offset that is recovered: a 0.5 % wrong one is told apart
+            if abs(a["offset"] - b["offset"]) > 0.005:
+                assert abs(np.median(observed) - 1.0) > 2e-3
+
+
+def test_other_luminometers_and_the_plt_channels_agree_in_shape(
+    clean_year: Path, tmp_path: Path
+) -> None:
+    fill = sorted(p for p in clean_year.iterdir() if p.is_dir())[0]
+    table = per_ls(fill, tmp_path)
+    other = next(c for c in table.columns[4:] if c != PLT_CHANNELS)
+    ok = (table[other] > 0) & (table[PLT_CHANNELS] > 0)
+    ratio = table.loc[ok, other] / table.loc[ok, PLT_CHANNELS]
+    assert ratio.std() / ratio.median() < 0.03  # they follow the same beam (scans included)
+    assert table.loc[ok, PLT_CHANNELS].max() / table.loc[ok, PLT_CHANNELS].min() > 2  # scans
+
+
+def test_a_dip_and_a_plt_fault_move_the_right_luminometers() -> None:
+    t = 1.6e9 + np.arange(1000) * 1.4576
+    plan = {
+        "normal": {
+            name: {"offset": 0.0, "slope_per_sbil": 0.0, "noise_ls": 1e-6, "rows": "nb4"}
+            for name in ("pltzero", "hfoc", "hfet")
+        },
+        "lumi_peak": 1.0,
+        "sbil_peak": 8.0,
+        "n_colliding": 2000,
+        "events": [
+            {
+                "luminometer": "hfoc",
+                "type": "dip",
+                "start": t[100],
+                "end": t[200],
+                "magnitude": -0.1,
+            },
+            {
+                "luminometer": "pltzero",
+                "type": "step",
+                "start": t[500],
+                "end": t[-1],
+                "magnitude": 0.05,
+            },
+        ],
+    }
+    rng = np.random.default_rng(0)
+    values = {n: luminometer_values(plan, n, t, np.ones(len(t)), rng) for n in plan["normal"]}
+    hfoc, hfet, plt = (values[n] / 16000.0 for n in ("hfoc", "hfet", "pltzero"))
+    assert hfoc[150] == pytest.approx(0.9, abs=1e-4) and hfet[150] == pytest.approx(1.0, abs=1e-4)
+    # the PLT step: PLT unchanged, every other luminometer down, so PLT/others is up 5 %
+    assert plt[800] == pytest.approx(1.0, abs=1e-4)
+    assert plt[800] / hfet[800] == pytest.approx(1.05, abs=1e-4)
+    assert plt[300] / hfet[300] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_injected_anomalies_are_in_the_tables_where_the_truth_says(tmp_path: Path) -> None:
+    year_dir = generate_year(tmp_path / "data", 2022, n_fills=1, hours=0.4, seed=8)
+    assert main(["lumi-generate", str(tmp_path / "data"), "--year", "2022", "--seed", "4"]) == 0
+    truth = json.loads((year_dir / "truth.json").read_text())
+    fill, fill_truth = next(iter(truth["fills"].items()))
+    lumi = fill_truth["luminometers"]
+    assert lumi["seed"] == 4 and lumi["plt_fault"] == "others_inverse"
+    table = per_ls(year_dir / fill, tmp_path)
+    events = lumi["events"]
+    assert {(e["luminometer"], e["type"]) for e in events} == {
+        ("hfet", "dip"),
+        ("pltzero", "spike"),
+    }
+    for event in events:
+        name = event["luminometer"]
+        others = [n for n in lumi["present"] if n not in (name, "pltzero", "hfet")]
+        target = name if name != "pltzero" else PLT_CHANNELS
+        inside = (table["time"] >= event["start"]) & (table["time"] + LS_SECONDS <= event["end"])
+        assert inside.sum() >= 1 and others
+        valid = (table[target] > 0) & (table[others] > 0).all(axis=1)
+        ratio = table[target] / table[others].median(axis=1)
+        before = ratio[valid & ~inside].median()
+        assert ratio[valid & inside].median() / before == pytest.approx(
+            1 + event["magnitude"], abs=0.02
+        )
+        run, ls = (int(x) for x in event["first"].split(":"))
+        first = table.index[(table["run"] == run) & (table["ls"] == ls)][0]
+        assert table["time"][first] <= event["start"] < table["time"][first] + LS_SECONDS + 1
+
+
+def test_the_fill_job_writes_the_luminometer_series(clean_year: Path, tmp_path: Path) -> None:
+    truth = json.loads((clean_year / "truth.json").read_text())
+    fill = next(iter(truth["fills"]))
+    job = FillJob(
+        year=2022,
+        fill=int(fill),
+        year_dir=tmp_path / "2022",
+        fill_dir=clean_year / fill,
+        dead_channels=[6, 8],
+        plots="none",
+    )
+    record = run_fill_job(job, redo=set())
+    assert record["status"]["convert"] == "ok"
+    lumi = read_lumi_series(job.path("lumi"))
+    assert set(lumi["luminometer"]) == {
+        *truth["fills"][fill]["luminometers"]["present"],
+        PLT_CHANNELS,
+    }
+    convert_record = json.loads(job.record("convert").read_text())
+    assert str(job.path("lumi")) in convert_record["outputs"]
