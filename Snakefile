@@ -1,4 +1,5 @@
-# pltanomaly: anomalies in CMS PLT data, fill by fill, year by year.
+# pltanomaly: anomalies in CMS PLT data, fill by fill, year by year, and in the DT chambers'
+# occupancy, run by run.
 #   snakemake --cores N                                   (this machine)
 #   snakemake --profile profiles/lxplus-condor            (lxplus HTCondor)
 #   snakemake --cores N --configfile other.yaml           (another source tree)
@@ -23,6 +24,8 @@ include: "workflow/rules/channels_year.smk"
 include: "workflow/rules/luminometers_common.smk"
 include: "workflow/rules/luminometers_fill.smk"
 include: "workflow/rules/luminometers_year.smk"
+include: "workflow/rules/chambers_run.smk"
+include: "workflow/rules/chambers_report.smk"
 
 
 rule all:

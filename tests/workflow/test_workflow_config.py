@@ -56,7 +56,7 @@ def test_issue_example_shape_is_valid():
         (lambda c: c["years"][2022].pop("source"), "'source' is a required property"),
         (lambda c: c["years"].update({"22": {"source": "x"}}), "four-digit years"),
         (lambda c: c.update(years={}), "years"),
-        (lambda c: c.pop("years"), "'years' is a required property"),
+        (lambda c: c.pop("years"), "give 'years' (the PLT family), 'dt'"),
         (lambda c: c["years"][2022].update(counts="ones"), "'ones' is not one of"),
         (lambda c: c["years"][2022].update(fills={"exclude": ["x"]}), "fills.exclude[0]"),
         (lambda c: c["years"][2022].update(min_fill_hours=-1), "min_fill_hours"),

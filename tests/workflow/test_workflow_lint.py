@@ -36,9 +36,9 @@ def test_snakefmt_check_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-PER_UNIT_RULES = {"analyse_fill", "crosscheck_fill"}
+PER_UNIT_RULES = {"analyse_fill", "crosscheck_fill", "dt_fetch", "dt_detect", "dt_plot"}
 """Rules run once per fill or run: grouped, so HTCondor packs several units per batch job."""
-PER_YEAR_RULES = {"aggregate_year", "lumi_tables", "aggregate_lumi"}
+PER_YEAR_RULES = {"aggregate_year", "lumi_tables", "aggregate_lumi", "dt_report"}
 
 
 def test_every_rule_has_log_benchmark_resources_and_constraints():

@@ -375,7 +375,9 @@ def needs_fetch(status_record_path: str | Path) -> bool:
             if record.exists() and needs_fetch(record):
                 record.unlink()
 
-    New runs have no record and are fetched; finished runs keep theirs and are skipped.
+    New runs have no record and are fetched; finished runs keep theirs and are skipped. The
+    records must be targets (inputs of ``rule all``): Snakemake does not remake a missing file
+    whose dependants are all up to date.
     """
     try:
         record = json.loads(Path(status_record_path).read_text())

@@ -7,6 +7,7 @@ dt:
   cert: ~/.globus/usercert.pem      # required for https://, optional for http://
   key: ~/.globus/userkey.pem        # unencrypted (or a grid proxy file as both cert and key)
   ca: /etc/grid-security/certificates   # optional: the CAs to trust (default: certifi's)
+  detector: {spreads: 5.0}          # optional: the detector's settings
 ```
 
 Passwords never go in the config: a ``password``-like key is rejected, wherever it is.
@@ -23,7 +24,8 @@ from urllib.parse import urlsplit
 
 from pltanomaly.core.errors import InputError
 
-KEYS = ("dqmgui", "runs", "cert", "key", "ca")
+KEYS = ("dqmgui", "runs", "cert", "key", "ca", "detector")
+"""The block's keys; ``detector`` holds the detector's settings (:mod:`pltanomaly.chambers.job`)."""
 SECRET_RE = re.compile(r"pass|secret|token|pwd", re.IGNORECASE)
 RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 MAX_RANGE = 100_000

@@ -35,7 +35,7 @@ import pandas as pd
 
 from pltanomaly.channels.detect import DetectorSettings, RatioView, ratio_view
 from pltanomaly.channels.events import format_magnitude
-from pltanomaly.core.atomic import atomic_path
+from pltanomaly.core.figures import fixed_margins, save_png
 
 MAX_CHANNEL_PANELS = 8
 MARGIN_INCHES = {"left": 0.95, "right": 0.15, "top": 0.95, "bottom": 0.5}
@@ -100,18 +100,6 @@ def _shade_events(ax: plt.Axes, events: list[dict[str, Any]], t0: float, t1: flo
         )
 
 
-def _fixed_margins(fig: Any) -> None:
-    """Margins in inches, fixed: the title above, the labels left and below (a "tight"
-    bounding box would draw the whole figure twice, a third of the plot step)."""
-    width, height = fig.get_size_inches()
-    fig.subplots_adjust(
-        left=MARGIN_INCHES["left"] / width,
-        right=1 - MARGIN_INCHES["right"] / width,
-        top=1 - MARGIN_INCHES["top"] / height,
-        bottom=MARGIN_INCHES["bottom"] / height,
-    )
-
-
 def plot_fill(
     series_df: pd.DataFrame | None,
     result_dict: Mapping[str, Any],
@@ -148,7 +136,7 @@ def plot_fill(
         figsize=(12, sum(heights) + 1.2),
         gridspec_kw={"height_ratios": heights, "hspace": 0.12},
     )
-    _fixed_margins(fig)
+    fixed_margins(fig, MARGIN_INCHES)
     t0, t1 = float(view.times[0]), float(view.times[-1])
     steps = np.diff(view.times)
     period = float(np.median(steps)) if len(steps) else 1.0
@@ -206,11 +194,7 @@ def plot_fill(
     if len(anomalous) > len(shown):
         subtitle += f"; {len(anomalous) - len(shown)} more anomalous channel(s) not drawn"
     fig.suptitle(f"{title}\n{subtitle}", fontsize=11, x=0.01, ha="left")
-    out = Path(out_png)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out_png)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -157,6 +157,8 @@ def validate_config(
                 message += f" ({'; '.join(details)})"
         elif error.validator == "additionalProperties" and list(error.path)[-1:] == ["years"]:
             message += " (year keys are four-digit years, e.g. 2022)"
+        elif error.validator == "anyOf" and not list(error.path):
+            message = "give 'years' (the PLT family), 'dt' (the DT chambers family), or both"
         problems.append(f"config {_where(error.path)}: {message}")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
