@@ -1,5 +1,5 @@
 """Score the luminometer cross-check and the public rule on every real set of
-``/work/shared/real-data/lumi`` (or the folder given), one table per set.
+``../shared/real-data/lumi`` (beside the checkout) (or the folder given), one table per set.
 
     PYTHONPATH=src python benchmarks/luminometers_eval.py [FOLDER] [--fills]
 """
@@ -16,7 +16,8 @@ from pltanomaly.luminometers.crosscheck import crosscheck_fills
 from pltanomaly.luminometers.evaluate import evaluate, format_table, public_rule_result
 from pltanomaly.luminometers.validation_log import read_validation_log
 
-DEFAULT = Path("/work/shared/real-data/lumi")
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "real-data" / "lumi"
+"""The real sets, in ``shared/`` beside the checkout (as CI lays it out)."""
 
 
 def main(argv: list[str]) -> int:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 from pltanomaly.luminometers.crosscheck import (
     CrosscheckConfig,
+    beam_change_size,
     crosscheck_fill,
     fit_linearity,
     heavy_tail_factor,
     merge_noise,
+    nanmedian_rows,
     report_fields,
     write_result,
 )
@@ -171,3 +174,32 @@ def test_report_fields_list_compared_and_anomalous_luminometers():
         "lumi_anomalous": ["hfoc"],
         "lumi_undecided": [],
     }
+
+
+def test_all_missing_ls_raise_no_warning():
+    table = make_fill(FIVE)
+    table.loc[100:104, FIVE] = 0.0
+    table.loc[300:301, FIVE] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = crosscheck_fill(table, 7000)
+    assert result["n_ls"] == len(table)
+    rows = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        medians = nanmedian_rows(rows)
+        edges = beam_change_size(np.log(np.where(np.isnan(rows), np.nan, rows)).T, 5.0, 1)
+    assert medians[0] == 2.0 and np.isnan(medians[1])
+    assert edges.shape == (3,)
+
+
+def test_benchmark_finds_the_real_sets_beside_the_checkout():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "luminometers_eval.py"
+    spec = importlib.util.spec_from_file_location("luminometers_eval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.DEFAULT == path.parents[2] / "shared" / "real-data" / "lumi"

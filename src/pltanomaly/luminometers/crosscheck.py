@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +112,22 @@ class CrosscheckConfig:
         return float(norm.isf(self.false_alarm_per_ls / 2))
 
 
+def nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    """Median of the finite values of each row; NaN for a row with none (handled here, so
+    that all-missing LS raise no warning)."""
+    out = np.full(values.shape[0], np.nan)
+    some = np.isfinite(values).any(axis=1)
+    if some.any():
+        out[some] = np.nanmedian(values[some], axis=1)
+    return out
+
+
+def nanmedian_all(values: np.ndarray) -> float:
+    """Median of the finite values (NaN when there are none)."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
 def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy(float)
 
@@ -153,9 +168,9 @@ def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
     """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
     offsets = np.zeros(logs.shape[1])
     for _ in range(iterations):
-        consensus = np.nanmedian(logs - offsets, axis=1)
-        offsets = np.nanmedian(logs - consensus[:, None], axis=0)
-        offsets -= np.nanmedian(offsets)
+        consensus = nanmedian_rows(logs - offsets)
+        offsets = nanmedian_rows((logs - consensus[:, None]).T)
+        offsets -= nanmedian_all(offsets)
     return offsets
 
 
@@ -216,13 +231,13 @@ def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray
     if n < 3:
         return np.full(n, np.inf)
     filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
-    columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
+    columns = [nanmedian_rows(filled)] if logs.shape[1] > 2 else list(filled.T)
     big = np.ones(n - 1, dtype=bool)
     signs = np.zeros(n - 1)
     size = np.full(n - 1, np.inf)
     for series in columns:
         step = np.diff(series)
-        centred = step - np.nanmedian(step)
+        centred = step - nanmedian_all(step)
         big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
         signs += np.sign(centred)
         size = np.minimum(size, np.abs(centred))
@@ -293,7 +308,7 @@ def _luminometer_events(
     """Events of one luminometer against the consensus of the others, and its summary."""
     threshold = config.threshold
     others = [c for c in present if c != column]
-    reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
+    reference = nanmedian_rows(logs[:, others] - offsets[others])
     ratio = logs[:, column] - reference
     judges = others if len(others) >= 2 else present
     beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
@@ -527,10 +542,7 @@ def crosscheck_fill(
 ) -> dict:
     """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
     (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-        return _crosscheck(table, fill, year, config or CrosscheckConfig())
+    return _crosscheck(table, fill, year, config or CrosscheckConfig())
 
 
 def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
@@ -558,8 +570,8 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
     logs = np.log(values)
     offsets = np.zeros(len(names))
     offsets[present] = _consensus_offsets(logs[:, present])
-    consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
-    lumi = np.exp(consensus - np.nanmedian(consensus))
+    consensus = nanmedian_rows(logs[:, present] - offsets[present])
+    lumi = np.exp(consensus - nanmedian_all(consensus))
     found: dict[str, list[dict]] = {}
     for i in present:
         events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)
