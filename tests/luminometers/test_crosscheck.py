@@ -203,3 +203,24 @@ def test_benchmark_finds_the_real_sets_beside_the_checkout():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.DEFAULT == path.parents[2] / "shared" / "real-data" / "lumi"
+
+
+def test_data_loss_and_its_partial_neighbours_are_not_judged():
+    table = make_fill(FIVE)
+    table.loc[300, "pcc"] *= 0.05  # near zero: a data loss
+    table.loc[[299, 301], "pcc"] *= 0.5  # partly integrated LS beside it
+    table.loc[450, "pcc"] = 0.0  # no data
+    table.loc[451, "pcc"] *= 0.6
+    assert not events_of(crosscheck_fill(table, 7000), "pcc")
+    # the same drop on an LS with data either side is a dip
+    table.loc[200, "pcc"] *= 0.5
+    (event,) = events_of(crosscheck_fill(table, 7000), "pcc")
+    assert event["type"] == "dip" and event["first"] == "300000:201"
+
+
+def test_spike_beside_a_data_loss_is_still_found():
+    table = make_fill(FIVE)
+    table.loc[300, "dt"] = 0.0
+    table.loc[299, "dt"] *= 3.0
+    (event,) = events_of(crosscheck_fill(table, 7000), "dt")
+    assert event["type"] == "spike" and event["first"] == "300000:300"

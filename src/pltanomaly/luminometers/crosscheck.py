@@ -83,6 +83,11 @@ class CrosscheckConfig:
     min_relative_lumi: float = 0.05
     """LS where the others' luminosity is below this fraction of its fill median (beam dump,
     ramp) are not judged: ratios of near-zero values mean nothing."""
+    lost_fraction: float = 0.2
+    """A luminometer reading under this fraction of what the others expect has lost data
+    there (like a zero: not judged, and the LS beside it are partial). The validation log
+    lists such single LS (-78 to -99 %) as missing; the deepest drops it calls anomalies
+    ("drop") keep 30 % of the luminosity."""
     scale_limit: float = 0.10
     """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
     spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
@@ -250,6 +255,36 @@ def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray
     return spread
 
 
+def lost_ls(
+    ratio: np.ndarray, reference: np.ndarray, config: CrosscheckConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """LS that cannot be judged, as (the luminometer's own loss, the others' loss). Own: no
+    data, or under ``config.lost_fraction`` of what the others expect (a data loss like a
+    zero). Others': none of them with data, or the beam nearly gone (under
+    ``config.min_relative_lumi`` of their fill median)."""
+    with np.errstate(invalid="ignore"):
+        beam = np.isfinite(reference) & (
+            reference - nanmedian_all(reference) > math.log(config.min_relative_lumi)
+        )
+        own = np.isfinite(ratio) & (ratio - nanmedian_all(ratio) > math.log(config.lost_fraction))
+    return ~own & beam, ~beam
+
+
+def beside(lost: np.ndarray) -> np.ndarray:
+    """LS next to a lost one and not lost themselves."""
+    near = np.zeros_like(lost)
+    near[1:] |= lost[:-1]
+    near[:-1] |= lost[1:]
+    return near & ~lost
+
+
+def partial_ls(own_lost: np.ndarray, beam_lost: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """LS partly integrated at the edge of a loss, where an excursion is not judged: next to
+    the luminometer's own loss a downward one (it can only have lost counts), next to the
+    others' loss or the dump either (the reference itself is partial there)."""
+    return (beside(own_lost) & (z < 0)) | beside(beam_lost)
+
+
 def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
     """Runs of true values as (first, last) indices, merging gaps of up to ``merge_gap``."""
     where = np.flatnonzero(flags)
@@ -373,7 +408,11 @@ def _luminometer_events(
     excursion = np.abs(z) * sigma * tail
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
     calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
-    flags = (np.abs(z) > threshold) & calm & lit
+    own_lost, beam_lost = lost_ls(ratio, reference, config)
+    z_all = np.zeros(ratio.shape)
+    z_all[valid] = z
+    unjudged = own_lost | beam_lost | partial_ls(own_lost, beam_lost, z_all)
+    flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
     for first, last in _segments(flags, config.merge_gap):
