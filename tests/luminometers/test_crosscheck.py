@@ -224,3 +224,13 @@ def test_spike_beside_a_data_loss_is_still_found():
     table.loc[299, "dt"] *= 3.0
     (event,) = events_of(crosscheck_fill(table, 7000), "dt")
     assert event["type"] == "spike" and event["first"] == "300000:300"
+
+
+def test_excursion_two_luminometers_share_is_no_ones():
+    table = make_fill(FIVE)
+    table.loc[200:202, ["pltzero", "hfoc"]] *= 0.95  # a timing effect of two
+    table.loc[400:402, "pltzero"] *= 0.95  # the same, alone
+    result = crosscheck_fill(table, 7000)
+    (event,) = events_of(result, "pltzero")
+    assert event["first"] == "300001:101"
+    assert not events_of(result, "hfoc")

@@ -98,6 +98,12 @@ class CrosscheckConfig:
     min_gap_ls: int = 10
     """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
     experts' missing lists)."""
+    pair_share: float = 0.5
+    """Against each other luminometer an excursion must move by at least this share of its
+    size: one that another luminometer follows (two at once: a beam or timing effect, or
+    undecidable) is no single luminometer's."""
+    pair_spare: bool = False
+    """With four or more others, let one of them disagree."""
     echo_ratio: float = 3.0
     """An event facing an opposite one of another luminometer this many times larger, at
     the same LS, is that one's echo in the consensus and is dropped."""
@@ -415,15 +421,22 @@ def _luminometer_events(
     flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
     summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
     run_ends = np.r_[run[1:] != run[:-1], True]
-    for first, last in _segments(flags, config.merge_gap):
+    short_flags = (np.abs(short) > threshold) & flags
+    queue = [(first, last, True) for first, last in _segments(flags, config.merge_gap)]
+    while queue:
+        first, last, may_split = queue.pop(0)
         part = residual[first : last + 1]
         magnitude = math.expm1(float(np.median(part)))
         peak = float(np.max(np.abs(z[first : last + 1])))
         if abs(magnitude) < 1e-12:
             continue
         if not confirmed_by_pairs(
-            logs, column, others, valid[first], valid[last], magnitude, config
+            logs, column, others, valid[first], valid[last], magnitude, config, ratio
         ):
+            # a long excursion the pairs do not confirm may hold a sharp one that they do
+            if may_split and last - first + 1 > config.short_max:
+                inner = _segments(short_flags[first : last + 1], config.merge_gap)
+                queue += [(first + a, first + b, False) for a, b in inner]
             continue
         kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
@@ -522,25 +535,42 @@ def confirmed_by_pairs(
     last: int,
     magnitude: float,
     config: CrosscheckConfig,
+    ratio: np.ndarray | None = None,
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
-    luminometer with data there (one may disagree when four or more): the ratio to that one
-    moves the same way by at least half the threshold of that pair's local noise, measured
-    against ``config.local_window`` LS either side. An event that only echoes another
-    luminometer's excursion in the consensus (or that two luminometers share) fails."""
+    luminometer with data there (one may disagree when four or more and
+    ``config.pair_spare``): the ratio to that one moves the same way by at least half the
+    threshold of that pair's local noise, measured against ``config.local_window`` LS either
+    side, and by at least ``config.pair_share`` of the luminometer's own move against the
+    consensus (``ratio``, its log ratio to it) on the same LS (without ``ratio``: of the
+    largest pair's move). An event that only
+    echoes another luminometer's excursion in the consensus, or that another luminometer
+    shares, fails."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
-    agree = available = 0
+    shifts: list[float] = []
+    owns: list[float] = []
     for other in others:
         pair = logs[:, column] - logs[:, other]
         inside = pair[first : last + 1]
         around = np.r_[pair[lo:first], pair[last + 1 : hi]]
+        own = math.inf
+        if ratio is not None:
+            own_in, own_around = (
+                ratio[first : last + 1],
+                np.r_[ratio[lo:first], ratio[last + 1 : hi]],
+            )
+            keep_in = np.isfinite(inside) & np.isfinite(own_in)
+            keep_around = np.isfinite(around) & np.isfinite(own_around)
+            if keep_in.any() and keep_around.any():
+                own = float(np.median(own_in[keep_in]) - np.median(own_around[keep_around]))
+                own *= float(np.sign(magnitude))
         inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
         if inside.size == 0:
             continue
-        available += 1
         if around.size < 3:
-            agree += 1
+            shifts.append(math.inf)
+            owns.append(math.inf)
             continue
         window = pair[lo:hi]
         window = window[np.isfinite(window)]
@@ -549,11 +579,21 @@ def confirmed_by_pairs(
             robust_sigma(np.diff(pair[np.isfinite(pair)])) / math.sqrt(2),
             1e-5,
         )
-        shift = float(np.median(inside) - np.median(around))
+        shift = float(np.median(inside) - np.median(around)) * float(np.sign(magnitude))
         sigma /= math.sqrt(min(inside.size, around.size, 16))
-        if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
-            agree += 1
-    needed = available - (1 if available >= 4 else 0)
+        noisy = shift < 0.5 * config.threshold * sigma
+        shifts.append(
+            0.0 if noisy or (math.isfinite(own) and shift < config.pair_share * own) else shift
+        )
+        owns.append(own)
+    available = len(shifts)
+    largest = max((x for x in shifts if math.isfinite(x)), default=0.0)
+    agree = sum(
+        1
+        for x, own in zip(shifts, owns, strict=True)
+        if x > 0 and (math.isfinite(own) or x >= config.pair_share * largest)
+    )
+    needed = available - (1 if available >= 4 and config.pair_spare else 0)
     return available > 0 and agree >= needed
 
 
