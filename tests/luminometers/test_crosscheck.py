@@ -234,3 +234,15 @@ def test_excursion_two_luminometers_share_is_no_ones():
     (event,) = events_of(result, "pltzero")
     assert event["first"] == "300001:101"
     assert not events_of(result, "hfoc")
+
+
+def test_single_ls_blips_of_a_jumpy_luminometer_are_its_normal():
+    table = make_fill(FIVE, n_ls=1500)
+    rng = np.random.default_rng(7)
+    blips = rng.choice(np.arange(20, 1480), size=40, replace=False)
+    table.loc[blips, "ramses"] *= 1 + rng.choice([-1, 1], size=40) * rng.uniform(0.04, 0.08, 40)
+    assert not events_of(crosscheck_fill(table, 7000), "ramses")
+    # a bump of several LS on the same luminometer is still found
+    table.loc[700:707, "ramses"] *= 1.08
+    events = events_of(crosscheck_fill(table, 7000), "ramses")
+    assert any(e["first"] <= "300002:101" <= e["last"] for e in events), events

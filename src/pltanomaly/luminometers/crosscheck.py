@@ -112,6 +112,10 @@ class CrosscheckConfig:
     far_tail_quantile: float = 0.99
     far_tail_cap: float = 2.0
     """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
+    spike_tail: bool = True
+    """Measure the tail of single-LS blips apart (:func:`spike_tail_factor`, not capped)."""
+    blip_ls: int = 2
+    """Excursions up to this many LS are blips, judged against that tail."""
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
@@ -173,6 +177,32 @@ def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
     near = heavy_tail_factor(z, config.tail_quantile)
     far = min(heavy_tail_factor(z, config.far_tail_quantile), config.far_tail_cap)
     return max(near, far)
+
+
+def spike_tail_factor(residual: np.ndarray, sigma: np.ndarray, config: CrosscheckConfig) -> float:
+    """How much wider than Gaussian the tail of a luminometer's single-LS outliers is in this
+    fill (>= 1): the far-tail factor (``config.far_tail_quantile``, not capped) of its
+    residual against a 3-LS running median, where a bump or step of a few LS and more
+    cancels and only one- or two-LS blips remain. A luminometer that jumps for single LS
+    all fill long (BCM1FSI, RAMSES or PCC at low luminosity) gets its blips measured here,
+    and an anomaly lasting longer cannot raise this factor."""
+    if not config.spike_tail:
+        return 1.0
+    blips = (residual - _rolling_median(residual, 3)) / sigma
+    return heavy_tail_factor(blips, config.far_tail_quantile)
+
+
+def blips_within_tail(
+    size: np.ndarray, flags: np.ndarray, limit: float, config: CrosscheckConfig
+) -> np.ndarray:
+    """Flagged excursions of at most ``config.blip_ls`` LS whose peak ``size`` (in robust
+    spreads) stays under ``limit``: single-LS jumps within what the luminometer's own
+    blips do in this fill."""
+    within = np.zeros_like(flags)
+    for first, last in _segments(flags, 0):
+        if last - first + 1 <= config.blip_ls and np.max(size[first : last + 1]) <= limit:
+            within[first : last + 1] = True
+    return within
 
 
 def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
@@ -419,7 +449,14 @@ def _luminometer_events(
     z_all[valid] = z
     unjudged = own_lost | beam_lost | partial_ls(own_lost, beam_lost, z_all)
     flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
-    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
+    spiky = spike_tail_factor(residual, sigma, config)
+    flags &= ~blips_within_tail(np.abs(z) * tail, flags, threshold * max(spiky, tail), config)
+    summary.update(
+        slope=round(slope, 6),
+        noise=round(noise_floor, 6),
+        tail=round(tail, 3),
+        spike_tail=round(spiky, 3),
+    )
     run_ends = np.r_[run[1:] != run[:-1], True]
     short_flags = (np.abs(short) > threshold) & flags
     queue = [(first, last, True) for first, last in _segments(flags, config.merge_gap)]
