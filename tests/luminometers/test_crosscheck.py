@@ -246,3 +246,20 @@ def test_single_ls_blips_of_a_jumpy_luminometer_are_its_normal():
     table.loc[700:707, "ramses"] *= 1.08
     events = events_of(crosscheck_fill(table, 7000), "ramses")
     assert any(e["first"] <= "300002:101" <= e["last"] for e in events), events
+
+
+def test_slow_excursion_within_the_fills_wander_is_kept_a_sharp_one_is_not():
+    table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+    # PLT reads 1.5 % high for the first third of the fill, then comes back
+    table.loc[:999, "pltzero"] *= 1.015
+    table.loc[600:602, "pltzero"] *= 1.25
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert [(e["first"], e["last"]) for e in events] == [("300000:601", "300000:603")]
+
+
+def test_drop_of_a_hundred_ls_in_a_quiet_fill_is_found():
+    table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+    table.loc[2000:2099, "pltzero"] *= 0.989
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert len(events) == 1 and events[0]["magnitude"] == pytest.approx(-0.011, abs=0.002)
+    assert events[0]["n_ls"] >= 90

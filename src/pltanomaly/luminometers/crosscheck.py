@@ -71,6 +71,8 @@ class CrosscheckConfig:
     wander_lag: int = 30
     """LS apart of the differences that measure the slow wander of a ratio (a step moves only
     this many of them, so it cannot hide itself by inflating the wander)."""
+    wander_quantile: float | None = 0.9
+    """Quantile of the smoothed residual that measures the slow wander (:func:`slow_wander`)."""
     run_min_ls: int = 20
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
@@ -114,6 +116,8 @@ class CrosscheckConfig:
     """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
     spike_tail: bool = True
     """Measure the tail of single-LS blips apart (:func:`spike_tail_factor`, not capped)."""
+    blip_quantile: float = 0.99
+    """Quantile of the blips that measures their tail."""
     blip_ls: int = 2
     """Excursions up to this many LS are blips, judged against that tail."""
     noise_gap: int = 200
@@ -179,17 +183,41 @@ def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
     return max(near, far)
 
 
-def spike_tail_factor(residual: np.ndarray, sigma: np.ndarray, config: CrosscheckConfig) -> float:
+def spike_tail_factor(
+    residual: np.ndarray,
+    sigma: np.ndarray,
+    config: CrosscheckConfig,
+    judged: np.ndarray | None = None,
+) -> float:
     """How much wider than Gaussian the tail of a luminometer's single-LS outliers is in this
     fill (>= 1): the far-tail factor (``config.far_tail_quantile``, not capped) of its
     residual against a 3-LS running median, where a bump or step of a few LS and more
     cancels and only one- or two-LS blips remain. A luminometer that jumps for single LS
     all fill long (BCM1FSI, RAMSES or PCC at low luminosity) gets its blips measured here,
-    and an anomaly lasting longer cannot raise this factor."""
+    and an anomaly lasting longer cannot raise this factor. Only the ``judged`` LS count
+    (not scans, dumps or data losses, where nothing is flagged either)."""
     if not config.spike_tail:
         return 1.0
     blips = (residual - _rolling_median(residual, 3)) / sigma
-    return heavy_tail_factor(blips, config.far_tail_quantile)
+    if judged is not None:
+        blips = blips[judged]
+    return heavy_tail_factor(blips, config.blip_quantile)
+
+
+def slow_wander(smooth: np.ndarray, config: CrosscheckConfig) -> float:
+    """How far a luminometer's smoothed residual wanders over the fill, as a Gaussian spread:
+    its ``config.wander_quantile`` of ``|smooth - median|`` over the Gaussian one. Slow
+    excursions of 1-2 % that come back (an offset held for hours, then gone) are this
+    wander, which the experts keep; a long excursion that comes back within its run must
+    leave it (one that lasts to the end of its run is a step, judged on the noise). An
+    excursion covering more than ``1 - wander_quantile`` of the fill raises this measure."""
+    if not config.wander_quantile:
+        return 0.0
+    finite = smooth[np.isfinite(smooth)]
+    if finite.size < 50:
+        return 0.0
+    spread = np.quantile(np.abs(finite - np.median(finite)), config.wander_quantile)
+    return float(spread / norm.isf((1 - config.wander_quantile) / 2))
 
 
 def blips_within_tail(
@@ -439,7 +467,8 @@ def _luminometer_events(
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     tail = tail_factor(short, config)
     short /= tail
-    long = _rolling_median(residual, config.long_window) / (sigma * tail)
+    smooth = _rolling_median(residual, config.long_window)
+    long = smooth / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
     excursion = np.abs(z) * sigma * tail
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
@@ -449,7 +478,8 @@ def _luminometer_events(
     z_all[valid] = z
     unjudged = own_lost | beam_lost | partial_ls(own_lost, beam_lost, z_all)
     flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
-    spiky = spike_tail_factor(residual, sigma, config)
+    judged = lit & (beam_change[valid] < config.scan_step) & ~unjudged[valid]
+    spiky = spike_tail_factor(residual, sigma, config, judged)
     flags &= ~blips_within_tail(np.abs(z) * tail, flags, threshold * max(spiky, tail), config)
     summary.update(
         slope=round(slope, 6),
@@ -459,9 +489,19 @@ def _luminometer_events(
     )
     run_ends = np.r_[run[1:] != run[:-1], True]
     short_flags = (np.abs(short) > threshold) & flags
-    queue = [(first, last, True) for first, last in _segments(flags, config.merge_gap)]
+    slow = slow_wander(smooth, config)
+    beyond_wander = flags & (
+        (np.abs(short) > threshold) | (np.abs(smooth) > threshold * np.maximum(sigma * tail, slow))
+    )
+    queue = [(first, last, "new") for first, last in _segments(flags, config.merge_gap)]
     while queue:
-        first, last, may_split = queue.pop(0)
+        first, last, stage = queue.pop(0)
+        comes_back = not run_ends[last : last + config.merge_gap + 1].any()
+        if stage == "new" and last - first + 1 > config.short_max and comes_back:
+            # a long excursion that comes back within its run must leave the slow wander
+            inner = _segments(beyond_wander[first : last + 1], config.merge_gap)
+            queue += [(first + a, first + b, "wander") for a, b in inner]
+            continue
         part = residual[first : last + 1]
         magnitude = math.expm1(float(np.median(part)))
         peak = float(np.max(np.abs(z[first : last + 1])))
@@ -471,9 +511,9 @@ def _luminometer_events(
             logs, column, others, valid[first], valid[last], magnitude, config, ratio
         ):
             # a long excursion the pairs do not confirm may hold a sharp one that they do
-            if may_split and last - first + 1 > config.short_max:
+            if stage != "split" and last - first + 1 > config.short_max:
                 inner = _segments(short_flags[first : last + 1], config.merge_gap)
-                queue += [(first + a, first + b, False) for a, b in inner]
+                queue += [(first + a, first + b, "split") for a, b in inner]
             continue
         kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
