@@ -8,15 +8,25 @@ compared with what is normal, learnt from the fill itself, never from labels:
 * **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
   Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
 * **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
-  their own), slow wander from 30-LS differences, and how heavy the tails are;
+  their own), slow wander from 30-LS differences, and how heavy the tails are (single-LS
+  blips measured apart, on the LS judged);
+* **wander**: how far the smoothed ratio strays over the fill; a long excursion that comes
+  back within its run must leave it (slow 1-2 % excursions the experts keep), one lasting to
+  the end of its run is a step judged on the noise;
 * **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
-  excursion larger than the jump is flagged, none where it moves by more than 10 %.
+  excursion larger than the jump is flagged, none where it moves by more than 10 %;
+* **data losses**: a luminometer without data or under ``lost_fraction`` of what the others
+  expect has lost data there (not judged); the LS beside a loss are partly integrated: a
+  downward excursion beside its own loss, any beside the others' loss or a dump, is not
+  judged. The validation log lists such LS as missing, not as anomalies.
 
 A luminometer is flagged where its residual leaves ``threshold`` robust spreads (short scale:
 against a running median; long scale: the running median itself); ``threshold`` follows from
 a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
-departs from each other luminometer on its own (pair by pair), which names the one off; the
-echo a huge excursion leaves in the others' consensus is dropped. Short excursions give
+departs from each other luminometer on its own (pair by pair, by at least half its move
+against the consensus), which names the one off: an excursion two luminometers share is
+nobody's (a timing effect); the echo a huge excursion leaves in the others' consensus is
+dropped. Short excursions give
 ``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
 whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
 or negative values while the others see beam give ``gap``. With two luminometers only the
