@@ -263,3 +263,16 @@ def test_drop_of_a_hundred_ls_in_a_quiet_fill_is_found():
     events = events_of(crosscheck_fill(table, 7000), "pltzero")
     assert len(events) == 1 and events[0]["magnitude"] == pytest.approx(-0.011, abs=0.002)
     assert events[0]["n_ls"] >= 90
+
+
+def test_short_dip_within_the_fills_wander_is_kept_in_a_quiet_fill_found():
+    def pltzero_events(wander: bool) -> list[dict]:
+        table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+        if wander:
+            table.loc[:999, "pltzero"] *= 1.015
+        table.loc[1500:1514, "pltzero"] *= 0.99
+        return events_of(crosscheck_fill(table, 7000), "pltzero")
+
+    assert not pltzero_events(wander=True)
+    (event,) = pltzero_events(wander=False)
+    assert event["first"] == "300000:1501" and event["type"] == "dip"

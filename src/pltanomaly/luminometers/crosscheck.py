@@ -500,15 +500,14 @@ def _luminometer_events(
     run_ends = np.r_[run[1:] != run[:-1], True]
     short_flags = (np.abs(short) > threshold) & flags
     slow = slow_wander(smooth, config)
-    beyond_wander = flags & (
-        (np.abs(short) > threshold) | (np.abs(smooth) > threshold * np.maximum(sigma * tail, slow))
-    )
+    size = np.maximum(np.abs(short) * sigma * tail, np.abs(smooth))
+    beyond_wander = flags & (size > threshold * slow)
     queue = [(first, last, "new") for first, last in _segments(flags, config.merge_gap)]
     while queue:
         first, last, stage = queue.pop(0)
         comes_back = not run_ends[last : last + config.merge_gap + 1].any()
-        if stage == "new" and last - first + 1 > config.short_max and comes_back:
-            # a long excursion that comes back within its run must leave the slow wander
+        if stage == "new" and last - first + 1 > config.blip_ls and comes_back:
+            # an excursion longer than a blip that comes back must leave the slow wander
             inner = _segments(beyond_wander[first : last + 1], config.merge_gap)
             queue += [(first + a, first + b, "wander") for a, b in inner]
             continue
