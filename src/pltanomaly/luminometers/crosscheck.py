@@ -10,9 +10,9 @@ compared with what is normal, learnt from the fill itself, never from labels:
 * **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
   their own), slow wander from 30-LS differences, and how heavy the tails are (single-LS
   blips measured apart, on the LS judged);
-* **wander**: how far the smoothed ratio strays over the fill; a long excursion that comes
-  back within its run must leave it (slow 1-2 % excursions the experts keep), one lasting to
-  the end of its run is a step judged on the noise;
+* **wander**: how far the smoothed ratio strays over the fill; an excursion longer than a
+  blip that comes back within its run must leave it (slow 1-2 % excursions the experts
+  keep), one lasting to the end of its run is a step judged on the noise;
 * **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
   excursion larger than the jump is flagged, none where it moves by more than 10 %;
 * **data losses**: a luminometer without data or under ``lost_fraction`` of what the others
@@ -218,8 +218,9 @@ def slow_wander(smooth: np.ndarray, config: CrosscheckConfig) -> float:
     """How far a luminometer's smoothed residual wanders over the fill, as a Gaussian spread:
     its ``config.wander_quantile`` of ``|smooth - median|`` over the Gaussian one. Slow
     excursions of 1-2 % that come back (an offset held for hours, then gone) are this
-    wander, which the experts keep; a long excursion that comes back within its run must
-    leave it (one that lasts to the end of its run is a step, judged on the noise). An
+    wander, which the experts keep; an excursion longer than a blip that comes back within
+    its run must leave it (one that lasts to the end of its run is a step, judged on the
+    noise). An
     excursion covering more than ``1 - wander_quantile`` of the fill raises this measure."""
     if not config.wander_quantile:
         return 0.0
