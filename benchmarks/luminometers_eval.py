@@ -1,5 +1,5 @@
 """Score the luminometer cross-check and the public rule on every real set of
-``/work/shared/real-data/lumi`` (or the folder given), one table per set.
+``../shared/real-data/lumi`` (beside the checkout) (or the folder given), one table per set.
 
     PYTHONPATH=src python benchmarks/luminometers_eval.py [FOLDER] [--fills]
 """
@@ -13,10 +13,16 @@ from pathlib import Path
 
 from pltanomaly.luminometers.brilcalc import read_fills
 from pltanomaly.luminometers.crosscheck import crosscheck_fills
-from pltanomaly.luminometers.evaluate import evaluate, format_table, public_rule_result
+from pltanomaly.luminometers.evaluate import (
+    evaluate,
+    format_table,
+    public_rule_result,
+    score_fill,
+)
 from pltanomaly.luminometers.validation_log import read_validation_log
 
-DEFAULT = Path("/work/shared/real-data/lumi")
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "real-data" / "lumi"
+"""The real sets, in ``shared/`` beside the checkout (as CI lays it out)."""
 
 
 def main(argv: list[str]) -> int:
@@ -52,11 +58,15 @@ def main(argv: list[str]) -> int:
                         print(f"  ours flags {name}: fills {sorted(set(score.flagged_fills))}")
             if show_fills:
                 for fill, result in results.items():
+                    entry = log.get(fill) if log else None
                     for name, found in result["luminometers"].items():
                         for e in found["events"]:
+                            alone = {**result, "luminometers": {name: {**found, "events": [e]}}}
+                            scored = score_fill(tables[fill], alone, entry).get(name)
+                            verdict = "false" if scored and scored.false_events else "ok"
                             print(
                                 f"    {fill} {name} {e['type']} {e['first']}..{e['last']} "
-                                f"{e['magnitude']:+.4f} score {e['score']:.2f}"
+                                f"{e['magnitude']:+.4f} score {e['score']:.2f} {verdict}"
                             )
     return 0
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 from pltanomaly.luminometers.crosscheck import (
     CrosscheckConfig,
+    beam_change_size,
     crosscheck_fill,
     fit_linearity,
     heavy_tail_factor,
     merge_noise,
+    nanmedian_rows,
     report_fields,
     write_result,
 )
@@ -171,3 +174,105 @@ def test_report_fields_list_compared_and_anomalous_luminometers():
         "lumi_anomalous": ["hfoc"],
         "lumi_undecided": [],
     }
+
+
+def test_all_missing_ls_raise_no_warning():
+    table = make_fill(FIVE)
+    table.loc[100:104, FIVE] = 0.0
+    table.loc[300:301, FIVE] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = crosscheck_fill(table, 7000)
+    assert result["n_ls"] == len(table)
+    rows = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        medians = nanmedian_rows(rows)
+        edges = beam_change_size(np.log(np.where(np.isnan(rows), np.nan, rows)).T, 5.0, 1)
+    assert medians[0] == 2.0 and np.isnan(medians[1])
+    assert edges.shape == (3,)
+
+
+def test_benchmark_finds_the_real_sets_beside_the_checkout():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "luminometers_eval.py"
+    spec = importlib.util.spec_from_file_location("luminometers_eval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.DEFAULT == path.parents[2] / "shared" / "real-data" / "lumi"
+
+
+def test_data_loss_and_its_partial_neighbours_are_not_judged():
+    table = make_fill(FIVE)
+    table.loc[300, "pcc"] *= 0.05  # near zero: a data loss
+    table.loc[[299, 301], "pcc"] *= 0.5  # partly integrated LS beside it
+    table.loc[450, "pcc"] = 0.0  # no data
+    table.loc[451, "pcc"] *= 0.6
+    assert not events_of(crosscheck_fill(table, 7000), "pcc")
+    # the same drop on an LS with data either side is a dip
+    table.loc[200, "pcc"] *= 0.5
+    (event,) = events_of(crosscheck_fill(table, 7000), "pcc")
+    assert event["type"] == "dip" and event["first"] == "300000:201"
+
+
+def test_spike_beside_a_data_loss_is_still_found():
+    table = make_fill(FIVE)
+    table.loc[300, "dt"] = 0.0
+    table.loc[299, "dt"] *= 3.0
+    (event,) = events_of(crosscheck_fill(table, 7000), "dt")
+    assert event["type"] == "spike" and event["first"] == "300000:300"
+
+
+def test_excursion_two_luminometers_share_is_no_ones():
+    table = make_fill(FIVE)
+    table.loc[200:202, ["pltzero", "hfoc"]] *= 0.95  # a timing effect of two
+    table.loc[400:402, "pltzero"] *= 0.95  # the same, alone
+    result = crosscheck_fill(table, 7000)
+    (event,) = events_of(result, "pltzero")
+    assert event["first"] == "300001:101"
+    assert not events_of(result, "hfoc")
+
+
+def test_single_ls_blips_of_a_jumpy_luminometer_are_its_normal():
+    table = make_fill(FIVE, n_ls=1500)
+    rng = np.random.default_rng(7)
+    blips = rng.choice(np.arange(20, 1480), size=40, replace=False)
+    table.loc[blips, "ramses"] *= 1 + rng.choice([-1, 1], size=40) * rng.uniform(0.04, 0.08, 40)
+    assert not events_of(crosscheck_fill(table, 7000), "ramses")
+    # a bump of several LS on the same luminometer is still found
+    table.loc[700:707, "ramses"] *= 1.08
+    events = events_of(crosscheck_fill(table, 7000), "ramses")
+    assert any(e["first"] <= "300002:101" <= e["last"] for e in events), events
+
+
+def test_slow_excursion_within_the_fills_wander_is_kept_a_sharp_one_is_not():
+    table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+    # PLT reads 1.5 % high for the first third of the fill, then comes back
+    table.loc[:999, "pltzero"] *= 1.015
+    table.loc[600:602, "pltzero"] *= 1.25
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert [(e["first"], e["last"]) for e in events] == [("300000:601", "300000:603")]
+
+
+def test_drop_of_a_hundred_ls_in_a_quiet_fill_is_found():
+    table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+    table.loc[2000:2099, "pltzero"] *= 0.989
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert len(events) == 1 and events[0]["magnitude"] == pytest.approx(-0.011, abs=0.002)
+    assert events[0]["n_ls"] >= 90
+
+
+def test_short_dip_within_the_fills_wander_is_kept_in_a_quiet_fill_found():
+    def pltzero_events(wander: bool) -> list[dict]:
+        table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
+        if wander:
+            table.loc[:999, "pltzero"] *= 1.015
+        table.loc[1500:1514, "pltzero"] *= 0.99
+        return events_of(crosscheck_fill(table, 7000), "pltzero")
+
+    assert not pltzero_events(wander=True)
+    (event,) = pltzero_events(wander=False)
+    assert event["first"] == "300000:1501" and event["type"] == "dip"

@@ -145,3 +145,12 @@ def test_command_line_names_a_bad_file(tmp_path, capsys):
     bad.write_text("#run:fill,ls,time\n1:2,3:3,4\n")
     assert main(["lumi-check", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert "bad.csv" in capsys.readouterr().err
+
+
+def test_gap_events_are_data_losses_not_anomalies():
+    table = make_fill(NAMES, n_ls=300)
+    result = result_with({"pcc": [("300000:5", "300000:6")]})
+    result["luminometers"]["pcc"]["events"][0]["type"] = "gap"
+    (score,) = [s for n, s in score_fill(table, result, LOG[7000]).items() if n == "pcc"]
+    assert (score.events, score.false_events, score.gaps, score.fp) == (0, 0, 1, 0)
+    assert evaluate({7000: table}, {7000: result}, None).total.false_events == 0

@@ -8,15 +8,25 @@ compared with what is normal, learnt from the fill itself, never from labels:
 * **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
   Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
 * **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
-  their own), slow wander from 30-LS differences, and how heavy the tails are;
+  their own), slow wander from 30-LS differences, and how heavy the tails are (single-LS
+  blips measured apart, on the LS judged);
+* **wander**: how far the smoothed ratio strays over the fill; an excursion longer than a
+  blip that comes back within its run must leave it (slow 1-2 % excursions the experts
+  keep), one lasting to the end of its run is a step judged on the noise;
 * **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
-  excursion larger than the jump is flagged, none where it moves by more than 10 %.
+  excursion larger than the jump is flagged, none where it moves by more than 10 %;
+* **data losses**: a luminometer without data or under ``lost_fraction`` of what the others
+  expect has lost data there (not judged); the LS beside a loss are partly integrated: a
+  downward excursion beside its own loss, any beside the others' loss or a dump, is not
+  judged. The validation log lists such LS as missing, not as anomalies.
 
 A luminometer is flagged where its residual leaves ``threshold`` robust spreads (short scale:
 against a running median; long scale: the running median itself); ``threshold`` follows from
 a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
-departs from each other luminometer on its own (pair by pair), which names the one off; the
-echo a huge excursion leaves in the others' consensus is dropped. Short excursions give
+departs from each other luminometer on its own (pair by pair, by at least half its move
+against the consensus), which names the one off: an excursion two luminometers share is
+nobody's (a timing effect); the echo a huge excursion leaves in the others' consensus is
+dropped. Short excursions give
 ``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
 whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
 or negative values while the others see beam give ``gap``. With two luminometers only the
@@ -28,7 +38,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +81,8 @@ class CrosscheckConfig:
     wander_lag: int = 30
     """LS apart of the differences that measure the slow wander of a ratio (a step moves only
     this many of them, so it cannot hide itself by inflating the wander)."""
+    wander_quantile: float | None = 0.9
+    """Quantile of the smoothed residual that measures the slow wander (:func:`slow_wander`)."""
     run_min_ls: int = 20
     """Runs with fewer LS share the fill-level offset."""
     scan_pad: int = 3
@@ -84,6 +95,11 @@ class CrosscheckConfig:
     min_relative_lumi: float = 0.05
     """LS where the others' luminosity is below this fraction of its fill median (beam dump,
     ramp) are not judged: ratios of near-zero values mean nothing."""
+    lost_fraction: float = 0.2
+    """A luminometer reading under this fraction of what the others expect has lost data
+    there (like a zero: not judged, and the LS beside it are partial). The validation log
+    lists such single LS (-78 to -99 %) as missing; the deepest drops it calls anomalies
+    ("drop") keep 30 % of the luminosity."""
     scale_limit: float = 0.10
     """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
     spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
@@ -94,6 +110,12 @@ class CrosscheckConfig:
     min_gap_ls: int = 10
     """Consecutive zero/negative LS that make a ``gap`` event (shorter ones are left to the
     experts' missing lists)."""
+    pair_share: float = 0.5
+    """Against each other luminometer an excursion must move by at least this share of its
+    size: one that another luminometer follows (two at once: a beam or timing effect, or
+    undecidable) is no single luminometer's."""
+    pair_spare: bool = False
+    """With four or more others, let one of them disagree."""
     echo_ratio: float = 3.0
     """An event facing an opposite one of another luminometer this many times larger, at
     the same LS, is that one's echo in the consensus and is dropped."""
@@ -102,6 +124,12 @@ class CrosscheckConfig:
     far_tail_quantile: float = 0.99
     far_tail_cap: float = 2.0
     """The far tail (this quantile) may raise the threshold by at most ``far_tail_cap``."""
+    spike_tail: bool = True
+    """Measure the tail of single-LS blips apart (:func:`spike_tail_factor`, not capped)."""
+    blip_quantile: float = 0.99
+    """Quantile of the blips that measures their tail."""
+    blip_ls: int = 2
+    """Excursions up to this many LS are blips, judged against that tail."""
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
@@ -111,6 +139,22 @@ class CrosscheckConfig:
     def threshold(self) -> float:
         """Robust spreads a residual must leave to be flagged."""
         return float(norm.isf(self.false_alarm_per_ls / 2))
+
+
+def nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    """Median of the finite values of each row; NaN for a row with none (handled here, so
+    that all-missing LS raise no warning)."""
+    out = np.full(values.shape[0], np.nan)
+    some = np.isfinite(values).any(axis=1)
+    if some.any():
+        out[some] = np.nanmedian(values[some], axis=1)
+    return out
+
+
+def nanmedian_all(values: np.ndarray) -> float:
+    """Median of the finite values (NaN when there are none)."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
 
 
 def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -149,13 +193,64 @@ def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
     return max(near, far)
 
 
+def spike_tail_factor(
+    residual: np.ndarray,
+    sigma: np.ndarray,
+    config: CrosscheckConfig,
+    judged: np.ndarray | None = None,
+) -> float:
+    """How much wider than Gaussian the tail of a luminometer's single-LS outliers is in this
+    fill (>= 1): the far-tail factor (``config.far_tail_quantile``, not capped) of its
+    residual against a 3-LS running median, where a bump or step of a few LS and more
+    cancels and only one- or two-LS blips remain. A luminometer that jumps for single LS
+    all fill long (BCM1FSI, RAMSES or PCC at low luminosity) gets its blips measured here,
+    and an anomaly lasting longer cannot raise this factor. Only the ``judged`` LS count
+    (not scans, dumps or data losses, where nothing is flagged either)."""
+    if not config.spike_tail:
+        return 1.0
+    blips = (residual - _rolling_median(residual, 3)) / sigma
+    if judged is not None:
+        blips = blips[judged]
+    return heavy_tail_factor(blips, config.blip_quantile)
+
+
+def slow_wander(smooth: np.ndarray, config: CrosscheckConfig) -> float:
+    """How far a luminometer's smoothed residual wanders over the fill, as a Gaussian spread:
+    its ``config.wander_quantile`` of ``|smooth - median|`` over the Gaussian one. Slow
+    excursions of 1-2 % that come back (an offset held for hours, then gone) are this
+    wander, which the experts keep; an excursion longer than a blip that comes back within
+    its run must leave it (one that lasts to the end of its run is a step, judged on the
+    noise). An
+    excursion covering more than ``1 - wander_quantile`` of the fill raises this measure."""
+    if not config.wander_quantile:
+        return 0.0
+    finite = smooth[np.isfinite(smooth)]
+    if finite.size < 50:
+        return 0.0
+    spread = np.quantile(np.abs(finite - np.median(finite)), config.wander_quantile)
+    return float(spread / norm.isf((1 - config.wander_quantile) / 2))
+
+
+def blips_within_tail(
+    size: np.ndarray, flags: np.ndarray, limit: float, config: CrosscheckConfig
+) -> np.ndarray:
+    """Flagged excursions of at most ``config.blip_ls`` LS whose peak ``size`` (in robust
+    spreads) stays under ``limit``: single-LS jumps within what the luminometer's own
+    blips do in this fill."""
+    within = np.zeros_like(flags)
+    for first, last in _segments(flags, 0):
+        if last - first + 1 <= config.blip_ls and np.max(size[first : last + 1]) <= limit:
+            within[first : last + 1] = True
+    return within
+
+
 def _consensus_offsets(logs: np.ndarray, iterations: int = 5) -> np.ndarray:
     """Each luminometer's fill-level log offset to the median of all (robust to one off)."""
     offsets = np.zeros(logs.shape[1])
     for _ in range(iterations):
-        consensus = np.nanmedian(logs - offsets, axis=1)
-        offsets = np.nanmedian(logs - consensus[:, None], axis=0)
-        offsets -= np.nanmedian(offsets)
+        consensus = nanmedian_rows(logs - offsets)
+        offsets = nanmedian_rows((logs - consensus[:, None]).T)
+        offsets -= nanmedian_all(offsets)
     return offsets
 
 
@@ -216,13 +311,13 @@ def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray
     if n < 3:
         return np.full(n, np.inf)
     filled = pd.DataFrame(logs).interpolate(limit_direction="both").to_numpy()
-    columns = [np.nanmedian(filled, axis=1)] if logs.shape[1] > 2 else list(filled.T)
+    columns = [nanmedian_rows(filled)] if logs.shape[1] > 2 else list(filled.T)
     big = np.ones(n - 1, dtype=bool)
     signs = np.zeros(n - 1)
     size = np.full(n - 1, np.inf)
     for series in columns:
         step = np.diff(series)
-        centred = step - np.nanmedian(step)
+        centred = step - nanmedian_all(step)
         big &= np.abs(centred) > threshold * max(robust_sigma(step), 1e-6)
         signs += np.sign(centred)
         size = np.minimum(size, np.abs(centred))
@@ -233,6 +328,36 @@ def beam_change_size(logs: np.ndarray, threshold: float, pad: int) -> np.ndarray
     spread[: min(n, pad)] = np.inf
     spread[max(0, n - pad) :] = np.inf
     return spread
+
+
+def lost_ls(
+    ratio: np.ndarray, reference: np.ndarray, config: CrosscheckConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """LS that cannot be judged, as (the luminometer's own loss, the others' loss). Own: no
+    data, or under ``config.lost_fraction`` of what the others expect (a data loss like a
+    zero). Others': none of them with data, or the beam nearly gone (under
+    ``config.min_relative_lumi`` of their fill median)."""
+    with np.errstate(invalid="ignore"):
+        beam = np.isfinite(reference) & (
+            reference - nanmedian_all(reference) > math.log(config.min_relative_lumi)
+        )
+        own = np.isfinite(ratio) & (ratio - nanmedian_all(ratio) > math.log(config.lost_fraction))
+    return ~own & beam, ~beam
+
+
+def beside(lost: np.ndarray) -> np.ndarray:
+    """LS next to a lost one and not lost themselves."""
+    near = np.zeros_like(lost)
+    near[1:] |= lost[:-1]
+    near[:-1] |= lost[1:]
+    return near & ~lost
+
+
+def partial_ls(own_lost: np.ndarray, beam_lost: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """LS partly integrated at the edge of a loss, where an excursion is not judged: next to
+    the luminometer's own loss a downward one (it can only have lost counts), next to the
+    others' loss or the dump either (the reference itself is partial there)."""
+    return (beside(own_lost) & (z < 0)) | beside(beam_lost)
 
 
 def _segments(flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
@@ -293,7 +418,7 @@ def _luminometer_events(
     """Events of one luminometer against the consensus of the others, and its summary."""
     threshold = config.threshold
     others = [c for c in present if c != column]
-    reference = np.nanmedian(logs[:, others] - offsets[others], axis=1)
+    reference = nanmedian_rows(logs[:, others] - offsets[others])
     ratio = logs[:, column] - reference
     judges = others if len(others) >= 2 else present
     beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
@@ -353,23 +478,52 @@ def _luminometer_events(
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     tail = tail_factor(short, config)
     short /= tail
-    long = _rolling_median(residual, config.long_window) / (sigma * tail)
+    smooth = _rolling_median(residual, config.long_window)
+    long = smooth / (sigma * tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
     excursion = np.abs(z) * sigma * tail
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
     calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
-    flags = (np.abs(z) > threshold) & calm & lit
-    summary.update(slope=round(slope, 6), noise=round(noise_floor, 6), tail=round(tail, 3))
+    own_lost, beam_lost = lost_ls(ratio, reference, config)
+    z_all = np.zeros(ratio.shape)
+    z_all[valid] = z
+    unjudged = own_lost | beam_lost | partial_ls(own_lost, beam_lost, z_all)
+    flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
+    judged = lit & (beam_change[valid] < config.scan_step) & ~unjudged[valid]
+    spiky = spike_tail_factor(residual, sigma, config, judged)
+    flags &= ~blips_within_tail(np.abs(z) * tail, flags, threshold * max(spiky, tail), config)
+    summary.update(
+        slope=round(slope, 6),
+        noise=round(noise_floor, 6),
+        tail=round(tail, 3),
+        spike_tail=round(spiky, 3),
+    )
     run_ends = np.r_[run[1:] != run[:-1], True]
-    for first, last in _segments(flags, config.merge_gap):
+    short_flags = (np.abs(short) > threshold) & flags
+    slow = slow_wander(smooth, config)
+    size = np.maximum(np.abs(short) * sigma * tail, np.abs(smooth))
+    beyond_wander = flags & (size > threshold * slow)
+    queue = [(first, last, "new") for first, last in _segments(flags, config.merge_gap)]
+    while queue:
+        first, last, stage = queue.pop(0)
+        comes_back = not run_ends[last : last + config.merge_gap + 1].any()
+        if stage == "new" and last - first + 1 > config.blip_ls and comes_back:
+            # an excursion longer than a blip that comes back must leave the slow wander
+            inner = _segments(beyond_wander[first : last + 1], config.merge_gap)
+            queue += [(first + a, first + b, "wander") for a, b in inner]
+            continue
         part = residual[first : last + 1]
         magnitude = math.expm1(float(np.median(part)))
         peak = float(np.max(np.abs(z[first : last + 1])))
         if abs(magnitude) < 1e-12:
             continue
         if not confirmed_by_pairs(
-            logs, column, others, valid[first], valid[last], magnitude, config
+            logs, column, others, valid[first], valid[last], magnitude, config, ratio
         ):
+            # a long excursion the pairs do not confirm may hold a sharp one that they do
+            if stage != "split" and last - first + 1 > config.short_max:
+                inner = _segments(short_flags[first : last + 1], config.merge_gap)
+                queue += [(first + a, first + b, "split") for a, b in inner]
             continue
         kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
@@ -468,25 +622,42 @@ def confirmed_by_pairs(
     last: int,
     magnitude: float,
     config: CrosscheckConfig,
+    ratio: np.ndarray | None = None,
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
-    luminometer with data there (one may disagree when four or more): the ratio to that one
-    moves the same way by at least half the threshold of that pair's local noise, measured
-    against ``config.local_window`` LS either side. An event that only echoes another
-    luminometer's excursion in the consensus (or that two luminometers share) fails."""
+    luminometer with data there (one may disagree when four or more and
+    ``config.pair_spare``): the ratio to that one moves the same way by at least half the
+    threshold of that pair's local noise, measured against ``config.local_window`` LS either
+    side, and by at least ``config.pair_share`` of the luminometer's own move against the
+    consensus (``ratio``, its log ratio to it) on the same LS (without ``ratio``: of the
+    largest pair's move). An event that only
+    echoes another luminometer's excursion in the consensus, or that another luminometer
+    shares, fails."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
-    agree = available = 0
+    shifts: list[float] = []
+    owns: list[float] = []
     for other in others:
         pair = logs[:, column] - logs[:, other]
         inside = pair[first : last + 1]
         around = np.r_[pair[lo:first], pair[last + 1 : hi]]
+        own = math.inf
+        if ratio is not None:
+            own_in, own_around = (
+                ratio[first : last + 1],
+                np.r_[ratio[lo:first], ratio[last + 1 : hi]],
+            )
+            keep_in = np.isfinite(inside) & np.isfinite(own_in)
+            keep_around = np.isfinite(around) & np.isfinite(own_around)
+            if keep_in.any() and keep_around.any():
+                own = float(np.median(own_in[keep_in]) - np.median(own_around[keep_around]))
+                own *= float(np.sign(magnitude))
         inside, around = inside[np.isfinite(inside)], around[np.isfinite(around)]
         if inside.size == 0:
             continue
-        available += 1
         if around.size < 3:
-            agree += 1
+            shifts.append(math.inf)
+            owns.append(math.inf)
             continue
         window = pair[lo:hi]
         window = window[np.isfinite(window)]
@@ -495,11 +666,21 @@ def confirmed_by_pairs(
             robust_sigma(np.diff(pair[np.isfinite(pair)])) / math.sqrt(2),
             1e-5,
         )
-        shift = float(np.median(inside) - np.median(around))
+        shift = float(np.median(inside) - np.median(around)) * float(np.sign(magnitude))
         sigma /= math.sqrt(min(inside.size, around.size, 16))
-        if np.sign(shift) == np.sign(magnitude) and abs(shift) >= 0.5 * config.threshold * sigma:
-            agree += 1
-    needed = available - (1 if available >= 4 else 0)
+        noisy = shift < 0.5 * config.threshold * sigma
+        shifts.append(
+            0.0 if noisy or (math.isfinite(own) and shift < config.pair_share * own) else shift
+        )
+        owns.append(own)
+    available = len(shifts)
+    largest = max((x for x in shifts if math.isfinite(x)), default=0.0)
+    agree = sum(
+        1
+        for x, own in zip(shifts, owns, strict=True)
+        if x > 0 and (math.isfinite(own) or x >= config.pair_share * largest)
+    )
+    needed = available - (1 if available >= 4 and config.pair_spare else 0)
     return available > 0 and agree >= needed
 
 
@@ -527,10 +708,7 @@ def crosscheck_fill(
 ) -> dict:
     """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
     (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-        return _crosscheck(table, fill, year, config or CrosscheckConfig())
+    return _crosscheck(table, fill, year, config or CrosscheckConfig())
 
 
 def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
@@ -558,8 +736,8 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
     logs = np.log(values)
     offsets = np.zeros(len(names))
     offsets[present] = _consensus_offsets(logs[:, present])
-    consensus = np.nanmedian(logs[:, present] - offsets[present], axis=1)
-    lumi = np.exp(consensus - np.nanmedian(consensus))
+    consensus = nanmedian_rows(logs[:, present] - offsets[present])
+    lumi = np.exp(consensus - nanmedian_all(consensus))
     found: dict[str, list[dict]] = {}
     for i in present:
         events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)

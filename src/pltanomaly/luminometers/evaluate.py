@@ -10,6 +10,10 @@ Per luminometer, on the STABLE BEAMS LS where it has data and outside the log's 
 * **fill level**: a (fill, luminometer) is truly bad when a truth range touches its data, and
   called bad when it has an event.
 
+``gap`` events (a luminometer with zero or no data for many LS while others see beam) report
+lost data, which the log lists as *missing* (an ignore zone), never as an anomaly: they are
+counted apart (``gaps``) and left out of the scores above, both ways.
+
 The public rule (:func:`public_rule_result`) is the anchor: per LS the ratio to each other
 luminometer, cut at the fill's mean +- 3 sigma but never tighter than [0.95, 1.05].
 """
@@ -49,6 +53,7 @@ class LuminometerScore:
     ranges: int = 0
     events: int = 0
     false_events: int = 0
+    gaps: int = 0
     fills_tp: int = 0
     fills_fp: int = 0
     fills_fn: int = 0
@@ -69,7 +74,7 @@ class LuminometerScore:
         return 2 * self.tp / total if total else float("nan")
 
     def add(self, other: LuminometerScore) -> None:
-        for name in ("tp", "fp", "fn", "ranges_found", "ranges", "events", "false_events"):
+        for name in ("tp", "fp", "fn", "ranges_found", "ranges", "events", "false_events", "gaps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("fills_tp", "fills_fp", "fills_fn"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -143,7 +148,8 @@ def score_fill(
         pairs = [(r, m) for r, m in pairs if m.any()]
         truth_masks = [m for _, m in pairs]
         truth = np.logical_or.reduce(truth_masks) if truth_masks else np.zeros_like(universe)
-        events = found.get("events", [])
+        all_events = found.get("events", [])
+        events = [e for e in all_events if e.get("type") != "gap"]
         predicted = _event_mask(keys, events) & universe
         score = LuminometerScore(
             tp=int(np.sum(truth & predicted)),
@@ -151,6 +157,7 @@ def score_fill(
             fn=int(np.sum(truth & ~predicted)),
             ranges=len(truth_masks),
             events=len(events),
+            gaps=len(all_events) - len(events),
         )
         event_masks = [_event_mask(keys, [e]) for e in events]
         for truth_range, m in pairs:
@@ -272,7 +279,7 @@ def format_table(evaluations: Mapping[str, Evaluation]) -> str:
     """Evaluations side by side (e.g. ``{"ours": ..., "public rule": ...}``) as text."""
     lines = [
         f"{'method':12s} {'luminometer':11s} {'LS P':>6s} {'LS R':>6s} {'LS F1':>6s} "
-        f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'fill P':>6s} {'fill R':>6s}"
+        f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'gaps':>4s} {'fill P':>6s} {'fill R':>6s}"
     ]
     for method, evaluation in evaluations.items():
         rows = [*evaluation.per_luminometer.items(), ("all", evaluation.total)]
@@ -282,6 +289,7 @@ def format_table(evaluations: Mapping[str, Evaluation]) -> str:
             lines.append(
                 f"{method:12s} {name:11s} {s.precision:6.2f} {s.recall:6.2f} {s.f1:6.2f} "
                 f"{f'{s.ranges_found}/{s.ranges}':>7s} {s.events:6d} {s.false_events:5d} "
+                f"{s.gaps:4d} "
                 f"{fill_p:6.2f} {fill_r:6.2f}"
             )
         lines.append(
