@@ -90,3 +90,18 @@ def test_an_unknown_setting_stops_the_parse_naming_the_year(lumi_run):
     result = snakemake(workdir, "-n", configfiles=("bad.yaml",), check=False)
     assert result.returncode != 0
     assert "years.2016 luminometers: unknown setting(s) bad" in result.stdout + result.stderr
+
+
+def test_evaluate_scores_the_workflows_results_against_the_log(lumi_run, capsys):
+    from pltanomaly.cli import main
+
+    workdir, _ = lumi_run
+    log = DATA / "2016-validation-log.json"
+    out = workdir / "scores.json"
+    args = ["evaluate", "--validation-log", str(log), "--results", str(workdir / "results/2016")]
+    assert main([*args, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ours" in printed and "public rule" in printed
+    scores = json.loads(out.read_text())
+    assert scores["ours"]["total"]["ranges"] > 0
+    assert scores["ours"]["total"]["ranges_found"] >= scores["public_rule"]["total"]["ranges_found"]

@@ -371,14 +371,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score against the review app's labels (default: the database the review app "
         "keeps beside the results folder, results.labels.sqlite)",
     )
+    parser.add_argument(
+        "--validation-log",
+        type=Path,
+        default=None,
+        help="score the luminometer cross-check of the results folder against the experts' "
+        "fill validation log (fillValidationLog.json), beside the public rule",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.truth is None and args.labels is None:
-        print("pltanomaly evaluate: give --truth TRUTH.json and/or --labels [DB]")
+    if args.truth is None and args.labels is None and args.validation_log is None:
+        print("pltanomaly evaluate: give --truth TRUTH.json, --labels [DB] or --validation-log LOG")
         return 2
+    if args.validation_log is not None:
+        from pltanomaly.luminometers.evaluate import print_against_log
+
+        print_against_log(args.results, args.validation_log, json_out=args.json)
     if args.truth is not None:
         try:
             report = evaluate(args.truth, args.results)

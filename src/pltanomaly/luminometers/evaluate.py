@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pltanomaly.core.errors import InputError
 from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, stable_values
 from pltanomaly.luminometers.names import log_name
 from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
@@ -275,6 +276,37 @@ def read_results(folder: str | Path) -> dict[int, dict]:
     }
 
 
+def read_tables(folder: str | Path) -> dict[int, pd.DataFrame]:
+    """The per-LS tables the workflow kept in a ``results/{year}/lumi`` folder
+    (``tables/{fill}.parquet``: what each cross-check saw)."""
+    return {
+        int(path.stem): pd.read_parquet(path)
+        for path in sorted((Path(folder) / "tables").glob("*.parquet"))
+        if path.stem.isdigit()
+    }
+
+
+def lumi_folder(results: str | Path) -> Path:
+    """The ``lumi`` folder of a ``results/{year}`` folder (or the folder itself)."""
+    return Path(results) / "lumi" if (Path(results) / "lumi").is_dir() else Path(results)
+
+
+def evaluate_against_log(
+    results: str | Path, log_path: str | Path, csv: Iterable[str | Path] = ()
+) -> tuple[Evaluation, Evaluation]:
+    """Ours and the public rule's scores of a results folder against a validation log, on the
+    LS of the brilcalc ``csv`` files, or by default of the tables the workflow kept."""
+    folder = lumi_folder(results)
+    csv = list(csv)
+    tables = read_fills(csv).tables if csv else read_tables(folder)
+    if not tables:
+        raise InputError(f"{folder}: no per-LS table (tables/*.parquet) and no CSV given")
+    log = read_validation_log(log_path)
+    ours = evaluate(tables, read_results(folder), log)
+    rule = evaluate(tables, {f: public_rule_result(t, f) for f, t in tables.items()}, log)
+    return ours, rule
+
+
 def format_table(evaluations: Mapping[str, Evaluation]) -> str:
     """Evaluations side by side (e.g. ``{"ours": ..., "public rule": ...}``) as text."""
     lines = [
@@ -303,21 +335,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate-lumi", help="score luminometer cross-check results against a validation log"
     )
-    parser.add_argument("csv", nargs="+", type=Path, help="the brilcalc CSVs the results came from")
-    parser.add_argument("--results", type=Path, required=True, help="results/{year}/lumi folder")
-    parser.add_argument("--validation-log", type=Path, default=None, help="fillValidationLog.json")
+    parser.add_argument(
+        "csv",
+        nargs="*",
+        type=Path,
+        help="the brilcalc CSVs the results came from (default: the tables the workflow kept)",
+    )
+    parser.add_argument("--results", type=Path, required=True, help="results/{year}[/lumi]")
+    parser.add_argument("--validation-log", type=Path, required=True, help="fillValidationLog.json")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.set_defaults(func=_main)
 
 
-def _main(args: argparse.Namespace) -> int:
+def print_against_log(
+    results: Path, log_path: Path, csv: Iterable[Path] = (), json_out: Path | None = None
+) -> int:
+    """Print (and with ``json_out`` write) ours beside the public rule against a log."""
     from pltanomaly.core.atomic import write_json_atomic
 
-    tables = read_fills(args.csv).tables
-    log = read_validation_log(args.validation_log) if args.validation_log else None
-    ours = evaluate(tables, read_results(args.results), log)
-    rule = evaluate(tables, {f: public_rule_result(t, f) for f, t in tables.items()}, log)
+    ours, rule = evaluate_against_log(results, log_path, csv)
     print(format_table({"ours": ours, "public rule": rule}))
-    if args.json is not None:
-        write_json_atomic(args.json, {"ours": ours.as_dict(), "public_rule": rule.as_dict()})
+    if json_out is not None:
+        write_json_atomic(json_out, {"ours": ours.as_dict(), "public_rule": rule.as_dict()})
     return 0
+
+
+def _main(args: argparse.Namespace) -> int:
+    return print_against_log(args.results, args.validation_log, args.csv, args.json)
