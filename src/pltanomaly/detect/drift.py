@@ -7,8 +7,8 @@ the other channels). A drift is looked for over windows of :data:`SHORTEST_S` an
 up to the whole fill, anchored anywhere from the fill's first block to its last. Its
 *lasting change* is the level after the window minus the level before it (medians over up
 to :data:`SIDE_S`): a change that comes back does not last. Where the fill starts or ends
-before such a level exists, the window's least-squares trend, continued to the fill's edge,
-gives the level there.
+before such a level exists, the least-squares trend of the window's part next to that edge
+(up to :data:`SIDE_S`), continued to the edge, gives the level there.
 
 The threshold is the false-alarm number of normal spreads of the same change over the same
 time: the largest of the spread across the live channels over the same window (what every
@@ -53,9 +53,6 @@ SPAN_TESTS = 2.0
 lengths overlap: a drift of one length also shows at the next)."""
 MAX_DRIFTS = 3
 """At most this many drifts per channel and fill, each apart from the others' levels."""
-HELD = 0.8
-"""An event is placed on the shortest window inside the best one that holds this fraction of
-its change."""
 MEDIAN_VARIANCE = math.pi / 2
 """Variance of a median over that of a mean (Gaussian values)."""
 
@@ -106,9 +103,9 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
                 break
             if any(first - side <= b and a <= first + span + side for a, b in taken):
                 continue
-            first, span = _narrowest(candidates, first, span, change)
-            last = first + span
-            hours = max(span, 1) * block_s / 3600.0
+            first, last, placed = _place(level[:, j], first, first + span, side)
+            change = placed if math.isfinite(placed) and placed * change > 0 else change
+            hours = max(last - first, 1) * block_s / 3600.0
             candidate = Candidate(
                 "drift",
                 ctx.bin_first(first * block_bins),
@@ -127,17 +124,27 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
     return findings
 
 
-def _narrowest(
-    candidates: list[tuple[float, int, int, float]], first: int, span: int, change: float
-) -> tuple[int, int]:
-    """The shortest window inside ``first..first + span`` that holds :data:`HELD` of its
-    change (a longer window with the same change places the drift less well)."""
-    best = (first, span)
-    for _, a, s, c in candidates:
-        inside = first <= a and a + s <= first + span
-        if inside and s < best[1] and c * change > 0 and abs(c) >= HELD * abs(change):
-            best = (a, s)
-    return best
+def _place(level: np.ndarray, first: int, last: int, side: int) -> tuple[int, int, float]:
+    """Where in blocks ``first..last`` of one channel's ``level`` the drift starts and ends,
+    and its change: the ramp, flat before and after, that fits the level from ``side``
+    blocks before to ``side`` after best (least squares)."""
+    lo, hi = max(0, first - side), min(len(level), last + side + 1)
+    t = np.arange(lo, hi, dtype=np.float64)
+    y = level[lo:hi]
+    ok = np.isfinite(y)
+    t, y = t[ok], y[ok]
+    pairs = [(a, b) for a in range(first, last) for b in range(a + 1, last + 1)]
+    if len(y) < 3 or not pairs:
+        return first, last, math.nan
+    a, b = (np.array(v, dtype=np.float64)[:, None] for v in zip(*pairs, strict=True))
+    ramp = np.clip((t[None, :] - a) / (b - a), 0.0, 1.0)
+    r_mean = ramp.mean(axis=1, keepdims=True)
+    dr = ramp - r_mean
+    with np.errstate(all="ignore"):
+        change = (dr * (y - y.mean())).sum(axis=1) / (dr**2).sum(axis=1)
+    residual = (y - y.mean()) - change[:, None] * dr
+    best = int(np.nanargmin(np.where(np.isfinite(change), (residual**2).sum(axis=1), np.inf)))
+    return pairs[best][0], pairs[best][1], float(change[best])
 
 
 def spans(n_blocks: int, block_s: float) -> list[int]:
@@ -171,9 +178,12 @@ def _windows(
     trend = np.full((n_anchors, n_channels), np.nan)
     noise = np.zeros((n_anchors, n_channels))
     reach = np.zeros((n_anchors, 2), dtype=int)
+    edge = min(side, span + 1)
     for a in range(n_anchors):
         b = a + span
-        start, end, slope, var_start, var_end = _trend(level[a : b + 1])
+        slope = _trend(level[a : b + 1])[2]
+        start, _, _, var_start, _ = _trend(level[a : a + edge])
+        _, end, _, _, var_end = _trend(level[b + 1 - edge : b + 1])
         before, var_before = _side(level[max(0, a - side) : a])
         after, var_after = _side(level[b + 1 : b + 1 + side])
         before = np.where(np.isfinite(before), before, start)
