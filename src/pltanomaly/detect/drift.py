@@ -31,6 +31,7 @@ from pltanomaly.detect.calibration import (
     detector_z,
     nanmedian,
     robust_scale,
+    typical_scale,
 )
 from pltanomaly.detect.context import FillContext
 from pltanomaly.detect.kernels import bin_median
@@ -41,16 +42,14 @@ BLOCK_S = 300.0
 SHORTEST_S = 1200.0
 """The shortest drift window."""
 SPAN_RATIO = 1.5
-"""Successive window lengths grow by this factor, up to the whole fill."""
+"""Successive window lengths grow by this factor, up to the whole fill; each length is a test
+of its own, sharing the drift false-alarm rate."""
 SIDE_S = 1800.0
-"""The level before and after a window is the median over up to this time (half the window
-when that is shorter; at least :data:`MIN_SIDE` blocks, else the trend gives it)."""
+"""The level before and after a window is the median over up to this time (less where the
+fill ends; at least :data:`MIN_SIDE` blocks, else the trend gives it)."""
 MIN_SIDE = 2
 MIN_REST = 5
 """Fewest windows apart from the candidate for the channel's own spread to be used."""
-SPAN_TESTS = 2.0
-"""Effective number of independent window lengths sharing the drift false-alarm rate (the
-lengths overlap: a drift of one length also shows at the next)."""
 MAX_DRIFTS = 3
 """At most this many drifts per channel and fill, each apart from the others' levels."""
 MEDIAN_VARIANCE = math.pi / 2
@@ -82,10 +81,14 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
         bin_sigma = nanmedian(np.where(bin_noise > 0, bin_noise, np.nan), axis=0)
     block_sigma = 1.25 * np.nan_to_num(np.asarray(bin_sigma), nan=0.0) / math.sqrt(block_bins)
     side = max(MIN_SIDE, round(SIDE_S / block_s))
+    roughness = _roughness(level, block_sigma)
     all_windows = []
     shorter = 0.0
-    for span in spans(level.shape[0], block_s):
-        windows = _windows(level, span, side, block_sigma, block_s, ctx, shorter)
+    lengths = spans(level.shape[0], block_s)
+    for span in lengths:
+        windows = _windows(
+            level, span, side, block_sigma, roughness, block_s, ctx, shorter, len(lengths)
+        )
         all_windows.append(windows)
         shorter = windows.pooled
     for j, ch in enumerate(ctx.channels):
@@ -166,9 +169,11 @@ def _windows(
     span: int,
     side: int,
     block_sigma: np.ndarray,
+    roughness: np.ndarray,
     block_s: float,
     ctx: FillContext,
     shorter: float,
+    n_spans: int,
 ) -> Windows:
     """The lasting change and its threshold of every window of ``span`` blocks;
     ``shorter`` is the pooled spread of the shorter windows."""
@@ -201,10 +206,23 @@ def _windows(
     own = np.asarray(robust_scale(rest, axis=1))
     enough = np.isfinite(rest).sum(axis=1) >= MIN_REST
     own = np.where(enough, own, 0.0)
-    normal = np.fmax(np.fmax(across[:, None], pooled), np.fmax(own, noise * block_sigma))
-    z = detector_z(ctx.cfg.false_alarm_rate / SPAN_TESTS, span * block_s)
+    wander = pooled * roughness
+    normal = np.fmax(np.fmax(across[:, None], wander), np.fmax(own, noise * block_sigma))
+    z = detector_z(ctx.cfg.false_alarm_rate / n_spans, span * block_s)
     threshold = np.maximum(ctx.cfg.drift_min_change, z * normal)
     return Windows(span, change, trend, threshold, pooled)
+
+
+def _roughness(level: np.ndarray, block_sigma: np.ndarray) -> np.ndarray:
+    """Per channel, how much more it wanders than the typical live channel (at least 1): the
+    spread of the level's second differences (a steady drift has none) beyond the
+    statistical noise, over the typical channel's."""
+    second = level[2:] - 2.0 * level[1:-1] + level[:-2]
+    wander = np.fmax(np.asarray(robust_scale(second, axis=0)) ** 2 - 6.0 * block_sigma**2, 0.0)
+    typical = typical_scale(wander)
+    if not math.isfinite(typical) or typical <= 0:
+        return np.ones(level.shape[1])
+    return np.sqrt(np.fmax(np.nan_to_num(wander / typical, nan=1.0), 1.0))
 
 
 def _side(level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
