@@ -3,7 +3,7 @@
 After the pileup dependence (:mod:`~pltanomaly.detect.reference`) and the level changes
 (:mod:`~pltanomaly.detect.step`) are removed, the log ratio is binned in :data:`BLOCK_S`
 medians (levelling steps and scans, common to all channels, have cancelled in the ratio to
-the other channels). A drift is looked for over windows of :data:`SHORTEST_S` and longer,
+the other channels). A drift is looked for over windows of ``drift_window_s`` and longer,
 up to the whole fill, anchored anywhere from the fill's first block to its last. Its
 *lasting change* is the level after the window minus the level before it (medians over up
 to :data:`SIDE_S`): a change that comes back does not last. Where the fill starts or ends
@@ -39,8 +39,6 @@ from pltanomaly.detect.score import Candidate, Findings
 
 BLOCK_S = 300.0
 """The level is binned in medians of this length."""
-SHORTEST_S = 1200.0
-"""The shortest drift window."""
 SPAN_RATIO = 1.5
 """Successive window lengths grow by this factor, up to the whole fill; each length is a test
 of its own, sharing the drift false-alarm rate."""
@@ -82,12 +80,14 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
     block_sigma = 1.25 * np.nan_to_num(np.asarray(bin_sigma), nan=0.0) / math.sqrt(block_bins)
     side = max(MIN_SIDE, round(SIDE_S / block_s))
     roughness = _roughness(level, block_sigma)
+    local_sigma = 1.25 * bin_median(bin_noise, block_bins, 1) / math.sqrt(block_bins)
+    local_sigma = np.fmax(np.nan_to_num(local_sigma, nan=0.0), block_sigma)
     all_windows = []
     shorter = 0.0
-    lengths = spans(level.shape[0], block_s)
+    lengths = spans(level.shape[0], block_s, ctx.cfg.drift_window_s)
     for span in lengths:
         windows = _windows(
-            level, span, side, block_sigma, roughness, block_s, ctx, shorter, len(lengths)
+            level, span, side, local_sigma, roughness, block_s, ctx, shorter, len(lengths)
         )
         all_windows.append(windows)
         shorter = windows.pooled
@@ -150,10 +150,10 @@ def _place(level: np.ndarray, first: int, last: int, side: int) -> tuple[int, in
     return pairs[best][0], pairs[best][1], float(change[best])
 
 
-def spans(n_blocks: int, block_s: float) -> list[int]:
-    """Window lengths in blocks: from :data:`SHORTEST_S` up by :data:`SPAN_RATIO`, and the
-    whole fill."""
-    shortest = max(2, math.ceil(SHORTEST_S / block_s))
+def spans(n_blocks: int, block_s: float, shortest_s: float) -> list[int]:
+    """Window lengths in blocks: from ``shortest_s`` up by :data:`SPAN_RATIO`, and the whole
+    fill."""
+    shortest = max(2, math.ceil(shortest_s / block_s))
     out = set()
     span = float(shortest)
     while round(span) < n_blocks - 1:
@@ -168,7 +168,7 @@ def _windows(
     level: np.ndarray,
     span: int,
     side: int,
-    block_sigma: np.ndarray,
+    local_sigma: np.ndarray,
     roughness: np.ndarray,
     block_s: float,
     ctx: FillContext,
@@ -197,7 +197,8 @@ def _windows(
         var_after = np.where(np.isfinite(var_after), var_after, var_end)
         change[a] = after - before
         trend[a] = slope * span
-        noise[a] = np.sqrt(var_before + var_after)
+        local = local_sigma[max(0, a - side) : b + side + 1].max(axis=0)
+        noise[a] = np.sqrt(var_before + var_after) * local
         reach[a] = (a - side, b + side)
     pooled = max(shorter, np.nan_to_num(robust_scale(change), nan=0.0))
     across = np.nan_to_num(np.asarray(robust_scale(change, axis=1)), nan=0.0)
@@ -207,8 +208,8 @@ def _windows(
     enough = np.isfinite(rest).sum(axis=1) >= MIN_REST
     own = np.where(enough, own, 0.0)
     wander = pooled * roughness
-    normal = np.fmax(np.fmax(across[:, None], wander), np.fmax(own, noise * block_sigma))
-    z = detector_z(ctx.cfg.false_alarm_rate / n_spans, span * block_s)
+    normal = np.fmax(np.fmax(across[:, None], wander), np.fmax(own, noise))
+    z = detector_z(ctx.cfg.false_alarm_rate / n_spans, block_s)  # a window every block
     threshold = np.maximum(ctx.cfg.drift_min_change, z * normal)
     return Windows(span, change, trend, threshold, pooled)
 
@@ -217,6 +218,8 @@ def _roughness(level: np.ndarray, block_sigma: np.ndarray) -> np.ndarray:
     """Per channel, how much more it wanders than the typical live channel (at least 1): the
     spread of the level's second differences (a steady drift has none) beyond the
     statistical noise, over the typical channel's."""
+    if level.shape[0] < 3:
+        return np.ones(level.shape[1])
     second = level[2:] - 2.0 * level[1:-1] + level[:-2]
     wander = np.fmax(np.asarray(robust_scale(second, axis=0)) ** 2 - 6.0 * block_sigma**2, 0.0)
     typical = typical_scale(wander)
