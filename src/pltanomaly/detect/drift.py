@@ -81,7 +81,8 @@ def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) 
     side = max(MIN_SIDE, round(SIDE_S / block_s))
     roughness = _roughness(level, block_sigma)
     local_sigma = 1.25 * bin_median(bin_noise, block_bins, 1) / math.sqrt(block_bins)
-    local_sigma = np.fmax(np.nan_to_num(local_sigma, nan=0.0), block_sigma)
+    # blocks without a level (beam dumped, scans) weigh nothing
+    local_sigma = np.where(np.isfinite(level), np.fmax(local_sigma, block_sigma), block_sigma)
     all_windows = []
     shorter = 0.0
     lengths = spans(level.shape[0], block_s, ctx.cfg.drift_window_s)
