@@ -41,7 +41,7 @@ BLOCK_S = 300.0
 """The level is binned in medians of this length."""
 SPAN_RATIO = 1.5
 """Successive window lengths grow by this factor, up to the whole fill; each length is a test
-of its own, sharing the drift false-alarm rate."""
+of its own, sharing the drift false-alarm rate, made every block (a window starts at each)."""
 SIDE_S = 1800.0
 """The level before and after a window is the median over up to this time (less where the
 fill ends; at least :data:`MIN_SIDE` blocks, else the trend gives it)."""
@@ -210,7 +210,7 @@ def _windows(
     own = np.where(enough, own, 0.0)
     wander = pooled * roughness
     normal = np.fmax(np.fmax(across[:, None], wander), np.fmax(own, noise))
-    z = detector_z(ctx.cfg.false_alarm_rate / n_spans, block_s)  # a window every block
+    z = detector_z(ctx.cfg.false_alarm_rate / n_spans, block_s)
     threshold = np.maximum(ctx.cfg.drift_min_change, z * normal)
     return Windows(span, change, trend, threshold, pooled)
 
