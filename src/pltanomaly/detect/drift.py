@@ -46,6 +46,7 @@ SIDE_S = 1800.0
 """The level before and after a window is the median over up to this time (less where the
 fill ends; at least :data:`MIN_SIDE` blocks, else the trend gives it)."""
 MIN_SIDE = 2
+"""Fewest blocks with a level for the median before or after a window."""
 MIN_REST = 5
 """Fewest windows apart from the candidate for the channel's own spread to be used."""
 MAX_DRIFTS = 3
@@ -71,6 +72,8 @@ class Windows:
 
 
 def find_drifts(ctx: FillContext, corrected: np.ndarray, bin_noise: np.ndarray) -> Findings:
+    """Drifts of every live channel from ``corrected`` (bins, live channels: the binned log
+    ratio with its steps removed) and ``bin_noise`` (the noise of one bin)."""
     findings = Findings("drift")
     block_bins = max(1, round(BLOCK_S / ctx.bin_seconds))
     block_s = block_bins * ctx.bin_seconds
