@@ -187,6 +187,39 @@ def test_pileup_dependence_is_not_drift_but_a_drift_is(pileup):
     assert event["magnitude"] == pytest.approx(0.04, rel=0.35)
 
 
+def _ramp(hours: float, start: float, end: float, change: float) -> np.ndarray:
+    """A lasting ``change`` reached linearly from ``start`` to ``end`` hours into the fill."""
+    t = np.arange(round(hours * 3600 / NB4_SECONDS)) * NB4_SECONDS / 3600
+    return 1 + change * (np.clip(t, start, end) - start) / (end - start)
+
+
+DRIFT_PLACES = {"start": (0.0, 0.75), "middle": (0.6, 1.35), "end": (1.25, 2.0)}
+"""Hours of a 2-h fill: from its first minute, across levelling steps, to its last minute."""
+
+
+@pytest.mark.parametrize("where", list(DRIFT_PLACES))
+@pytest.mark.parametrize(("wander", "change", "within"), [(0.001, 0.03, 0.25), (0.01, 0.08, 0.5)])
+def test_drift_is_found_wherever_it_sits_in_the_fill(where, wander, change, within):
+    """A lasting change over 45 min on one channel, of 3 % among quiet channels (wander
+    0.1 %) or 8 % among rough ones (1 %), all wandering on their own: a drift there only,
+    placed where it is, whether it starts with the fill, sits between levelling steps or
+    runs to the fill's last minute (to ``within`` hours: the wander blurs its ends)."""
+    start, end = DRIFT_PLACES[where]
+    for seed in range(3):
+        series = channel_set(seed=seed, wander=wander, changes={4: _ramp(2.0, start, end, change)})
+        result = _detect(series)
+        assert _events(result) == {4: ["drift"]}, (seed, _events(result))
+        (event,) = result["channels"]["4"]["events"]
+        hours = [(event[k] - T0) / 3600 for k in ("start", "end")]
+        assert abs(hours[0] - start) <= within and abs(hours[1] - end) <= within, hours
+
+
+def test_drift_on_a_weak_channel_to_the_fills_end():
+    weak = {2: 0.2}
+    result = _detect(channel_set(seed=4, efficiency=weak, changes={2: _ramp(2.0, 1.3, 2.0, -0.04)}))
+    assert _events(result) == {2: ["drift"]}
+
+
 def test_weak_channel_is_analysed_with_its_own_noise():
     weak = {2: 0.2}
     result = _detect(channel_set(seed=3, efficiency=weak))

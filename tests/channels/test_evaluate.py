@@ -183,3 +183,49 @@ def test_labels_without_database(tmp_path, capsys):
     args = parser.parse_args(["evaluate", "--results", str(results), "--labels"])
     assert args.func(args) == 2
     assert "pltanomaly evaluate --labels" in capsys.readouterr().out
+
+
+def test_drift_goal_is_the_lasting_change_and_recall_is_split_by_position(tmp_path):
+    """Drifts from the fill's first minutes, in its middle, to its last minute and over the
+    whole of it; the goal counts those of a lasting change >= 3 % over >= 30 min."""
+    fill = {"start": T0, "end": T0 + 7200}
+
+    def drift(start, end, per_hour):
+        return {"type": "drift", "start": T0 + start, "end": T0 + end, "magnitude": per_hour}
+
+    places = {
+        "start": drift(120, 3720, 0.04),  # 4 % over 1 h: goal
+        "middle": drift(2000, 3800, 0.04),  # 2 % over 30 min: not goal
+        "end": drift(5400, 7200, 0.08),  # 4 % over 30 min: goal
+        "whole": drift(0, 7200, 0.02),  # 4 % over 2 h: goal
+    }
+    for where, event in places.items():
+        assert ev.drift_position(event, fill) == where
+    assert [ev.GOAL_EVENTS["drift"](e) for e in places.values()] == [True, False, True, True]
+    assert ev.drift_change(places["whole"]) == pytest.approx(0.04)
+    truth = {
+        "year": 2022,
+        "fills": {
+            "1": {
+                **fill,
+                "channels": {
+                    str(i): {"status": "anomalous", "events": [e]}
+                    for i, e in enumerate(places.values())
+                },
+            }
+        },
+    }
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    found = {"status": "anomalous", "events": [_event("drift", 5500, 7200)]}
+    results = _results(tmp_path, {"0": found | {"events": []}, "2": found})
+    at = ev.evaluate(tmp_path / "truth.json", results)["events"]["drift_by_position"]
+    assert {k: (v["found"], v["total"]) for k, v in at.items()} == {
+        "start": (0, 1),
+        "middle": (0, 1),
+        "end": (1, 1),
+        "whole": (0, 1),
+    }
+    assert (at["end"]["goal_found"], at["middle"]["goal_total"]) == (1, 0)
+    assert "drift recall by position" in ev.format_evaluation(
+        ev.evaluate(tmp_path / "truth.json", results)
+    )

@@ -204,3 +204,35 @@ def test_normal_behaviours_are_drawn_per_data_set_over_a_wide_range() -> None:
     truth = plan_year_fill(2022, 7920, seed=5, hours=0.3, normal=REGIMES["rough"])[1].truth
     assert truth["normal"] == REGIMES["rough"].to_dict()
     assert {"wander", "pileup", "efficiency"} <= set(truth["channels"]["0"])
+
+
+def test_drifts_start_and_end_anywhere_in_the_fill() -> None:
+    """Drifts of 20 minutes to the whole fill, from its first minutes, in its middle and to
+    its last slot (where no level after the drift exists)."""
+    from pltanomaly.channels.generate import _drift_span
+
+    rng = np.random.default_rng(5)
+    period, n_slots = 1.46, 5000
+    spans = [_drift_span(rng, n_slots, period) for _ in range(400)]
+    first = np.array([a for a, _ in spans])
+    last = np.array([b for _, b in spans])
+    assert first.min() >= 0 and last.max() == n_slots - 1
+    minutes = (last - first + 1) * period / 60
+    assert minutes.min() >= 20 - 0.1 and minutes.max() > 0.95 * n_slots * period / 60
+    at_start = first * period <= 300
+    at_end = last == n_slots - 1
+    middle = ~at_start & ~at_end
+    assert min(at_start.mean(), at_end.mean(), middle.mean()) > 0.2
+
+
+def test_drift_rates_and_durations_in_the_truth() -> None:
+    drifts = [
+        e
+        for fill in range(7920, 8020)
+        for c in plan_year_fill(2022, fill, seed=31, hours=1.0)[1].truth["channels"].values()
+        for e in c["events"]
+        if e["type"] == "drift"
+    ]
+    assert len(drifts) >= 5
+    assert all(0.01 <= e["magnitude"] <= 0.10 for e in drifts)
+    assert all(e["end"] - e["start"] >= 1200 - 2 for e in drifts)

@@ -30,7 +30,9 @@ def test_small_matrix_end_to_end(tmp_path):
     clean = reports["clean-long"]
     assert clean["events"]["total"] == 0 and clean["fills_anomalous"] == 0
     table = format_matrix(reports)
-    assert table.count("\n| quiet |") == 2 and "fills called anomalous" in table
+    drifts = any(r["events"]["by_type"].get("drift") for r in reports.values())
+    assert table.count("\n| quiet |") == 2 + drifts and "fills called anomalous" in table
+    assert ("| regime | drifts at:" in table) == drifts
     # built once: a second run reuses the converted fills and gives the same figures
     again = run_matrix(tmp_path, "tuning", regimes=("quiet",), fills=2, hours=0.4, jobs=1)
     assert json.dumps(again["quiet"]["channels"]) == json.dumps(reports["quiet"]["channels"])

@@ -16,6 +16,9 @@ Definitions (all over the fills present in both the truth and the results folder
   period of the truth (emittance scan, levelling step, beam dump, common gap) are also
   counted separately, and those overlapping a scan or levelling step once more.
 - **Goal recall**: recall over the events :data:`GOAL_EVENTS` says every regime must find.
+- **Drift recall by position**: drifts (all, and those of the goal) by where they sit in the
+  fill (:func:`drift_position`): from its first minutes, in the middle, to its last minute,
+  or the whole fill.
 - **Fills called anomalous**: results whose fill is ``anomalous``.
 """
 
@@ -50,14 +53,15 @@ hour, factor, seconds, variance factor)."""
 
 GOAL_EVENTS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "step": lambda e: e["magnitude"] >= 0.03,
-    "drift": lambda e: e["magnitude"] >= 0.03 and e["end"] - e["start"] >= 1800.0,
+    "drift": lambda e: drift_change(e) >= 0.03 and e["end"] - e["start"] >= 1800.0,
     "spike": lambda e: e["magnitude"] >= 2.0,
     "dropout": lambda e: e["magnitude"] >= 10.0,
     "stuck": lambda e: e["magnitude"] >= 120.0,
     "noise": lambda e: e["magnitude"] >= 4.0,
 }
-"""The events every regime must find (recall >= 0.9): steps >= 3 %, drifts >= 3 %/h lasting
->= 30 min, spikes >= x2, dropouts >= 10 s, stuck >= 2 min, noise >= x4 variance."""
+"""The events every regime must find (recall >= 0.9): steps >= 3 %, drifts of a lasting
+change >= 3 % over >= 30 min, spikes >= x2, dropouts >= 10 s, stuck >= 2 min, noise >= x4
+variance."""
 
 GOALS = {
     "f1": 0.95,
@@ -67,6 +71,24 @@ GOALS = {
 }
 
 SCAN_OR_LEVELLING = ("emittance_scan", "levelling_step")
+DRIFT_EDGE_S = 600.0
+"""A drift starting (ending) this close to the fill's start (end) sits at that edge."""
+DRIFT_POSITIONS = ("start", "middle", "end", "whole")
+
+
+def drift_change(event: Mapping[str, Any]) -> float:
+    """A drift's lasting relative change: its rate per hour times its duration."""
+    return float(event["magnitude"]) * (float(event["end"]) - float(event["start"])) / 3600.0
+
+
+def drift_position(event: Mapping[str, Any], fill: Mapping[str, Any]) -> str:
+    """Where a drift sits in its fill: ``start`` (from the fill's first minutes), ``end``
+    (to its last minutes), ``whole`` (both) or ``middle``."""
+    at_start = float(event["start"]) - float(fill["start"]) <= DRIFT_EDGE_S
+    at_end = float(fill["end"]) - float(event["end"]) <= DRIFT_EDGE_S
+    if at_start and at_end:
+        return "whole"
+    return "start" if at_start else "end" if at_end else "middle"
 
 
 def _bin_label(kind: str, magnitude: float) -> str:
@@ -103,6 +125,8 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
     false_in_scans = 0
     goal_total: dict[str, int] = defaultdict(int)
     goal_found: dict[str, int] = defaultdict(int)
+    drift_at: dict[tuple[str, str], int] = defaultdict(int)
+    """(position, "total" | "found" | "goal_total" | "goal_found") -> drifts"""
     fills_anomalous = 0
     channel_hours = 0.0
     missed: list[dict[str, Any]] = []
@@ -166,6 +190,10 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                 bins_total[(kind, label)] += 1
                 in_goal = kind in GOAL_EVENTS and GOAL_EVENTS[kind](event)
                 goal_total[kind] += in_goal
+                position = drift_position(event, fill_truth) if kind == "drift" else None
+                if position:
+                    drift_at[(position, "total")] += 1
+                    drift_at[(position, "goal_total")] += in_goal
                 lo, hi = float(event["start"]) - TOLERANCE_S, float(event["end"]) + TOLERANCE_S
                 hits = [
                     (_overlap(lo, hi, float(p["start"]), float(p["end"])), p)
@@ -186,6 +214,9 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                 events_found[kind] += 1
                 bins_found[(kind, label)] += 1
                 goal_found[kind] += in_goal
+                if position:
+                    drift_at[(position, "found")] += 1
+                    drift_at[(position, "goal_found")] += in_goal
                 best = max(hits, key=lambda h: (h[0], h[1].get("score", 0.0)))[1]
                 type_total += 1
                 type_ok += best["type"] == kind
@@ -262,6 +293,16 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
             "recall": ratio(sum(events_found.values()), sum(events_total.values())),
             "by_type": by_type,
             "goal": goal,
+            "drift_by_position": {
+                position: {
+                    "total": drift_at[(position, "total")],
+                    "found": drift_at[(position, "found")],
+                    "recall": ratio(drift_at[(position, "found")], drift_at[(position, "total")]),
+                    "goal_total": drift_at[(position, "goal_total")],
+                    "goal_found": drift_at[(position, "goal_found")],
+                }
+                for position in DRIFT_POSITIONS
+            },
             "type_accuracy": ratio(type_ok, type_total),
             "confusion": {k: dict(v) for k, v in confusion.items()},
             "missed": missed,
@@ -334,6 +375,16 @@ def format_evaluation(report: dict[str, Any], *, details: int = 10) -> str:
             f"{kind} {g['found']}/{g['total']}" for kind, g in ev["goal"].items() if g["total"]
         )
     )
+    at = ev.get("drift_by_position", {})
+    if any(p["total"] for p in at.values()):
+        lines.append(
+            "drift recall by position (all; goal): "
+            + "  ".join(
+                f"{name} {p['found']}/{p['total']}; {p['goal_found']}/{p['goal_total']}"
+                for name, p in at.items()
+                if p["total"]
+            )
+        )
     for item in fa["list"][:details]:
         lines.append(
             f"  fill {item['fill']} ch {item['channel']} {item['type']} "

@@ -417,6 +417,26 @@ def _event(kind: str, first: int, last: int, magnitude: float, unit: str) -> dic
     return {"type": kind, "first": first, "last": last, "magnitude": magnitude, "unit": unit}
 
 
+DRIFT_EDGE = 0.3
+"""Fraction of drifts that start in the first minutes of the fill, and (independently) of
+drifts that run to its last minute (threshold or radiation damage moving a channel until
+the fill ends): the rest start and end anywhere in between."""
+
+
+def _drift_span(rng: np.random.Generator, n_slots: int, period: float) -> tuple[int, int]:
+    """First and last slot of a drift: 20 minutes to the whole fill, anywhere in it,
+    including its first minutes and its last minute."""
+    shortest = min(n_slots, max(1, round(1200.0 / period)))
+    length = int(rng.integers(shortest, n_slots + 1))
+    if rng.random() < DRIFT_EDGE:
+        first = min(int(rng.integers(0, max(1, round(300.0 / period)))), n_slots - length)
+    elif rng.random() < DRIFT_EDGE / (1.0 - DRIFT_EDGE):
+        first = n_slots - length
+    else:
+        first = int(rng.integers(0, n_slots - length + 1))
+    return first, first + length - 1
+
+
 def _inject(
     rng: np.random.Generator,
     kind: str,
@@ -428,8 +448,9 @@ def _inject(
     period: float,
     normal_sigma: np.ndarray,
 ) -> dict[str, Any]:
-    """Apply one anomaly starting at slot ``first`` to a channel's scale (or rows) and return
-    its truth event; ``normal_sigma`` is the channel's normal relative noise per NB4."""
+    """Apply one anomaly starting at slot ``first`` (a drift draws its own span,
+    :func:`_drift_span`) to a channel's scale (or rows) and return its truth event;
+    ``normal_sigma`` is the channel's normal relative noise per NB4."""
     n_slots = scale.shape[1]
     seconds = lambda s: max(1, round(s / period))  # noqa: E731
     row = scale[channel]
@@ -444,7 +465,7 @@ def _inject(
         return _event("step", first, last, abs(size), "relative")
     if kind == "drift":
         slope = _log_uniform(rng, 0.01, 0.10) * (1 if rng.random() < 0.5 else -1)
-        last = min(n_slots - 1, first + seconds(rng.uniform(1200, 3 * 3600)))
+        first, last = _drift_span(rng, n_slots, period)
         hours = (np.arange(first, last + 1) - first) * period / 3600.0
         row[first : last + 1] *= 1 + slope * hours
         row[last + 1 :] *= 1 + slope * hours[-1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pltanomaly.channels.evaluate import DRIFT_POSITIONS
 from pltanomaly.core.atomic import write_json_atomic
 
 
@@ -197,4 +198,23 @@ def format_matrix(reports: Mapping[str, Mapping[str, Any]]) -> str:
                 text += f" (goal {goal['found']}/{goal['total']})"
             cells.append(text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    positions = [p for p in DRIFT_POSITIONS if any(_at(r, p)["total"] for r in reports.values())]
+    if positions:
+        lines += [
+            "",
+            "| regime | drifts at: " + " | ".join(positions) + " |",
+            "|" + " --- |" * (len(positions) + 1),
+        ]
+        for name, r in reports.items():
+            cells = [
+                f"{at['found']}/{at['total']} (goal {at['goal_found']}/{at['goal_total']})"
+                for at in (_at(r, p) for p in positions)
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _at(report: Mapping[str, Any], position: str) -> Mapping[str, int]:
+    """A regime's drifts at ``position`` (found and total, all and of the goal)."""
+    empty = {"total": 0, "found": 0, "goal_total": 0, "goal_found": 0}
+    return report["events"].get("drift_by_position", {}).get(position, empty)

@@ -85,8 +85,9 @@ class DetectorSettings:
     """Length of the windows compared before and after a step."""
     drift_min_change: float = 0.01
     """Smallest total relative change of a drift."""
-    drift_window_s: float = 1800.0
-    """Window of the running slope (a drift is looked for at this and twice this length)."""
+    drift_window_s: float = 1200.0
+    """Shortest drift window (drifts are looked for over this and longer windows, up to the
+    whole fill)."""
     # scores
     score_exponent: float = 2.0
     """Score = x**p / (1 + x**p) for evidence x (1 = at the decision threshold)."""
