@@ -17,7 +17,7 @@ EXPECTED_ERRORS = (InputError, OSError)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("pltanomaly.channels.generate", "write synthetic fills (demo and test data)"),
     "config": (
-        "pltanomaly.channels.years",
+        "pltanomaly.config_command",
         "check a workflow config file and list the fills it would process",
     ),
     "convert": ("pltanomaly.channels.convert", "convert one fill folder of .hd5 files to Parquet"),

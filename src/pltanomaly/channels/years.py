@@ -10,7 +10,6 @@ one listing of a fill's files. Nothing here imports numpy or pandas at import ti
 
 from __future__ import annotations
 
-import argparse
 import errno
 import hashlib
 import json
@@ -25,9 +24,6 @@ from pltanomaly.core.config import (
     ConfigError,
     SshfsSource,
     _sshfs_source,
-    mount_at,
-    prepare_sources,
-    read_config,
     validate_config,
 )
 from pltanomaly.core.errors import InputError
@@ -254,30 +250,3 @@ def write_fill_manifest(path: str | os.PathLike[str], files: Iterable[str]) -> b
     with atomic_path(target) as tmp:
         tmp.write_text(text)
     return True
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "config", help="check a workflow config file and list the fills it would process"
-    )
-    parser.add_argument("configfile", type=Path, help="YAML config (e.g. config/config.yaml)")
-    parser.add_argument("--mount", action="store_true", help="mount sshfs sources first")
-    parser.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    years = load_years(read_config(args.configfile))
-    if args.mount:
-        for message in prepare_sources(years):
-            print(message)
-    for year, year_cfg in years.items():
-        if year_cfg.sshfs and mount_at(year_cfg.sshfs.mountpoint) is None:
-            print(f"{year}: {year_cfg.sshfs.target} (not mounted; use --mount)")
-            continue
-        fills, excluded = discover(year_cfg)
-        n_files = sum(len(files) for files in fills.values())
-        print(
-            f"{year}: {len(fills)} fills, {n_files} files in {year_cfg.source}"
-            + (f" ({len(excluded)} excluded)" if excluded else "")
-        )
-    return 0

@@ -91,12 +91,14 @@ def _scan_fills(path: Path) -> list[int]:
     return sorted(fills)
 
 
-def brilcalc_fills(paths: Iterable[Path], cache: str | os.PathLike[str]) -> list[int]:
+def brilcalc_fills(paths: Iterable[Path], cache: str | os.PathLike[str] | None) -> list[int]:
     """The fills the brilcalc ``paths`` hold, read through the per-file ``cache`` (rewritten
-    when a file changed); :class:`ConfigError` names a file that cannot be read."""
-    cache = Path(cache)
+    when a file changed; None: no cache); :class:`ConfigError` names a file that cannot be
+    read."""
     try:
-        known = json.loads(cache.read_text())
+        if cache is None:
+            raise FileNotFoundError
+        known = json.loads(Path(cache).read_text())
         if known.get("version") != FILLS_CACHE_VERSION:
             known = {}
     except (OSError, ValueError):
@@ -114,6 +116,6 @@ def brilcalc_fills(paths: Iterable[Path], cache: str | os.PathLike[str]) -> list
             raise ConfigError(f"brilcalc file {path}: {exc.strerror or exc}") from None
         fresh[str(path)] = entry
         fills.update(entry["fills"])
-    if fresh != files:
+    if cache is not None and fresh != files:
         write_json_atomic(cache, {"version": FILLS_CACHE_VERSION, "files": fresh})
     return sorted(fills)
