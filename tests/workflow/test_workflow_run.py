@@ -98,7 +98,7 @@ def test_logs_json(base_run):
     for fill in base_run.good:
         entry = logs["fills"][str(fill)]
         assert entry["status"] == "ok" and entry["reason"] is None
-        assert set(entry["timings"]) == {"convert", "detect", "plot"}
+        assert set(entry["timings"]) == {"convert", "detect", "lumi", "plot"}
         assert entry["versions"]["convert"]
         assert entry["files"] and entry["files"][0]["name"].endswith(".hd5")
 
@@ -216,8 +216,8 @@ def test_settings_change_reprocesses_the_affected_years(base_run, tmp_path):
     assert planned(workdir, configfiles=["year-settings.yaml"]) == all2022
     changed = copy_workdir(workdir, tmp_path / "w")
     assert ran(snakemake(changed, configfiles=["year-settings.yaml"])) == all2022
-    _redid(changed, 2022, base_run.fills2022, {"detect", "plot"})  # conversion reused
-    _redid(changed, 2023, base_run.year2023, {"convert", "detect", "plot"})  # untouched
+    _redid(changed, 2022, base_run.fills2022, {"detect", "lumi", "plot"})  # conversion reused
+    _redid(changed, 2023, base_run.year2023, {"convert", "detect", "lumi", "plot"})  # untouched
     assert planned(changed, configfiles=["year-settings.yaml"]) == set()
     # the global settings: every year
     config = base_config()
@@ -272,8 +272,8 @@ def test_excluding_a_fill_and_plotting_all_fills(base_run, tmp_path):
     assert planned(workdir, configfiles=["plots.yaml"]) == expected
     changed = copy_workdir(workdir, tmp_path / "w")
     assert ran(snakemake(changed, configfiles=["plots.yaml"])) == expected
-    _redid(changed, 2022, base_run.fills2022, {"plot"})  # conversion and detection reused
-    _redid(changed, 2023, base_run.year2023, {"plot"})
+    _redid(changed, 2022, base_run.fills2022, {"lumi", "plot"})  # conversion, detection reused
+    _redid(changed, 2023, base_run.year2023, {"lumi", "plot"})
     for fill in base_run.good:
         assert (changed / "results" / "2022" / "plots" / f"{fill}.png").exists()
 
@@ -284,7 +284,7 @@ def test_settings_change_run_and_min_fill_length(base_run, tmp_path):
     config["years"][2023]["min_fill_hours"] = 5.0
     write_config(workdir, config)
     assert ran(snakemake(workdir)) == _detect_jobs(2023, base_run.year2023)
-    _redid(workdir, 2023, base_run.year2023, {"detect", "plot"})
+    _redid(workdir, 2023, base_run.year2023, {"detect", "lumi", "plot"})
     logs = read_logs(workdir, 2023)["fills"]
     for fill in base_run.year2023:
         assert logs[str(fill)]["status"] == "skipped"
@@ -327,7 +327,7 @@ def test_internal_error_is_retried_next_run(base_run, tmp_path):
     expected = fill_jobs(2022, fill) | {aggregate_job(2022)}
     assert planned(workdir) == expected
     assert ran(snakemake(workdir)) == expected
-    _redid(workdir, 2022, [fill], {"detect", "plot"})
+    _redid(workdir, 2022, [fill], {"detect", "lumi", "plot"})
 
 
 def test_result_deleted_by_hand_is_made_again(base_run, tmp_path):
@@ -337,7 +337,7 @@ def test_result_deleted_by_hand_is_made_again(base_run, tmp_path):
     (year_dir / "fills" / f"{fill}.parquet").unlink()
     (year_dir / "status" / "detect" / f"{fill}.retry").write_text("1-abc\n")  # detect reruns
     snakemake(workdir)  # the job sees the series gone: it converts again, in the same run
-    _redid(workdir, 2022, [fill], {"convert", "detect", "plot"})
+    _redid(workdir, 2022, [fill], {"convert", "detect", "lumi", "plot"})
     assert statuses(workdir, 2022)[fill] == "ok"
     assert (year_dir / "fills" / f"{fill}.parquet").exists()
     assert planned(workdir) == set()

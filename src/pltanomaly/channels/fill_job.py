@@ -8,11 +8,12 @@ pandas and the detector load while the HDF5 files are read, and the plot draws t
 the detector computed instead of computing them again.
 
 Each step keeps its own status record (``status/{step}/{fill}.json``, as
-:mod:`pltanomaly.channels.steps` writes them) holding a **key**: the hash of what the step's output
-depends on (its settings, its code, its retry token, and the record of the step before).
-Snakemake reruns the job whenever any of these changes; inside, a step whose key and
-outputs are unchanged is reused, not redone. So a new detector setting redoes detection and
-plots, never conversion, and ``plots: all`` redoes only plots. The job's own record
+:mod:`pltanomaly.channels.steps` writes them) holding a **key**: the hash of what the step's
+output depends on (its settings, its code, its retry token, and the record of the step
+before). Snakemake reruns the job whenever any of these changes; inside, a step whose key and
+outputs are unchanged is reused, not redone. So a new detector setting redoes detection, the
+luminometer check and plots, never conversion, and ``plots: all`` redoes only the plots (the
+luminometer check's and the fill's). The job's own record
 (``status/fill/{fill}.json``, the one Snakemake tracks) is written last, atomically, so a
 killed job reruns, and reuses what it had finished.
 """
