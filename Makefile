@@ -55,6 +55,7 @@ evaluation: env
 	$(BIN)/python benchmarks/eval_set.py build/eval-matrix --use evaluation
 	$(BIN)/python benchmarks/luminometers_eval.py
 	$(BIN)/python benchmarks/chambers_eval.py --use evaluation
+	$(BIN)/python benchmarks/luminometers_generated.py --fills 20
 
 clean:
 	rm -rf $(VENV) results .snakemake $(DEMO_DATA)
