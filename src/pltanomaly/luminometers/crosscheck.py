@@ -40,10 +40,10 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.luminometers.brilcalc import (
@@ -55,6 +55,12 @@ from pltanomaly.luminometers.brilcalc import (
 
 MAD_TO_SIGMA = 1.4826
 log = logging.getLogger(__name__)
+
+
+def _gaussian_isf(tail: float) -> float:
+    """The standard normal deviate with probability ``tail`` above it (the standard
+    library's, so a fill job need not import scipy for one number)."""
+    return NormalDist().inv_cdf(1.0 - tail)
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,7 @@ class CrosscheckConfig:
     @property
     def threshold(self) -> float:
         """Robust spreads a residual must leave to be flagged."""
-        return float(norm.isf(self.false_alarm_per_ls / 2))
+        return _gaussian_isf(self.false_alarm_per_ls / 2)
 
 
 def nanmedian_rows(values: np.ndarray) -> np.ndarray:
@@ -177,7 +183,7 @@ def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
     finite = np.abs(z[np.isfinite(z)])
     if finite.size < 50:
         return 1.0
-    gaussian = float(norm.isf((1 - quantile) / 2))
+    gaussian = _gaussian_isf((1 - quantile) / 2)
     return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
 
 
@@ -228,7 +234,7 @@ def slow_wander(smooth: np.ndarray, config: CrosscheckConfig) -> float:
     if finite.size < 50:
         return 0.0
     spread = np.quantile(np.abs(finite - np.median(finite)), config.wander_quantile)
-    return float(spread / norm.isf((1 - config.wander_quantile) / 2))
+    return float(spread / _gaussian_isf((1 - config.wander_quantile) / 2))
 
 
 def blips_within_tail(
