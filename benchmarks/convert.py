@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fresh_process import PEAK_RSS_MB, run_fresh
+from fresh_process import run_child
 
 CHILD = r"""
 import json, sys, time
@@ -43,10 +43,6 @@ else:
 seconds = time.perf_counter() - start
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
-
-
-def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
 
 
 def main() -> int:
@@ -80,8 +76,8 @@ def main() -> int:
         floor_runs, convert_runs = [], []
         summary = convert_fill(fill_dir, out)  # JIT compile / cache load, not timed
         for _ in range(args.repeat):
-            floor_runs.append(child("floor", fill_dir, out))
-            convert_runs.append(child("convert", fill_dir, out))
+            floor_runs.append(run_child(CHILD, "floor", fill_dir, out))
+            convert_runs.append(run_child(CHILD, "convert", fill_dir, out))
         warm = []
         for _ in range(args.repeat):
             started = time.perf_counter()

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fresh_process import PEAK_RSS_MB, run_fresh
+from fresh_process import run_child
 
 CHILD = r"""
 import json, sys, time
@@ -65,10 +65,6 @@ seconds = time.perf_counter() - start
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
 MODES = ("floor-plt", "floor-lumi", "floor-both", "convert", "convert-lumi", "job", "job-lumi")
-
-
-def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
 
 
 def main() -> int:
@@ -118,7 +114,7 @@ def main() -> int:
         runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
         for _ in range(args.repeat):
             for mode in MODES:
-                runs[mode].append(child(mode, fill_dir, out))
+                runs[mode].append(run_child(CHILD, mode, fill_dir, out))
         best = {mode: min(r["seconds"] for r in results) for mode, results in runs.items()}
         peak = {mode: max(r["peak_mb"] for r in results) for mode, results in runs.items()}
 
