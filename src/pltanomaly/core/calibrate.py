@@ -101,6 +101,18 @@ class TypeFit:
             "n_good": self.n_good,
         }
 
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> TypeFit:
+        """The fit :meth:`to_json` wrote."""
+        cov = entry["cov"]
+        return cls(
+            float(entry["a"]),
+            float(entry["b"]),
+            ((float(cov[0][0]), float(cov[0][1])), (float(cov[1][0]), float(cov[1][1]))),
+            n_bad=int(entry.get("n_bad", 0)),
+            n_good=int(entry.get("n_good", 0)),
+        )
+
 
 PRIOR_FIT = TypeFit(
     PRIOR_MEAN[0],
@@ -327,14 +339,7 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
         raise ValueError(f"{path}: not a pltanomaly calibration (version {FORMAT_VERSION})")
     types = {}
     for name, entry in (data.get("types") or {}).items():
-        cov = entry["cov"]
-        types[str(name)] = TypeFit(
-            float(entry["a"]),
-            float(entry["b"]),
-            ((float(cov[0][0]), float(cov[0][1])), (float(cov[1][0]), float(cov[1][1]))),
-            n_bad=int(entry.get("n_bad", 0)),
-            n_good=int(entry.get("n_good", 0)),
-        )
+        types[str(name)] = TypeFit.from_json(entry)
     meta = {
         k: data[k] for k in ("created", "results", "observations", "dt_observations") if k in data
     }
