@@ -393,18 +393,15 @@ def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> di
 
 
 def register(subparsers: Any) -> None:
+    from pltanomaly.review.labels import add_labels_option
+
     parser = subparsers.add_parser(
         "calibrate",
         help="fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument("--results", type=Path, required=True, help="results folder")
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
-    )
+    add_labels_option(parser)
     parser.add_argument("--out", type=Path, required=True, help="calibration file to write")
     parser.set_defaults(func=run)
 

@@ -12,6 +12,7 @@ Re-evaluation job states live here too, so that every page (and every server pro
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sqlite3
@@ -138,6 +139,16 @@ def default_labels_path(results_dir: str | os.PathLike[str]) -> Path:
     (``make clean``) keeps them."""
     folder = Path(os.path.abspath(results_dir))  # normalised, symlinks not followed
     return folder.parent / f"{folder.name}{LABELS_SUFFIX}"
+
+
+def add_labels_option(parser: argparse.ArgumentParser) -> None:
+    """A command's ``--labels`` option (None: :func:`default_labels_path` of its results)."""
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
+    )
 
 
 class LabelStore:
