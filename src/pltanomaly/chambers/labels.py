@@ -23,6 +23,7 @@ from pltanomaly.review.labels import (
     JobState,
     JobTable,
     LabelStore,
+    log_change,
 )
 
 #: what an expert may say went wrong in a layer (the detector's event types, plus ``other``)
@@ -152,7 +153,19 @@ class ChamberLabels:
                      net_status=excluded.net_status, updated=excluded.updated""",
                 (*row, now),
             )
-            self._log(conn, "save", run, chamber, layer, verdict, fault_type, comment, user)
+            log_change(
+                conn,
+                "save",
+                time.time(),
+                table="dt_verdict_log",
+                run=run,
+                chamber=chamber,
+                layer=layer,
+                verdict=verdict,
+                fault_type=fault_type,
+                comment=comment,
+                user=user,
+            )
         return LayerVerdict(*row, now)
 
     def skip(self, run: int, chamber: str, layers: dict[int, Any], user: str = "") -> int:
@@ -178,17 +191,17 @@ class ChamberLabels:
                 "DELETE FROM dt_verdicts WHERE run=? AND chamber=? AND layer=?",
                 (run, chamber, layer),
             ).rowcount
-            self._log(conn, "delete", run, chamber, layer, None, None, None, user)
+            log_change(
+                conn,
+                "delete",
+                time.time(),
+                table="dt_verdict_log",
+                run=run,
+                chamber=chamber,
+                layer=layer,
+                user=user,
+            )
         return n > 0
-
-    @staticmethod
-    def _log(conn: sqlite3.Connection, action: str, *row: Any) -> None:
-        conn.execute(
-            """INSERT INTO dt_verdict_log (time, action, run, chamber, layer, verdict,
-                                           fault_type, comment, user)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (time.time(), action, *row),
-        )
 
     def for_chamber(self, run: int, chamber: str) -> dict[int, LayerVerdict]:
         rows = self._rows(

@@ -85,6 +85,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+def log_change(
+    conn: sqlite3.Connection,
+    action: str,
+    when: float,
+    *,
+    table: str = "verdict_log",
+    **columns: Any,
+) -> None:
+    """Append one change (``action`` at ``when``, with ``columns``) to a verdict log table."""
+    names = ("time", "action", *columns)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        (when, action, *columns.values()),
+    )
+
+
 class LabelStoreError(RuntimeError):
     """The label database cannot be opened or written (read-only folder, network file system)."""
 
@@ -289,11 +305,17 @@ class LabelStore:
                      net_status=excluded.net_status, updated=excluded.updated""",
                 (*row, now),
             )
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, channel, verdict,
-                                            anomaly_type, comment, user)
-                   VALUES (?, 'save', ?, ?, ?, ?, ?, ?, ?)""",
-                (now, year, fill, channel, verdict, anomaly_type, comment, user),
+            log_change(
+                conn,
+                "save",
+                now,
+                year=year,
+                fill=fill,
+                channel=channel,
+                verdict=verdict,
+                anomaly_type=anomaly_type,
+                comment=comment,
+                user=user,
             )
         return Verdict(*row, now)
 
@@ -301,11 +323,7 @@ class LabelStore:
         """Remove every verdict (and skip) of one fill; return how many were removed."""
         with self.write() as conn:
             n = conn.execute("DELETE FROM verdicts WHERE year=? AND fill=?", (year, fill)).rowcount
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, user)
-                   VALUES (?, 'delete_fill', ?, ?, ?)""",
-                (time.time(), year, fill, user),
-            )
+            log_change(conn, "delete_fill", time.time(), year=year, fill=fill, user=user)
         return int(n)
 
     def delete(self, year: int, fill: int, channel: int, *, user: str = "") -> bool:
@@ -314,10 +332,8 @@ class LabelStore:
             n = conn.execute(
                 "DELETE FROM verdicts WHERE year=? AND fill=? AND channel=?", (year, fill, channel)
             ).rowcount
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, channel, user)
-                   VALUES (?, 'delete', ?, ?, ?, ?)""",
-                (time.time(), year, fill, channel, user),
+            log_change(
+                conn, "delete", time.time(), year=year, fill=fill, channel=channel, user=user
             )
         return n > 0
 
