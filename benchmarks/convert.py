@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fresh_process import PEAK_RSS_MB, run_fresh
+from fresh_process import add_fill_arguments, generated_fill, run_child
 
 CHILD = r"""
 import json, sys, time
@@ -45,32 +45,20 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
 
 
-def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=1.0, help="length of the generated fill")
-    parser.add_argument("--fill-dir", type=Path, default=None, help="use this fill folder instead")
-    parser.add_argument("--repeat", type=int, default=3)
+    add_fill_arguments(parser)
     parser.add_argument("--dtype", default="uint32", choices=["uint32", "int32", "float32"])
     args = parser.parse_args()
 
     from pltanomaly.channels.convert import convert_fill
-    from pltanomaly.channels.generate import generate_year
     from pltanomaly.channels.io import list_fill_files
 
     with tempfile.TemporaryDirectory(prefix="pltanomaly-bench-") as tmp:
         tmp_path = Path(tmp)
-        fill_dir = args.fill_dir
-        if fill_dir is None:
-            started = time.perf_counter()
-            year = generate_year(
-                tmp_path / "data", 2022, 1, args.hours, seed=7, data_dtype=args.dtype
-            )
-            fill_dir = next(p for p in year.iterdir() if p.is_dir())
-            print(f"generated a {args.hours:g} h fill in {time.perf_counter() - started:.1f} s")
+        fill_dir = args.fill_dir or generated_fill(
+            tmp_path / "data", args.hours, data_dtype=args.dtype
+        )
         files = list_fill_files(fill_dir)
         compressed = sum(p.stat().st_size for p in files)
         for path in files:  # into the page cache, so both sides read from memory
@@ -80,8 +68,8 @@ def main() -> int:
         floor_runs, convert_runs = [], []
         summary = convert_fill(fill_dir, out)  # JIT compile / cache load, not timed
         for _ in range(args.repeat):
-            floor_runs.append(child("floor", fill_dir, out))
-            convert_runs.append(child("convert", fill_dir, out))
+            floor_runs.append(run_child(CHILD, "floor", fill_dir, out))
+            convert_runs.append(run_child(CHILD, "convert", fill_dir, out))
         warm = []
         for _ in range(args.repeat):
             started = time.perf_counter()

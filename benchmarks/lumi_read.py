@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from fresh_process import PEAK_RSS_MB, run_fresh
+from fresh_process import add_fill_arguments, generated_fill, run_child
 
 CHILD = r"""
 import json, sys, time
@@ -67,35 +66,28 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 MODES = ("floor-plt", "floor-lumi", "floor-both", "convert", "convert-lumi", "job", "job-lumi")
 
 
-def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=1.0, help="length of the generated fill")
-    parser.add_argument("--fill-dir", type=Path, default=None, help="use this fill folder instead")
-    parser.add_argument("--repeat", type=int, default=3)
+    add_fill_arguments(parser)
     args = parser.parse_args()
 
     import h5py
     import hdf5plugin  # noqa: F401
 
     from pltanomaly.channels.convert import convert_fill, lumi_path
-    from pltanomaly.channels.generate import generate_year
     from pltanomaly.channels.io import list_fill_files
     from pltanomaly.luminometers.generate import add_luminometers
     from pltanomaly.luminometers.hd5 import LUMI_TABLES
 
     with tempfile.TemporaryDirectory(prefix="pltanomaly-bench-") as tmp:
         tmp_path = Path(tmp)
-        fill_dir = args.fill_dir
-        if fill_dir is None:
-            started = time.perf_counter()
-            year = generate_year(tmp_path / "data", 2022, 1, args.hours, seed=7)
-            add_luminometers(year, anomalies=False, luminometers=list(LUMI_TABLES.values()))
-            fill_dir = next(p for p in year.iterdir() if p.is_dir())
-            print(f"generated a {args.hours:g} h fill in {time.perf_counter() - started:.1f} s")
+        fill_dir = args.fill_dir or generated_fill(
+            tmp_path / "data",
+            args.hours,
+            lambda year: add_luminometers(
+                year, anomalies=False, luminometers=list(LUMI_TABLES.values())
+            ),
+        )
         files = list_fill_files(fill_dir)
         raw = {"plt": 0, "lumi": 0, "lumi_needed": 0}
         stored = {"plt": 0, "lumi": 0}
@@ -118,7 +110,7 @@ def main() -> int:
         runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
         for _ in range(args.repeat):
             for mode in MODES:
-                runs[mode].append(child(mode, fill_dir, out))
+                runs[mode].append(run_child(CHILD, mode, fill_dir, out))
         best = {mode: min(r["seconds"] for r in results) for mode, results in runs.items()}
         peak = {mode: max(r["peak_mb"] for r in results) for mode, results in runs.items()}
 

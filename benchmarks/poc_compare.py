@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fresh_process import PEAK_RSS_MB, run_fresh
+from fresh_process import run_child
 
 CHILD = r"""
 import json, sys, time
@@ -47,10 +47,6 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": PEAK_RSS_MB}))
 """
 
 
-def child(mode: str, fill_dir: Path, out: Path) -> dict[str, float]:
-    return run_fresh(CHILD.replace("PEAK_RSS_MB", PEAK_RSS_MB), mode, str(fill_dir), str(out))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=2.0, help="length of the generated fill")
@@ -69,7 +65,7 @@ def main() -> int:
         runs: dict[str, list[dict[str, float]]] = {"poc": [], "convert": []}
         for _ in range(args.repeat):
             for mode in runs:
-                runs[mode].append(child(mode, fill_dir, out))
+                runs[mode].append(run_child(CHILD, mode, fill_dir, out))
         best = {mode: min(r["seconds"] for r in results) for mode, results in runs.items()}
         peak = {mode: max(r["peak_mb"] for r in results) for mode, results in runs.items()}
         rows = runs["convert"][0]["rows"]

@@ -1,8 +1,7 @@
 """A loopback stand-in for the DQM GUI: the jsonfairy paths and TH2 JSON of DT occupancy.
 
 ``occupancy(chamber, rng)`` makes a chamber's (12, wires) array, -1 where no wire is;
-``th2_answer(chamber, counts)`` turns it into the GUI's JSON (NaN and infinities as strings,
-``stats.entries`` counting the -1 cells as ROOT does for each ``SetBinContent``).
+:func:`pltanomaly.chambers.generate.gui_json` turns it into the GUI's JSON.
 :class:`DqmGuiServer` serves runs of such arrays on 127.0.0.1 with scriptable faults per chamber;
 it stops on leaving its ``with`` block, after ``max_requests`` or after ``lifetime`` seconds.
 """
@@ -22,7 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from pltanomaly.chambers.geometry import CHAMBERS, LAYER_LABELS, N_LAYERS, Chamber, dqm_path
+from pltanomaly.chambers.generate import gui_json
+from pltanomaly.chambers.geometry import CHAMBERS, N_LAYERS, Chamber, dqm_path
 from pltanomaly.chambers.geometry import max_wires as chamber_max_wires
 from pltanomaly.chambers.geometry import wires as layer_wires
 
@@ -40,55 +40,6 @@ def occupancy(chamber: Chamber, rng: np.random.Generator, mean: float = 200.0) -
         n = layer_wires(chamber, layer)
         counts[layer - 1, :n] = rng.poisson(mean, n)
     return counts
-
-
-def _json_value(value: float) -> float | int | str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return int(value) if value == int(value) else value
-
-
-def th2_answer(chamber: Chamber, counts: np.ndarray) -> dict:
-    """The GUI's jsonfairy answer for a chamber's occupancy array."""
-    n_layers, n_wires = counts.shape
-    finite = counts[np.isfinite(counts)]
-    name = f"OccupancyAllHits_perCh_W{chamber.wheel}_St{chamber.station}_Sec{chamber.sector}"
-    entries = float(np.abs(finite).sum())
-    return {
-        "hist": {
-            "type": "TH2F",
-            "title": name,
-            "stats": {
-                "name": name,
-                "entries": entries,
-                "mean": {"X": {"value": 0, "error": 0}, "Y": {"value": 0, "error": 0}},
-                "rms": {"X": {"value": 0, "error": 0}, "Y": {"value": 0, "error": 0}},
-                "underflow": 0,
-                "overflow": 0,
-            },
-            "xaxis": {
-                "title": "wire number",
-                "first": {"id": 1, "value": 1},
-                "last": {"id": n_wires, "value": n_wires + 1},
-                "labels": [],
-            },
-            "yaxis": {
-                "title": "",
-                "first": {"id": 1, "value": 0},
-                "last": {"id": n_layers, "value": n_layers},
-                "labels": [
-                    {"center": i + 1, "value": label} for i, label in enumerate(LAYER_LABELS)
-                ],
-            },
-            "values": {"min": float(finite.min()), "max": float(finite.max())},
-            "bins": {
-                "integral": [[0, 0, 0], [0, entries, 0], [0, 0, 0]],
-                "content": [[_json_value(v) for v in row] for row in counts.tolist()],
-            },
-        }
-    }
 
 
 def generate_run(
@@ -137,7 +88,7 @@ class DqmGuiServer:
     def body(self, run: int, chamber: Chamber) -> bytes:
         path = dqm_path(run, chamber)
         if path not in self._bodies:
-            answer = th2_answer(chamber, self.runs[run][chamber])
+            answer = gui_json(run, chamber, self.runs[run][chamber])
             self._bodies[path] = json.dumps(answer).encode()
         return self._bodies[path]
 
@@ -198,7 +149,7 @@ class DqmGuiServer:
         elif fault == "nan":
             counts = self.runs[run][chamber].copy()
             counts[chamber.layers[0] - 1, 0] = math.nan
-            body = json.dumps(th2_answer(chamber, counts)).encode()
+            body = json.dumps(gui_json(run, chamber, counts)).encode()
         elif fault in ("reset", "drop"):
             return _reset(handler, body if fault == "reset" else b"")
         _send(handler, 200, body)

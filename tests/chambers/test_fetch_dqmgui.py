@@ -7,12 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from dqmgui_server import occupancy, th2_answer
+from dqmgui_server import occupancy
 
 from pltanomaly.chambers.dqmgui import DqmAnswerError, parse_answer
+from pltanomaly.chambers.generate import gui_json
 from pltanomaly.chambers.geometry import CHAMBERS, Chamber, wires
 from pltanomaly.core.errors import InputError
 
+RUN = 1
 URL = "http://127.0.0.1:1/dqm/online/jsonfairy/archive/1/x"
 MB1 = Chamber(0, 1, 3)
 MB4 = Chamber(-2, 4, 13)
@@ -27,7 +29,7 @@ def body(answer: object) -> bytes:
 
 
 def content_answer(chamber: Chamber, content: list) -> bytes:
-    answer = th2_answer(chamber, counts_of(chamber))
+    answer = gui_json(RUN, chamber, counts_of(chamber))
     answer["hist"]["bins"]["content"] = content
     return body(answer)
 
@@ -41,7 +43,7 @@ def rejected(raw: bytes | str, chamber: Chamber = MB1) -> DqmAnswerError:
 @pytest.mark.parametrize("chamber", [MB1, MB4, Chamber(1, 3, 4), Chamber(2, 4, 9)])
 def test_an_answer_gives_back_the_served_counts(chamber: Chamber) -> None:
     counts = counts_of(chamber)
-    got = parse_answer(body(th2_answer(chamber, counts)), chamber, URL)
+    got = parse_answer(body(gui_json(RUN, chamber, counts)), chamber, URL)
     assert got.chamber == chamber
     np.testing.assert_array_equal(got.counts, counts)
     for layer in range(1, 13):
@@ -50,7 +52,7 @@ def test_an_answer_gives_back_the_served_counts(chamber: Chamber) -> None:
 
 def test_entries_are_recomputed_from_the_cells_and_the_gui_figure_kept() -> None:
     counts = counts_of(MB4)
-    answer = th2_answer(MB4, counts)
+    answer = gui_json(RUN, MB4, counts)
     got = parse_answer(body(answer), MB4, URL)
     assert got.entries == counts[counts >= 0].sum()
     assert got.gui_entries == answer["hist"]["stats"]["entries"]
@@ -58,7 +60,7 @@ def test_entries_are_recomputed_from_the_cells_and_the_gui_figure_kept() -> None
 
 
 def test_missing_gui_entries_are_none() -> None:
-    answer = th2_answer(MB1, counts_of(MB1))
+    answer = gui_json(RUN, MB1, counts_of(MB1))
     del answer["hist"]["stats"]
     assert parse_answer(body(answer), MB1, URL).gui_entries is None
 
@@ -66,11 +68,11 @@ def test_missing_gui_entries_are_none() -> None:
 def test_mb4_theta_rows_of_zeros_are_not_cells_but_hits_there_are_an_error() -> None:
     counts = counts_of(MB4)
     counts[4:8] = 0
-    got = parse_answer(body(th2_answer(MB4, counts)), MB4, URL)
+    got = parse_answer(body(gui_json(RUN, MB4, counts)), MB4, URL)
     assert not got.cells[4:8].any()
     assert (got.counts[4:8] == -1).all()
     counts[5, 3] = 7
-    error = rejected(body(th2_answer(MB4, counts)), MB4)
+    error = rejected(body(gui_json(RUN, MB4, counts)), MB4)
     assert error.kind == "invalid" and "do not exist" in str(error)
 
 
@@ -78,7 +80,7 @@ def test_mb4_theta_rows_of_zeros_are_not_cells_but_hits_there_are_an_error() -> 
 def test_a_non_finite_count_invalidates_the_chamber(spelled: str) -> None:
     counts = counts_of(MB1)
     counts[8, 10] = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[spelled]
-    raw = body(th2_answer(MB1, counts))
+    raw = body(gui_json(RUN, MB1, counts))
     assert f'"{spelled}"' in raw.decode()
     error = rejected(raw)
     assert error.kind == "invalid"
@@ -111,7 +113,7 @@ def test_answers_without_a_usable_histogram(raw: bytes, kind: str) -> None:
 
 
 def test_a_truncated_body_is_bad_json() -> None:
-    raw = body(th2_answer(MB1, counts_of(MB1)))
+    raw = body(gui_json(RUN, MB1, counts_of(MB1)))
     error = rejected(raw[: len(raw) // 3])
     assert error.kind == "bad_json" and "truncated" in str(error)
 
@@ -152,7 +154,7 @@ def test_padding_and_fractional_counts_are_accepted() -> None:
 
 
 def test_wrong_gui_entries_are_invalid() -> None:
-    answer = th2_answer(MB1, counts_of(MB1))
+    answer = gui_json(RUN, MB1, counts_of(MB1))
     answer["hist"]["stats"]["entries"] = "many"
     assert rejected(body(answer)).kind == "invalid"
 
@@ -161,5 +163,5 @@ def test_every_chamber_round_trips() -> None:
     rng = np.random.default_rng(0)
     for chamber in CHAMBERS:
         counts = occupancy(chamber, rng)
-        got = parse_answer(body(th2_answer(chamber, counts)), chamber, URL)
+        got = parse_answer(body(gui_json(RUN, chamber, counts)), chamber, URL)
         assert got.cells.sum() == sum(wires(chamber, layer) for layer in chamber.layers)

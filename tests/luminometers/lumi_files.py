@@ -17,12 +17,8 @@ COLLIDING[100:1300] = True
 T0 = 1.66e9
 
 
-def plt_records(n_nb4: int, *, run: int = 356000, mu: float = 0.15, seed: int = 0) -> np.ndarray:
-    """``n_nb4`` NB4 of ``/pltaggzero`` rows of 16 channels, binomial zero counts."""
-    rng = np.random.default_rng(seed)
-    n = n_nb4 * 16
-    records = np.zeros(n, dtype=plt_record_dtype("uint32"))
-    slot = np.repeat(np.arange(n_nb4), 16)
+def _stamp(records: np.ndarray, slot: np.ndarray, run: int) -> None:
+    """Fill 8000's time columns of rows in NB4 ``slot`` of ``run``."""
     t = T0 + slot * 1.4576
     records["fillnum"] = 8000
     records["runnum"] = run
@@ -30,6 +26,15 @@ def plt_records(n_nb4: int, *, run: int = 356000, mu: float = 0.15, seed: int = 
     records["nbnum"] = (slot % 16 + 1) * 4
     records["timestampsec"] = np.floor(t)
     records["timestampmsec"] = np.round((t % 1) * 1000) % 1000
+
+
+def plt_records(n_nb4: int, *, run: int = 356000, mu: float = 0.15, seed: int = 0) -> np.ndarray:
+    """``n_nb4`` NB4 of ``/pltaggzero`` rows of 16 channels, binomial zero counts."""
+    rng = np.random.default_rng(seed)
+    n = n_nb4 * 16
+    records = np.zeros(n, dtype=plt_record_dtype("uint32"))
+    slot = np.repeat(np.arange(n_nb4), 16)
+    _stamp(records, slot, run)
     records["channelid"] = np.tile(np.arange(16), n_nb4)
     p = np.where(COLLIDING, np.exp(-mu), np.exp(-1e-4))
     records["data"] = rng.binomial(16384, p, size=(n, N_BX))
@@ -43,13 +48,7 @@ def lumi_records(
     ``avgraw = 2 * value`` (``dtlumi``-like, ``avgraw = value`` only, without ``per_bunch``)."""
     records = np.zeros(n_nb4, dtype=lumi_record_dtype(per_bunch))
     slot = np.arange(n_nb4)
-    t = T0 + slot * 1.4576
-    records["fillnum"] = 8000
-    records["runnum"] = run
-    records["lsnum"] = slot // 16 + 1
-    records["nbnum"] = (slot % 16 + 1) * 4
-    records["timestampsec"] = np.floor(t)
-    records["timestampmsec"] = np.round((t % 1) * 1000) % 1000
+    _stamp(records, slot, run)
     records["calibtag"] = b"test"
     if per_bunch:
         records["avg"] = value

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pltanomaly.chambers.fetch import METADATA_KEY, SCHEMA
 from pltanomaly.chambers.geometry import chamber_from_key, wires
 
 FINISHED, PARTIAL, ERROR, LOADING = 355101, 355102, 355103, 355104
@@ -98,18 +99,7 @@ def write_parquet(path: Path, run: int, keys: list[str], status: str) -> None:
     if status == "partial":
         meta["failures"] = {"W2_St1_Sec1": {"kind": "timeout", "detail": "read timed out"}}
         meta["reason"] = "1 chamber(s) not fetched"
-    schema = pa.schema(
-        [
-            ("chamber", pa.string()),
-            ("wheel", pa.int8()),
-            ("station", pa.int8()),
-            ("sector", pa.int8()),
-            ("layer", pa.uint8()),
-            ("wire", pa.uint16()),
-            ("count", pa.float64()),
-        ],
-        metadata={b"pltanomaly.dt_fetch": json.dumps(meta).encode()},
-    )
+    schema = SCHEMA.with_metadata({METADATA_KEY: json.dumps(meta).encode()})
     pq.write_table(pa.Table.from_pydict(rows, schema=schema), path)
 
 

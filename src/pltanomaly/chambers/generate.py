@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,12 +334,14 @@ def layer_truth(chamber_truth: dict[str, Any]) -> dict[int, dict[str, Any]]:
 def gui_json(run: int, chamber: Chamber, hits: np.ndarray) -> dict[str, Any]:
     """The DQM GUI's jsonfairy answer for a chamber's occupancy (content[layer][wire]).
 
-    As in the GUI, ``stats.entries`` counts the -1 cells too (each was one SetBinContent)."""
+    As in the GUI, ``stats.entries`` counts the -1 cells too (each was one SetBinContent), and a
+    non-finite cell is spelled ``"nan"``, ``"inf"`` or ``"-inf"`` and left out of the figures."""
     n_layers, n_wires = hits.shape
-    missing = int((hits < 0).sum())
-    total = float(hits.sum())
+    finite = hits[np.isfinite(hits)]
+    missing = int((finite < 0).sum())
+    total = float(finite.sum())
     name = f"OccupancyAllHits_perCh_W{chamber.wheel}_St{chamber.station}_Sec{chamber.sector}"
-    weights = np.clip(hits, 0, None)
+    weights = np.where(np.isfinite(hits), np.clip(hits, 0, None), 0)
     hits_sum = float(weights.sum())
     mean_x, rms_x = _moments(weights.sum(0))
     mean_y, rms_y = _moments(weights.sum(1))
@@ -366,7 +369,7 @@ def gui_json(run: int, chamber: Chamber, hits: np.ndarray) -> dict[str, Any]:
                 "last": {"id": n_layers, "value": n_layers + 1},
                 "labels": [{"center": j + 1, "value": LAYER_LABELS[j]} for j in range(n_layers)],
             },
-            "values": {"min": float(hits.min()), "max": float(hits.max())},
+            "values": {"min": float(finite.min()), "max": float(finite.max())},
             "bins": {
                 "integral": [[0, 0, 0], [0, total, 0], [0, 0, 0]],
                 "content": [[_number(v) for v in row] for row in hits],
@@ -385,7 +388,11 @@ def _moments(projection: np.ndarray) -> tuple[float, float]:
     return mean, float(np.sqrt((projection * (centres - mean) ** 2).sum() / total))
 
 
-def _number(value: float) -> int | float:
+def _number(value: float) -> int | float | str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return int(value) if float(value).is_integer() else float(value)
 
 

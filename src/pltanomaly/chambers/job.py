@@ -27,13 +27,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pltanomaly import __version__
 from pltanomaly.chambers.fetch import FetchResult, fetch_run, write_run
 from pltanomaly.chambers.geometry import CHAMBERS, Chamber
 from pltanomaly.chambers.source import DqmSource
 from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.core.config import ConfigError, settings_hash
-from pltanomaly.core.steps import finish, internal_failure, now, read_record
+from pltanomaly.core.steps import finish, internal_failure, now, read_record, unit_record
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +73,6 @@ def detector_settings(mapping: Mapping[str, Any] | None = None) -> Any:
 def settings_dict(settings: Any) -> dict[str, Any]:
     """Complete settings as plain data (writing out a default changes nothing)."""
     return dataclasses.asdict(settings)
-
-
-def _new_record(step: str, run: int) -> dict[str, Any]:
-    return {
-        "run": int(run),
-        "step": step,
-        "status": "ok",
-        "reason": None,
-        "started": now(),
-        "host": os.uname().nodename,
-        "version": __version__,
-    }
 
 
 # ------------------------------------------------------------------------------- fetch
@@ -182,7 +169,7 @@ def detect_step(
     fetch's reason; a run whose fetch got nothing gets an ``error`` result with the fetch's
     reason."""
     started = time.perf_counter()
-    record = _new_record("detect", run)
+    record = unit_record("detect", run=run)
     record_out = Path(record_out)
     fetched = read_record(Path(fetch_record))
     try:
@@ -238,7 +225,7 @@ def plot_step(
     from pltanomaly.chambers import plot
 
     started = time.perf_counter()
-    record = _new_record("plot", run)
+    record = unit_record("plot", run=run)
     record_out = Path(record_out)
     chamber_dir = Path(chamber_dir)
     try:

@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pltanomaly.review.labels import (
-    ERROR,
     JOB_STATES,
     PENDING,
-    RUNNING,
     SKIPPED,
     VERDICTS,
+    JobState,
+    JobTable,
     LabelStore,
+    log_change,
 )
 
 #: what an expert may say went wrong in a layer (the detector's event types, plus ``other``)
@@ -91,20 +92,13 @@ class LayerVerdict:
 
 
 @dataclass(frozen=True)
-class RunJob:
+class RunJob(JobState):
     run: int
     state: str
     message: str
     queued: float | None
     started: float | None
     finished: float | None
-
-    @property
-    def active(self) -> bool:
-        return self.state in (PENDING, RUNNING)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "active": self.active}
 
 
 class ChamberLabels:
@@ -113,6 +107,7 @@ class ChamberLabels:
     def __init__(self, store: LabelStore, *, create: bool = True) -> None:
         """``create``: make the tables if missing (never in a read-only store)."""
         self.store = store
+        self._jobs = JobTable(store, "dt_jobs", ("run",), RunJob, optional=True)
         if create and not store.read_only:
             with store.write() as conn:
                 for statement in SCHEMA.split(";"):
@@ -158,7 +153,19 @@ class ChamberLabels:
                      net_status=excluded.net_status, updated=excluded.updated""",
                 (*row, now),
             )
-            self._log(conn, "save", run, chamber, layer, verdict, fault_type, comment, user)
+            log_change(
+                conn,
+                "save",
+                time.time(),
+                table="dt_verdict_log",
+                run=run,
+                chamber=chamber,
+                layer=layer,
+                verdict=verdict,
+                fault_type=fault_type,
+                comment=comment,
+                user=user,
+            )
         return LayerVerdict(*row, now)
 
     def skip(self, run: int, chamber: str, layers: dict[int, Any], user: str = "") -> int:
@@ -184,17 +191,17 @@ class ChamberLabels:
                 "DELETE FROM dt_verdicts WHERE run=? AND chamber=? AND layer=?",
                 (run, chamber, layer),
             ).rowcount
-            self._log(conn, "delete", run, chamber, layer, None, None, None, user)
+            log_change(
+                conn,
+                "delete",
+                time.time(),
+                table="dt_verdict_log",
+                run=run,
+                chamber=chamber,
+                layer=layer,
+                user=user,
+            )
         return n > 0
-
-    @staticmethod
-    def _log(conn: sqlite3.Connection, action: str, *row: Any) -> None:
-        conn.execute(
-            """INSERT INTO dt_verdict_log (time, action, run, chamber, layer, verdict,
-                                           fault_type, comment, user)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (time.time(), action, *row),
-        )
 
     def for_chamber(self, run: int, chamber: str) -> dict[int, LayerVerdict]:
         rows = self._rows(
@@ -218,47 +225,22 @@ class ChamberLabels:
     # -- re-evaluation jobs ------------------------------------------------------------------
     def claim_job(self, run: int) -> RunJob | None:
         """Queue a run unless it is already queued or running (then None)."""
-        with self.store.write() as conn:
-            row = conn.execute("SELECT state FROM dt_jobs WHERE run=?", (run,)).fetchone()
-            if row is not None and row["state"] in (PENDING, RUNNING):
-                return None
-            conn.execute(
-                """INSERT INTO dt_jobs (run, state, message, queued, started, finished)
-                   VALUES (?, ?, '', ?, NULL, NULL)
-                   ON CONFLICT (run) DO UPDATE SET state=excluded.state, message='',
-                     queued=excluded.queued, started=NULL, finished=NULL""",
-                (run, PENDING, time.time()),
-            )
-            return _job(conn.execute("SELECT * FROM dt_jobs WHERE run=?", (run,)).fetchone())
+        return self._jobs.claim((run,))
 
     def set_job(self, run: int, state: str, message: str = "") -> RunJob:
         if state not in JOB_STATES or state == PENDING:
             raise ValueError(f"a claimed job cannot go to state {state!r}")
-        column = "started" if state == RUNNING else "finished"
-        with self.store.write() as conn:
-            conn.execute(
-                f"""INSERT INTO dt_jobs (run, state, message, {column}) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (run) DO UPDATE SET state=excluded.state,
-                      message=excluded.message, {column}=excluded.{column}""",
-                (run, state, message, time.time()),
-            )
-            return _job(conn.execute("SELECT * FROM dt_jobs WHERE run=?", (run,)).fetchone())
+        return self._jobs.set((run,), state, message)
 
     def job(self, run: int) -> RunJob | None:
-        rows = self._rows("SELECT * FROM dt_jobs WHERE run=?", (run,))
-        return _job(rows[0]) if rows else None
+        return self._jobs.get((run,))
 
     def jobs(self) -> dict[int, RunJob]:
-        return {int(r["run"]): _job(r) for r in self._rows("SELECT * FROM dt_jobs ORDER BY run")}
+        return self._jobs.all()
 
     def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
         """Jobs left queued or running by a server that stopped can never finish: mark them."""
-        with self.store.write() as conn:
-            n = conn.execute(
-                "UPDATE dt_jobs SET state=?, message=?, finished=? WHERE state IN (?, ?)",
-                (ERROR, message, time.time(), PENDING, RUNNING),
-            ).rowcount
-        return int(n)
+        return self._jobs.fail_interrupted(message)
 
 
 def _verdict(row: sqlite3.Row) -> LayerVerdict:
@@ -273,15 +255,4 @@ def _verdict(row: sqlite3.Row) -> LayerVerdict:
         net_score=None if row["net_score"] is None else float(row["net_score"]),
         net_status=row["net_status"],
         updated=float(row["updated"]),
-    )
-
-
-def _job(row: sqlite3.Row) -> RunJob:
-    return RunJob(
-        run=int(row["run"]),
-        state=str(row["state"]),
-        message=str(row["message"] or ""),
-        queued=row["queued"],
-        started=row["started"],
-        finished=row["finished"],
     )

@@ -24,7 +24,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from werkzeug.routing import BaseConverter, ValidationError
@@ -39,7 +38,7 @@ from pltanomaly.chambers.review_service import (
     layers_of,
 )
 from pltanomaly.core.calibrate import finite
-from pltanomaly.review.forms import USER_COOKIE, json_body, parse_verdict
+from pltanomaly.review.forms import cookie_user, json_body, parse_verdict, send_png
 from pltanomaly.review.service import Review
 
 dt = Blueprint("dt", __name__, url_prefix="/dt", template_folder="templates")
@@ -109,7 +108,7 @@ def saliency_weights(layer: Mapping[str, Any]) -> dict[int, float]:
 
 
 def user_of(form: Mapping[str, Any]) -> str:
-    return str(form.get("user") or request.cookies.get(USER_COOKIE, ""))
+    return str(form.get("user") or cookie_user())
 
 
 # pages ---------------------------------------------------------------------------------------
@@ -180,18 +179,12 @@ def chamber_page(run: int, chamber: str) -> Any:
 
 @dt.get("/plots/<int:run>.png")
 def run_plot(run: int) -> Any:
-    return _png(current_dt().results.plot_path(run))
+    return send_png(current_dt().results.plot_path(run), "no such plot")
 
 
 @dt.get("/plots/<int:run>/<dtchamber:chamber>.png")
 def chamber_plot(run: int, chamber: str) -> Any:
-    return _png(current_dt().results.plot_path(run, chamber))
-
-
-def _png(path: Any) -> Any:
-    if not path.is_file():
-        abort(404, "no such plot")
-    return send_file(path, mimetype="image/png", max_age=0, conditional=True)
+    return send_png(current_dt().results.plot_path(run, chamber), "no such plot")
 
 
 @dt.post("/runs/<int:run>/<dtchamber:chamber>/layers/<int:layer>/verdict")

@@ -41,6 +41,7 @@ from pltanomaly.channels.io import (
     PLT_TABLE,
 )
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
+from pltanomaly.core.bril import HEADER_FIELDS, TIME_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -499,33 +500,12 @@ def _inject(
 
 def plt_record_dtype(data_dtype: str | np.dtype) -> np.dtype:
     """The ``/pltaggzero`` row layout (header columns, then ``data[3564]``)."""
-    return np.dtype(
-        [
-            ("fillnum", "<u4"),
-            ("runnum", "<u4"),
-            ("lsnum", "<u4"),
-            ("nbnum", "<u4"),
-            ("timestampsec", "<u4"),
-            ("timestampmsec", "<u4"),
-            ("totsize", "<u4"),
-            ("publishnnb", "u1"),
-            ("datasourceid", "u1"),
-            ("algoid", "u1"),
-            ("channelid", "u1"),
-            ("payloadtype", "u1"),
-            ("data", np.dtype(data_dtype).newbyteorder("<"), (N_BX,)),
-        ]
-    )
+    return np.dtype([*HEADER_FIELDS, ("data", np.dtype(data_dtype).newbyteorder("<"), (N_BX,))])
 
 
 BEAM_DTYPE = np.dtype(
     [
-        ("fillnum", "<u4"),
-        ("runnum", "<u4"),
-        ("lsnum", "<u4"),
-        ("nbnum", "<u4"),
-        ("timestampsec", "<u4"),
-        ("timestampmsec", "<u4"),
+        *TIME_FIELDS,
         ("bxconfig1", "u1", (N_BX,)),
         ("bxconfig2", "u1", (N_BX,)),
         ("collidable", "u1", (N_BX,)),

@@ -101,6 +101,18 @@ class TypeFit:
             "n_good": self.n_good,
         }
 
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> TypeFit:
+        """The fit :meth:`to_json` wrote."""
+        cov = entry["cov"]
+        return cls(
+            float(entry["a"]),
+            float(entry["b"]),
+            ((float(cov[0][0]), float(cov[0][1])), (float(cov[1][0]), float(cov[1][1]))),
+            n_bad=int(entry.get("n_bad", 0)),
+            n_good=int(entry.get("n_good", 0)),
+        )
+
 
 PRIOR_FIT = TypeFit(
     PRIOR_MEAN[0],
@@ -327,14 +339,7 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
         raise ValueError(f"{path}: not a pltanomaly calibration (version {FORMAT_VERSION})")
     types = {}
     for name, entry in (data.get("types") or {}).items():
-        cov = entry["cov"]
-        types[str(name)] = TypeFit(
-            float(entry["a"]),
-            float(entry["b"]),
-            ((float(cov[0][0]), float(cov[0][1])), (float(cov[1][0]), float(cov[1][1]))),
-            n_bad=int(entry.get("n_bad", 0)),
-            n_good=int(entry.get("n_good", 0)),
-        )
+        types[str(name)] = TypeFit.from_json(entry)
     meta = {
         k: data[k] for k in ("created", "results", "observations", "dt_observations") if k in data
     }
@@ -388,18 +393,15 @@ def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> di
 
 
 def register(subparsers: Any) -> None:
+    from pltanomaly.review.labels import add_labels_option
+
     parser = subparsers.add_parser(
         "calibrate",
         help="fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument("--results", type=Path, required=True, help="results folder")
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
-    )
+    add_labels_option(parser)
     parser.add_argument("--out", type=Path, required=True, help="calibration file to write")
     parser.set_defaults(func=run)
 

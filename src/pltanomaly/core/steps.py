@@ -93,10 +93,10 @@ def remove_output(path: str | os.PathLike[str] | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def new_record(step: str, fill: int, year: int, key: str | None = None) -> dict[str, Any]:
-    record = {
-        "fill": int(fill),
-        "year": int(year),
+def unit_record(step: str, **unit: int) -> dict[str, Any]:
+    """A fresh ``ok`` record of ``step`` for one unit (``fill=..., year=...``, or ``run=...``)."""
+    return {
+        **{name: int(value) for name, value in unit.items()},
         "step": step,
         "status": "ok",
         "reason": None,
@@ -104,6 +104,10 @@ def new_record(step: str, fill: int, year: int, key: str | None = None) -> dict[
         "host": os.uname().nodename,
         "version": __version__,
     }
+
+
+def new_record(step: str, fill: int, year: int, key: str | None = None) -> dict[str, Any]:
+    record = unit_record(step, fill=fill, year=year)
     if key is not None:
         record["key"] = key
     return record

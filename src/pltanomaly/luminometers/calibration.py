@@ -120,12 +120,5 @@ def load_lumi_calibration(path: str | os.PathLike[str]) -> Calibration:
     section = data.get(SECTION) if isinstance(data, dict) else None
     types = {}
     for name, entry in ((section or {}).get("types") or {}).items():
-        cov = entry["cov"]
-        types[str(name)] = TypeFit(
-            float(entry["a"]),
-            float(entry["b"]),
-            ((float(cov[0][0]), float(cov[0][1])), (float(cov[1][0]), float(cov[1][1]))),
-            n_bad=int(entry.get("n_bad", 0)),
-            n_good=int(entry.get("n_good", 0)),
-        )
+        types[str(name)] = TypeFit.from_json(entry)
     return Calibration(types, str(path))

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pltanomaly.review.labels import LabelStore, LabelStoreError
+from pltanomaly.review.labels import LabelStore, LabelStoreError, log_change
 
 LUMI_VERDICTS = ("good", "bad", "ignore")
 LUMI_TYPES = ("dip", "spike", "step", "drift", "wave", "scale", "noise", "gap", "other")
@@ -271,19 +271,16 @@ def _log(
     conn: sqlite3.Connection, action: str, now: float, year: int, fill: int, new: NewVerdict
 ) -> None:
     span = f"{format_bound(new.first) or 'start'}..{format_bound(new.last) or 'end'}"
-    conn.execute(
-        """INSERT INTO verdict_log (time, action, year, fill, verdict, anomaly_type, comment,
-                                    user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            now,
-            action,
-            year,
-            fill,
-            new.verdict,
-            new.anomaly_type,
-            f"{new.luminometer} {span}: {new.reason}",
-            new.user,
-        ),
+    log_change(
+        conn,
+        action,
+        now,
+        year=year,
+        fill=fill,
+        verdict=new.verdict,
+        anomaly_type=new.anomaly_type,
+        comment=f"{new.luminometer} {span}: {new.reason}",
+        user=new.user,
     )
 
 

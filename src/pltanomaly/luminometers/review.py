@@ -26,7 +26,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 
@@ -39,7 +38,15 @@ from pltanomaly.luminometers.labels import (
     parse_bound,
 )
 from pltanomaly.luminometers.results import LumiResults, present
-from pltanomaly.review.forms import MAX_COMMENT, MAX_USER, USER_COOKIE, json_body
+from pltanomaly.review.forms import (
+    MAX_COMMENT,
+    MAX_USER,
+    cookie_user,
+    form_with_user,
+    json_body,
+    remember_user,
+    send_png,
+)
 from pltanomaly.review.labels import LabelStore
 from pltanomaly.review.service import current_review
 
@@ -203,30 +210,27 @@ def fill_page(year: int, fill: int) -> Any:
 @lumi.get("/lumi/<year:year>/<fill:fill>.png")
 def plot(year: int, fill: int) -> Any:
     path = results().plot_path(year, fill)
-    if not path.is_file():
-        abort(404, f"no luminometer plot for fill {fill} in {year}")
-    return send_file(path.absolute(), mimetype="image/png", max_age=0, conditional=True)
+    return send_png(path, f"no luminometer plot for fill {fill} in {year}")
 
 
 @lumi.post("/lumi/<year:year>/<fill:fill>/luminometers/<name>/verdicts")
 def verdict_form(year: int, fill: int, name: str) -> Any:
     luminometer_of(fill_result(year, fill), name)
-    form = request.form.to_dict()
-    form.setdefault("user", request.cookies.get(USER_COOKIE, ""))
+    form = form_with_user()
     new = parse_lumi_verdict(form, name, strict=False)
     saved = writable_labels().add(year, fill, new)
     span = f"{saved.to_json()['first'] or 'start'}..{saved.to_json()['last'] or 'end'}"
     flash(f"Saved: fill {fill} {name} {span} is {new.verdict}.")
     response = redirect(url_for(".fill_page", year=year, fill=fill) + f"#lumi-{name}")
     if new.user:
-        response.set_cookie(USER_COOKIE, new.user, max_age=3600 * 24 * 365, samesite="Lax")
+        remember_user(response, new.user)
     return response
 
 
 @lumi.post("/lumi/<year:year>/<fill:fill>/verdicts/<int:verdict_id>/delete")
 def delete_form(year: int, fill: int, verdict_id: int) -> Any:
     found = _verdict_in(year, fill, None, verdict_id)
-    writable_labels().delete([verdict_id], user=request.cookies.get(USER_COOKIE, ""))
+    writable_labels().delete([verdict_id], user=cookie_user())
     flash(f"Deleted the {found.verdict} verdict on {found.luminometer} of fill {fill}.")
     return redirect(url_for(".fill_page", year=year, fill=fill) + f"#lumi-{found.luminometer}")
 
@@ -281,7 +285,7 @@ def api_update_verdict(year: int, fill: int, name: str, verdict_id: int) -> Any:
 @lumi.delete(VERDICTS_URL + "/<int:verdict_id>")
 def api_delete_verdict(year: int, fill: int, name: str, verdict_id: int) -> Any:
     _verdict_in(year, fill, name, verdict_id)
-    user = request.cookies.get(USER_COOKIE, "")
+    user = cookie_user()
     return jsonify(deleted=writable_labels().delete([verdict_id], user=user))
 
 
@@ -290,6 +294,6 @@ def api_delete_verdicts(year: int, fill: int, name: str) -> Any:
     mine = [v for v in fill_verdicts(year, fill) if v.luminometer == name]
     if not mine:
         abort(404, f"no verdict on fill {fill} {name}")
-    user = request.cookies.get(USER_COOKIE, "")
+    user = cookie_user()
     ids = [v.id for v in mine if v.source == "review"]
     return jsonify(deleted=writable_labels().delete(ids, user=user))

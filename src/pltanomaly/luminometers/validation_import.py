@@ -98,6 +98,8 @@ def import_validation_log(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from pltanomaly.review.labels import add_labels_option
+
     parser = subparsers.add_parser(
         "import-validation",
         help="import the experts' fill-validation log as luminometer verdicts",
@@ -105,12 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("log", type=Path, help="fillValidationLog.json")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder")
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
-    )
+    add_labels_option(parser)
     parser.add_argument(
         "--year", type=int, default=None, help="year of every fill (default: from the results)"
     )

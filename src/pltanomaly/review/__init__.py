@@ -22,6 +22,8 @@ DEFAULT_THREADS = 8
 
 
 def register(subparsers: Any) -> None:
+    from pltanomaly.review.labels import add_labels_option
+
     parser = subparsers.add_parser(
         "review",
         help="web app to review flagged fills and record expert verdicts",
@@ -61,12 +63,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="serve with Flask's development server instead of waitress (development only)",
     )
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
-    )
+    add_labels_option(parser)
     parser.add_argument(
         "--config",
         type=Path,

@@ -1,15 +1,17 @@
 """What a request may say: URL converters for year, fill and channel (the one validity check of
 the routes), the fills filter, verdict bodies and JSON bodies; a bad value is a 400 (or a 404
-for a URL) with the reason."""
+for a URL) with the reason. Also what every family's pages share: the reviewer's name cookie and
+plot answers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from flask import abort, request
+from flask import Response, abort, request, send_file
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from pltanomaly.review.labels import ANOMALY_TYPES, VERDICTS
@@ -20,6 +22,31 @@ SORT_KEYS = ("fill", "year", "date", "score", "events", "status", "reviewed")
 MAX_COMMENT = 2000
 MAX_USER = 64
 USER_COOKIE = "pltanomaly_user"
+
+
+def cookie_user() -> str:
+    """The reviewer's name the browser remembers ("" if none)."""
+    return request.cookies.get(USER_COOKIE, "")
+
+
+def form_with_user() -> dict[str, Any]:
+    """The posted form, its ``user`` defaulting to the remembered name."""
+    form = request.form.to_dict()
+    form.setdefault("user", cookie_user())
+    return form
+
+
+def remember_user(response: Any, user: str) -> Any:
+    """Make the browser remember ``user`` for a year; the response."""
+    response.set_cookie(USER_COOKIE, user, max_age=3600 * 24 * 365, samesite="Lax")
+    return response
+
+
+def send_png(path: Path, missing: str) -> Response:
+    """A plot, not cached; 404 with ``missing`` when there is no such file."""
+    if not path.is_file():
+        abort(404, missing)
+    return send_file(path.absolute(), mimetype="image/png", max_age=0, conditional=True)
 
 
 class _CheckedInt(IntegerConverter):

@@ -12,15 +12,16 @@ Re-evaluation job states live here too, so that every page (and every server pro
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 from pltanomaly.channels.events import EVENT_TYPES
@@ -84,6 +85,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+def log_change(
+    conn: sqlite3.Connection,
+    action: str,
+    when: float,
+    *,
+    table: str = "verdict_log",
+    **columns: Any,
+) -> None:
+    """Append one change (``action`` at ``when``, with ``columns``) to a verdict log table."""
+    names = ("time", "action", *columns)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        (when, action, *columns.values()),
+    )
+
+
 class LabelStoreError(RuntimeError):
     """The label database cannot be opened or written (read-only folder, network file system)."""
 
@@ -105,8 +122,24 @@ class Verdict:
         return asdict(self)
 
 
+class JobState:
+    """What every family's re-evaluation job (a dataclass with a ``state``) has in common."""
+
+    state: str
+
+    @property
+    def active(self) -> bool:
+        return self.state in (PENDING, RUNNING)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(cast(Any, self)), "active": self.active}
+
+
+J = TypeVar("J", bound=JobState)
+
+
 @dataclass(frozen=True)
-class Job:
+class Job(JobState):
     year: int
     fill: int
     state: str
@@ -114,13 +147,6 @@ class Job:
     queued: float | None
     started: float | None
     finished: float | None
-
-    @property
-    def active(self) -> bool:
-        return self.state in (PENDING, RUNNING)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "active": self.active}
 
 
 def default_labels_path(results_dir: str | os.PathLike[str]) -> Path:
@@ -131,12 +157,23 @@ def default_labels_path(results_dir: str | os.PathLike[str]) -> Path:
     return folder.parent / f"{folder.name}{LABELS_SUFFIX}"
 
 
+def add_labels_option(parser: argparse.ArgumentParser) -> None:
+    """A command's ``--labels`` option (None: :func:`default_labels_path` of its results)."""
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="label database (default: RESULTS.labels.sqlite, beside the folder)",
+    )
+
+
 class LabelStore:
     """SQLite store of verdicts and job states; safe to share between threads."""
 
     def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self._jobs = JobTable(self, "jobs", ("year", "fill"), Job)
         self.journal_mode = "unknown"
         #: opened for reading only (a file or folder we may not write): writes raise
         self.read_only = False
@@ -268,11 +305,17 @@ class LabelStore:
                      net_status=excluded.net_status, updated=excluded.updated""",
                 (*row, now),
             )
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, channel, verdict,
-                                            anomaly_type, comment, user)
-                   VALUES (?, 'save', ?, ?, ?, ?, ?, ?, ?)""",
-                (now, year, fill, channel, verdict, anomaly_type, comment, user),
+            log_change(
+                conn,
+                "save",
+                now,
+                year=year,
+                fill=fill,
+                channel=channel,
+                verdict=verdict,
+                anomaly_type=anomaly_type,
+                comment=comment,
+                user=user,
             )
         return Verdict(*row, now)
 
@@ -280,11 +323,7 @@ class LabelStore:
         """Remove every verdict (and skip) of one fill; return how many were removed."""
         with self.write() as conn:
             n = conn.execute("DELETE FROM verdicts WHERE year=? AND fill=?", (year, fill)).rowcount
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, user)
-                   VALUES (?, 'delete_fill', ?, ?, ?)""",
-                (time.time(), year, fill, user),
-            )
+            log_change(conn, "delete_fill", time.time(), year=year, fill=fill, user=user)
         return int(n)
 
     def delete(self, year: int, fill: int, channel: int, *, user: str = "") -> bool:
@@ -293,10 +332,8 @@ class LabelStore:
             n = conn.execute(
                 "DELETE FROM verdicts WHERE year=? AND fill=? AND channel=?", (year, fill, channel)
             ).rowcount
-            conn.execute(
-                """INSERT INTO verdict_log (time, action, year, fill, channel, user)
-                   VALUES (?, 'delete', ?, ?, ?, ?)""",
-                (time.time(), year, fill, channel, user),
+            log_change(
+                conn, "delete", time.time(), year=year, fill=fill, channel=channel, user=user
             )
         return n > 0
 
@@ -332,71 +369,134 @@ class LabelStore:
 
     # -- re-evaluation jobs ------------------------------------------------------------------
     def set_job(self, year: int, fill: int, state: str, message: str = "") -> Job:
-        if state not in JOB_STATES:
-            raise ValueError(f"unknown job state {state!r}")
-        now = time.time()
-        with self.write() as conn:
-            if state == PENDING:
-                conn.execute(
-                    """INSERT INTO jobs (year, fill, state, message, queued, started, finished)
-                       VALUES (?, ?, ?, ?, ?, NULL, NULL)
-                       ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
-                         message=excluded.message, queued=excluded.queued, started=NULL,
-                         finished=NULL""",
-                    (year, fill, state, message, now),
-                )
-            else:
-                column = "started" if state == RUNNING else "finished"
-                conn.execute(
-                    f"""INSERT INTO jobs (year, fill, state, message, {column})
-                        VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
-                          message=excluded.message, {column}=excluded.{column}""",
-                    (year, fill, state, message, now),
-                )
-            row = conn.execute(
-                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
-            ).fetchone()
-        return _job(row)
+        return self._jobs.set((year, fill), state, message)
 
     def claim_job(self, year: int, fill: int, message: str = "") -> Job | None:
         """Put a fill in the queue unless it is already queued or running (then return None)."""
-        with self.write() as conn:
-            row = conn.execute(
-                "SELECT state FROM jobs WHERE year=? AND fill=?", (year, fill)
-            ).fetchone()
-            if row is not None and row["state"] in (PENDING, RUNNING):
-                return None
-            conn.execute(
-                """INSERT INTO jobs (year, fill, state, message, queued, started, finished)
-                   VALUES (?, ?, ?, ?, ?, NULL, NULL)
-                   ON CONFLICT (year, fill) DO UPDATE SET state=excluded.state,
-                     message=excluded.message, queued=excluded.queued, started=NULL,
-                     finished=NULL""",
-                (year, fill, PENDING, message, time.time()),
-            )
-            row = conn.execute(
-                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
-            ).fetchone()
-        return _job(row)
+        return self._jobs.claim((year, fill), message)
 
     def job(self, year: int, fill: int) -> Job | None:
-        with self.read() as conn:
-            row = conn.execute(
-                "SELECT * FROM jobs WHERE year=? AND fill=?", (year, fill)
-            ).fetchone()
-        return _job(row) if row else None
+        return self._jobs.get((year, fill))
 
     def jobs(self) -> dict[tuple[int, int], Job]:
-        with self.read() as conn:
-            rows = conn.execute("SELECT * FROM jobs ORDER BY year, fill").fetchall()
-        return {(int(r["year"]), int(r["fill"])): _job(r) for r in rows}
+        return self._jobs.all()
 
     def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
         """Jobs left queued or running by a server that stopped can never finish: mark them."""
-        with self.write() as conn:
+        return self._jobs.fail_interrupted(message)
+
+
+class JobTable(Generic[J]):
+    """Re-evaluation job states in one table of a :class:`LabelStore`, keyed by ``keys``.
+
+    A job goes PENDING (queued) -> RUNNING (started) -> FINISHED or ERROR (finished); rows are
+    read as ``make(**keys, state=..., message=..., queued=..., started=..., finished=...)``.
+    ``optional``: the table may be missing (a read-only older database), then reads find nothing.
+    """
+
+    def __init__(
+        self,
+        store: LabelStore,
+        table: str,
+        keys: tuple[str, ...],
+        make: Callable[..., J],
+        *,
+        optional: bool = False,
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.keys = keys
+        self.make = make
+        self.optional = optional
+        self._where = " AND ".join(f"{k}=?" for k in keys)
+        self._keys = ", ".join(keys)
+
+    def _job(self, row: sqlite3.Row) -> J:
+        return self.make(
+            **{k: int(row[k]) for k in self.keys},
+            state=str(row["state"]),
+            message=str(row["message"] or ""),
+            queued=row["queued"],
+            started=row["started"],
+            finished=row["finished"],
+        )
+
+    def _row(self, conn: sqlite3.Connection, key: tuple[int, ...]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute(
+            f"SELECT * FROM {self.table} WHERE {self._where}", key
+        ).fetchone()
+        return row
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self.store.read() as conn:
+            if (
+                self.optional
+                and not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.table,)
+                ).fetchone()
+            ):
+                return []
+            return conn.execute(sql, args).fetchall()
+
+    def _queue(self, conn: sqlite3.Connection, key: tuple[int, ...], message: str) -> None:
+        conn.execute(
+            f"""INSERT INTO {self.table} ({self._keys}, state, message, queued, started, finished)
+                VALUES ({", ".join("?" * len(key))}, ?, ?, ?, NULL, NULL)
+                ON CONFLICT ({self._keys}) DO UPDATE SET state=excluded.state,
+                  message=excluded.message, queued=excluded.queued, started=NULL,
+                  finished=NULL""",
+            (*key, PENDING, message, time.time()),
+        )
+
+    def set(self, key: tuple[int, ...], state: str, message: str = "") -> J:
+        """Put a job in ``state`` (PENDING queues it afresh), whatever state it was in."""
+        if state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        with self.store.write() as conn:
+            if state == PENDING:
+                self._queue(conn, key, message)
+            else:
+                column = "started" if state == RUNNING else "finished"
+                conn.execute(
+                    f"""INSERT INTO {self.table} ({self._keys}, state, message, {column})
+                        VALUES ({", ".join("?" * len(key))}, ?, ?, ?)
+                        ON CONFLICT ({self._keys}) DO UPDATE SET state=excluded.state,
+                          message=excluded.message, {column}=excluded.{column}""",
+                    (*key, state, message, time.time()),
+                )
+            row = self._row(conn, key)
+        assert row is not None
+        return self._job(row)
+
+    def claim(self, key: tuple[int, ...], message: str = "") -> J | None:
+        """Queue a job unless it is already queued or running (then None)."""
+        with self.store.write() as conn:
+            row = self._row(conn, key)
+            if row is not None and row["state"] in (PENDING, RUNNING):
+                return None
+            self._queue(conn, key, message)
+            row = self._row(conn, key)
+        assert row is not None
+        return self._job(row)
+
+    def get(self, key: tuple[int, ...]) -> J | None:
+        rows = self._rows(f"SELECT * FROM {self.table} WHERE {self._where}", key)
+        return self._job(rows[0]) if rows else None
+
+    def all(self) -> dict[Any, J]:
+        """Every job by its key: the key's one value, or a tuple of several."""
+        rows = self._rows(f"SELECT * FROM {self.table} ORDER BY {self._keys}")
+        one = len(self.keys) == 1
+        return {
+            (int(r[self.keys[0]]) if one else tuple(int(r[k]) for k in self.keys)): self._job(r)
+            for r in rows
+        }
+
+    def fail_interrupted(self, message: str) -> int:
+        """Mark the jobs left queued or running (by a server that stopped) as ERROR."""
+        with self.store.write() as conn:
             n = conn.execute(
-                "UPDATE jobs SET state=?, message=?, finished=? WHERE state IN (?, ?)",
+                f"UPDATE {self.table} SET state=?, message=?, finished=? WHERE state IN (?, ?)",
                 (ERROR, message, time.time(), PENDING, RUNNING),
             ).rowcount
         return int(n)
@@ -414,16 +514,4 @@ def _verdict(row: sqlite3.Row) -> Verdict:
         net_score=None if row["net_score"] is None else float(row["net_score"]),
         net_status=row["net_status"],
         updated=float(row["updated"]),
-    )
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        year=int(row["year"]),
-        fill=int(row["fill"]),
-        state=str(row["state"]),
-        message=str(row["message"] or ""),
-        queued=row["queued"],
-        started=row["started"],
-        finished=row["finished"],
     )

@@ -12,7 +12,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from markupsafe import Markup
@@ -21,9 +20,12 @@ from pltanomaly.review import heatmap, security
 from pltanomaly.review.forms import (
     MAX_USER,
     SORT_KEYS,
-    USER_COOKIE,
+    cookie_user,
+    form_with_user,
     parse_fill_query,
     parse_verdict,
+    remember_user,
+    send_png,
     skip_target,
 )
 from pltanomaly.review.service import current_review
@@ -112,16 +114,13 @@ def fill_page(year: int, fill: int) -> Any:
 def plot(year: int, fill: int) -> Any:
     review = current_review()
     path = review.reader.plot_path(year, fill)
-    if not path.is_file():
-        abort(404, f"no plot for fill {fill} in {year}")
-    return send_file(path, mimetype="image/png", max_age=0, conditional=True)
+    return send_png(path, f"no plot for fill {fill} in {year}")
 
 
 @pages.post("/fills/<year:year>/<fill:fill>/channels/<channel:channel>/verdict")
 def verdict_form(year: int, fill: int, channel: int) -> Any:
     review = current_review()
-    form = request.form.to_dict()
-    form.setdefault("user", request.cookies.get(USER_COOKIE, ""))
+    form = form_with_user()
     body = parse_verdict(form, strict=False)
     review.save_verdict(year, fill, channel, body)
     flash(f"Saved: fill {fill} channel {channel} is {body['verdict']}.")
@@ -130,7 +129,7 @@ def verdict_form(year: int, fill: int, channel: int) -> Any:
     else:
         response = redirect(url_for(".fill_page", year=year, fill=fill) + f"#ch{channel}")
     if body["user"]:
-        response.set_cookie(USER_COOKIE, body["user"], max_age=3600 * 24 * 365, samesite="Lax")
+        remember_user(response, body["user"])
     return response
 
 
@@ -138,7 +137,7 @@ def verdict_form(year: int, fill: int, channel: int) -> Any:
 def delete_form(year: int, fill: int) -> Any:
     review = current_review()
     review.known_fill(year, fill)
-    n = review.need_store().delete_fill(year, fill, user=request.cookies.get(USER_COOKIE, ""))
+    n = review.need_store().delete_fill(year, fill, user=cookie_user())
     flash(f"Deleted {n} verdict(s) of fill {fill}.")
     return redirect(url_for(".fill_page", year=year, fill=fill))
 
@@ -171,7 +170,7 @@ def reevaluate_many_form() -> Any:
 def set_user() -> Any:
     name = (request.form.get("user") or "").strip()[:MAX_USER]
     response = redirect(security.local_path(request.form.get("back")) or url_for(".fills_page"))
-    response.set_cookie(USER_COOKIE, name, max_age=3600 * 24 * 365, samesite="Lax")
+    remember_user(response, name)
     return response
 
 
@@ -214,7 +213,7 @@ def eval_page(year: int, fill: int, channel: int) -> Any:
 def eval_skip() -> Any:
     review = current_review()
     year, fill, channel = review.skip_target(skip_target(request.form))
-    review.skip(year, fill, channel, user=request.cookies.get(USER_COOKIE, ""))
+    review.skip(year, fill, channel, user=cookie_user())
     flash(f"Skipped fill {fill} channel {channel}.")
     return redirect(url_for(".eval_next"))
 
