@@ -26,14 +26,22 @@ from pltanomaly.channels.layout import N_CHANNELS as N_CHANNELS
 from pltanomaly.channels.layout import NB4_SECONDS as NB4_SECONDS
 from pltanomaly.channels.layout import ORBITS_PER_NB4 as ORBITS_PER_NB4
 from pltanomaly.channels.years import fill_files
-from pltanomaly.core.errors import InputError
+from pltanomaly.core.bril import BEAM_TABLE as BEAM_TABLE
+from pltanomaly.core.bril import PLT_TABLE as PLT_TABLE
+from pltanomaly.core.bril import BrilFileError as BrilFileError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NB4_SECONDS", "N_BX", "N_CHANNELS", "ORBITS_PER_NB4"]  # re-exported from layout
+__all__ = [  # re-exported from layout and core.bril
+    "BEAM_TABLE",
+    "NB4_SECONDS",
+    "N_BX",
+    "N_CHANNELS",
+    "ORBITS_PER_NB4",
+    "PLT_TABLE",
+    "BrilFileError",
+]
 
-PLT_TABLE = "pltaggzero"
-BEAM_TABLE = "beam"
 HEADER_FIELDS = (
     "fillnum",
     "runnum",
@@ -49,15 +57,6 @@ DEFAULT_CHUNK_ROWS = 2000
 FILE_NAME_RE = re.compile(
     r"^(?P<fill>\d+)_(?:(?P<run>\d+)_)?(?P<start>\d{10}|\d{12})_(?P<end>\d{10}|\d{12})\.hd5$"
 )
-
-
-class BrilFileError(InputError):
-    """A BRIL file that cannot be read: corrupt, truncated, or with the wrong layout."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)

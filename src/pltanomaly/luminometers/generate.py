@@ -45,9 +45,8 @@ import hdf5plugin
 import numpy as np
 import pandas as pd
 
-from pltanomaly.channels.io import BEAM_TABLE, N_BX, NB4_SECONDS, PLT_TABLE
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
-from pltanomaly.core.bril import HEADER_FIELDS
+from pltanomaly.core.bril import BEAM_TABLE, HEADER_FIELDS, N_BX, NB4_SECONDS, PLT_TABLE
 from pltanomaly.luminometers.hd5 import LUMI_TABLES
 
 log = logging.getLogger(__name__)

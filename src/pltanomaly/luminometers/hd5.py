@@ -8,7 +8,7 @@ only the columns needed: run, LS, NB, time, ``avg`` and ``avgraw`` (h5py compoun
 selection: the 3564-wide per-bunch arrays are never copied out; HDF5 still decompresses the
 chunks that hold them). A table that is absent is skipped; one that is there but unreadable
 (not a table, missing columns, wrong dtype, truncated) raises
-:class:`~pltanomaly.channels.io.BrilFileError` naming the file and the table.
+:class:`~pltanomaly.core.bril.BrilFileError` naming the file and the table.
 
 The conversion writes the rows of a fill as the **luminometer series**
 (``fills/{fill}.lumi.parquet``, one row per NB4 and luminometer, :data:`LUMI_SERIES_TYPES`);
@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from pltanomaly.channels.io import BrilFileError
+from pltanomaly.core.bril import BrilFileError
 from pltanomaly.luminometers.names import HD5_TABLES as LUMI_TABLES
 
 PLT_CHANNELS = "pltzero_channels"
