@@ -48,9 +48,6 @@ def split_brilcalc(
 ) -> dict[int, dict[str, Any]]:
     """Read the brilcalc ``paths`` once and write each of ``fills``' table and ``table``
     record (a fill absent from every file gets a failed record saying so)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from pltanomaly.luminometers.brilcalc import read_fills
 
     started = time.perf_counter()
@@ -69,8 +66,7 @@ def split_brilcalc(
             record.update(status="failed", reason="no row of this fill in the brilcalc files")
         else:
             table = read.tables[fill]
-            with atomic_path(out) as tmp:
-                pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
+            _write_table(table, out)
             record["outputs"] = [str(out)]
             record["n_ls"] = len(table)
         record["sources"] = [str(p) for p in files]
@@ -156,9 +152,6 @@ def _load(record: dict[str, Any], record_out: Path, load: Any, *args: Any) -> An
 def _hd5_table(lumi_series: str | os.PathLike[str], out: Path) -> Any:
     """The per-LS table of a luminometer series, kept in ``out`` for the review app; PLT is
     the channels' own total when the files hold no ``pltlumizero``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from pltanomaly.luminometers.hd5 import PLT_CHANNELS, lumi_per_ls, read_lumi_series
 
     table = lumi_per_ls(read_lumi_series(lumi_series))
@@ -166,9 +159,17 @@ def _hd5_table(lumi_series: str | os.PathLike[str], out: Path) -> Any:
         if "pltzero" not in table.columns or table["pltzero"].isna().all():
             table["pltzero"] = table[PLT_CHANNELS]
         table = table.drop(columns=PLT_CHANNELS)
+    _write_table(table, out)
+    return table
+
+
+def _write_table(table: Any, out: Path) -> None:
+    """Keep a fill's per-LS table (what its cross-check saw) as Parquet, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with atomic_path(out) as tmp:
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
-    return table
 
 
 def _check(
@@ -235,20 +236,19 @@ def _plot(table: Any, result: Mapping[str, Any], png_out: Path) -> str:
 
 
 def report_row(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The luminometer columns of a fill's row in the report tables."""
+    """The luminometer columns of a fill's row in the report tables (the luminometers from
+    :func:`~pltanomaly.luminometers.crosscheck.report_fields`)."""
+    from pltanomaly.luminometers.crosscheck import report_fields
+
     entries = result.get("luminometers") or {}
-    compared = [name for name, e in entries.items() if e.get("status") != "absent"]
+    names = report_fields(dict(result))
     return {
         "start": result.get("start"),
         "end": result.get("end"),
         "n_ls": result.get("n_ls"),
-        "luminometers": compared,
-        "anomalous_luminometers": [
-            name for name, e in entries.items() if e.get("status") == "anomalous"
-        ],
-        "undecided_luminometers": [
-            name for name, e in entries.items() if e.get("status") == "undecided"
-        ],
+        "luminometers": names["lumi_compared"],
+        "anomalous_luminometers": names["lumi_anomalous"],
+        "undecided_luminometers": names["lumi_undecided"],
         "n_lumi_events": sum(len(e.get("events") or []) for e in entries.values()),
         "max_lumi_score": max((e.get("score") or 0.0 for e in entries.values()), default=None),
     }
