@@ -14,19 +14,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pltanomaly.core.atomic import atomic_path
+from pltanomaly.core.figures import save_png
 from pltanomaly.luminometers.brilcalc import luminometer_columns, stable_values
 
 RATIO_RANGE = (0.95, 1.05)
 """The experts' ratio plots span 0.75-1.25; the cross-check's events are mostly within a few
 percent, so the panel shows +-5 % and clips beyond."""
 HOUR = 3600.0
-
-
-def _save(figure: Any, out_png: str | os.PathLike[str]) -> None:
-    with atomic_path(out_png) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    plt.close(figure)
 
 
 def ratios_to_others(values: np.ndarray) -> np.ndarray:
@@ -82,7 +76,7 @@ def plot_fill(table: Any, result: Mapping[str, Any], out_png: str | os.PathLike[
     bottom.plot(hours, luminosity, color="0.2", lw=0.8)
     bottom.set_ylabel("lumi (Hz/µb)")
     bottom.set_xlabel("hours since the first STABLE BEAMS LS")
-    _save(figure, out_png)
+    save_png(figure, out_png, dpi=90)
 
 
 def plot_offsets(results: Iterable[Mapping[str, Any]], out_png: str | os.PathLike[str]) -> None:
@@ -107,4 +101,4 @@ def plot_offsets(results: Iterable[Mapping[str, Any]], out_png: str | os.PathLik
     axis.set_title(f"{year}: per-fill offsets of the luminometers")
     if series:
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    _save(figure, out_png)
+    save_png(figure, out_png, dpi=90)
