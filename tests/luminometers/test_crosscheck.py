@@ -276,3 +276,27 @@ def test_short_dip_within_the_fills_wander_is_kept_in_a_quiet_fill_found():
     assert not pltzero_events(wander=True)
     (event,) = pltzero_events(wander=False)
     assert event["first"] == "300000:1501" and event["type"] == "dip"
+
+
+def test_excursion_against_one_other_luminometer_alone_is_no_ones():
+    table = make_fill(FIVE)
+    table.loc[200:239, ["hfoc", "dt", "pcc"]] = np.nan  # only RAMSES left beside PLT
+    table.loc[220, "pltzero"] *= 1.5
+    table.loc[400, "pltzero"] *= 1.5  # the same with every other luminometer there
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert [e["first"] for e in events] == ["300001:101"]
+    # in a fill of two luminometers the one other is all there is: undecided, not dropped
+    pair = make_fill(["pltzero", "hfoc"])
+    pair.loc[220, "pltzero"] *= 1.5
+    assert [e["first"] for e in events_of(crosscheck_fill(pair, 7000), "pltzero")] == ["300000:221"]
+
+
+def test_no_scale_event_for_a_luminometer_at_its_noise_floor():
+    table = make_fill(FIVE)
+    rng = np.random.default_rng(11)
+    table["ramses"] *= 1.3 * (1 + 0.3 * rng.standard_normal(len(table))).clip(0.05)
+    assert not any(e["type"] == "scale" for e in events_of(crosscheck_fill(table, 7000), "ramses"))
+    # the same offset with a per-LS noise the luminometer resolves is a scale event
+    quiet = make_fill(FIVE)
+    quiet["ramses"] *= 1.3
+    assert "scale" in [e["type"] for e in events_of(crosscheck_fill(quiet, 7000), "ramses")]

@@ -108,7 +108,10 @@ class CrosscheckConfig:
     ("drop") keep 30 % of the luminosity."""
     scale_limit: float = 0.10
     """A whole fill or run off by more than this (relative) is a ``scale`` event: beyond the
-    spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015)."""
+    spread of calibrations between luminometers (fill medians 0.92-1.12 in 2015). Only a
+    luminometer whose LS-to-LS noise is under it is judged so: one noisier than that (RAMSES
+    in a van-der-Meer fill, 27-62 % per LS) is at its background floor, where its response
+    is not linear and its median means no calibration."""
     short_max: int = 20
     """Events up to this many LS are dips or spikes."""
     merge_gap: int = 5
@@ -433,8 +436,11 @@ def _luminometer_events(
     events: list[dict] = []
     run = stable["run"].to_numpy()[valid]
     fill_offset = float(np.median(ratio[valid]))
-    if abs(math.expm1(fill_offset)) > config.scale_limit and scale_by_pairs(
-        logs, column, others, valid, None, config
+    resolves_scale = robust_sigma(np.diff(ratio[valid])) / math.sqrt(2) < config.scale_limit
+    if (
+        resolves_scale
+        and abs(math.expm1(fill_offset)) > config.scale_limit
+        and scale_by_pairs(logs, column, others, valid, None, config)
     ):
         events.append(
             _event(
@@ -452,7 +458,8 @@ def _luminometer_events(
         shift = math.expm1(run_offset - fill_offset)
         rows = valid[run == run_number]
         if (
-            abs(shift) > config.scale_limit
+            resolves_scale
+            and abs(shift) > config.scale_limit
             and rows.size >= config.run_min_ls
             and not events
             and scale_by_pairs(logs, column, others, rows, valid, config)
@@ -632,7 +639,9 @@ def confirmed_by_pairs(
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
     luminometer with data there (one may disagree when four or more and
-    ``config.pair_spare``): the ratio to that one moves the same way by at least half the
+    ``config.pair_spare``), and at least two of them do have data there when the fill has
+    three luminometers or more (against one alone, which of the two is off is unknown, as in
+    a fill of two): the ratio to that one moves the same way by at least half the
     threshold of that pair's local noise, measured against ``config.local_window`` LS either
     side, and by at least ``config.pair_share`` of the luminometer's own move against the
     consensus (``ratio``, its log ratio to it) on the same LS (without ``ratio``: of the
@@ -687,7 +696,7 @@ def confirmed_by_pairs(
         if x > 0 and (math.isfinite(own) or x >= config.pair_share * largest)
     )
     needed = available - (1 if available >= 4 and config.pair_spare else 0)
-    return available > 0 and agree >= needed
+    return available >= min(2, len(others)) and agree >= needed
 
 
 def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
