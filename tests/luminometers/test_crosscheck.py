@@ -11,6 +11,7 @@ import pytest
 from pltanomaly.luminometers.crosscheck import (
     CrosscheckConfig,
     beam_change_size,
+    comes_back,
     crosscheck_fill,
     fit_linearity,
     heavy_tail_factor,
@@ -300,3 +301,22 @@ def test_no_scale_event_for_a_luminometer_at_its_noise_floor():
     quiet = make_fill(FIVE)
     quiet["ramses"] *= 1.3
     assert "scale" in [e["type"] for e in events_of(crosscheck_fill(quiet, 7000), "ramses")]
+
+
+def test_excursion_over_much_of_a_short_fill_is_not_its_own_wander():
+    table = make_fill(FIVE, n_ls=155, run_length=155, noise=0.001)
+    table.loc[50:139, "ramses"] *= np.linspace(1.0, 0.91, 90)  # a drift, then back
+    events = events_of(crosscheck_fill(table, 7000), "ramses")
+    spans = [(int(e["first"].split(":")[1]), int(e["last"].split(":")[1])) for e in events]
+    assert any(first <= 120 <= last for first, last in spans), events
+
+
+def test_comes_back_needs_a_calm_judged_ls_after_the_excursion_in_its_run():
+    config = CrosscheckConfig()
+    run_ends = np.zeros(100, dtype=bool)
+    run_ends[[49, 99]] = True
+    calm = np.ones(100, dtype=bool)
+    assert comes_back(10, 20, run_ends, calm, config)
+    assert not comes_back(10, 46, run_ends, calm, config)  # ends with its run
+    calm[21:50] = False  # nothing after it can be judged (the fill's end, a dump)
+    assert not comes_back(10, 20, run_ends, calm, config)

@@ -223,21 +223,41 @@ def spike_tail_factor(
     return heavy_tail_factor(blips, config.blip_quantile)
 
 
-def slow_wander(smooth: np.ndarray, config: CrosscheckConfig) -> float:
+def slow_wander(
+    smooth: np.ndarray, config: CrosscheckConfig, excursion: tuple[int, int] | None = None
+) -> float:
     """How far a luminometer's smoothed residual wanders over the fill, as a Gaussian spread:
     its ``config.wander_quantile`` of ``|smooth - median|`` over the Gaussian one. Slow
     excursions of 1-2 % that come back (an offset held for hours, then gone) are this
     wander, which the experts keep; an excursion longer than a blip that comes back within
     its run must leave it (one that lasts to the end of its run is a step, judged on the
-    noise). An
-    excursion covering more than ``1 - wander_quantile`` of the fill raises this measure."""
+    noise). The ``excursion`` under test (first, last), and ``config.wander_lag`` LS either
+    side, are left out: an excursion covering much of a short fill would otherwise be its
+    own wander. With under 50 LS left the wander is unknown (0: judged on the noise)."""
     if not config.wander_quantile:
         return 0.0
+    if excursion is not None:
+        smooth = smooth.copy()
+        first, last = excursion
+        smooth[max(0, first - config.wander_lag) : last + config.wander_lag + 1] = np.nan
     finite = smooth[np.isfinite(smooth)]
     if finite.size < 50:
         return 0.0
     spread = np.quantile(np.abs(finite - np.median(finite)), config.wander_quantile)
     return float(spread / _gaussian_isf((1 - config.wander_quantile) / 2))
+
+
+def comes_back(
+    first: int, last: int, run_ends: np.ndarray, calm: np.ndarray, config: CrosscheckConfig
+) -> bool:
+    """Whether an excursion over ``first``..``last`` comes back within its run: the run goes
+    on beyond ``config.merge_gap`` LS after it, with an LS judged there and found ``calm``
+    (an excursion followed only by LS nothing can be judged on, such as the fill's end,
+    lasts as far as anyone knows)."""
+    if run_ends[last : last + config.merge_gap + 1].any():
+        return False
+    run_end = last + int(np.argmax(run_ends[last:]))
+    return bool(calm[last + 1 : run_end + 1].any())
 
 
 def blips_within_tail(
@@ -513,16 +533,19 @@ def _luminometer_events(
     )
     run_ends = np.r_[run[1:] != run[:-1], True]
     short_flags = (np.abs(short) > threshold) & flags
-    slow = slow_wander(smooth, config)
     size = np.maximum(np.abs(short) * sigma * tail, np.abs(smooth))
-    beyond_wander = flags & (size > threshold * slow)
     queue = [(first, last, "new") for first, last in _segments(flags, config.merge_gap)]
     while queue:
         first, last, stage = queue.pop(0)
-        comes_back = not run_ends[last : last + config.merge_gap + 1].any()
-        if stage == "new" and last - first + 1 > config.blip_ls and comes_back:
+        if (
+            stage == "new"
+            and last - first + 1 > config.blip_ls
+            and comes_back(first, last, run_ends, judged & ~flags, config)
+        ):
             # an excursion longer than a blip that comes back must leave the slow wander
-            inner = _segments(beyond_wander[first : last + 1], config.merge_gap)
+            slow = slow_wander(smooth, config, (first, last))
+            beyond = flags[first : last + 1] & (size[first : last + 1] > threshold * slow)
+            inner = _segments(beyond, config.merge_gap)
             queue += [(first + a, first + b, "wander") for a, b in inner]
             continue
         part = residual[first : last + 1]
