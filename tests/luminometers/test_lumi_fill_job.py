@@ -12,8 +12,12 @@ import pytest
 from pltanomaly.channels.fill_job import FillJob, run_fill_job
 from pltanomaly.channels.generate import generate_year
 from pltanomaly.channels.report import aggregate_year
+from pltanomaly.luminometers.crosscheck import crosscheck_fill
 from pltanomaly.luminometers.generate import add_luminometers
+from pltanomaly.luminometers.hd5 import PLT_CHANNELS
 from pltanomaly.luminometers.report import aggregate_lumi
+from pltanomaly.luminometers.steps import plt_from_channels
+from tests.luminometers.conftest import make_fill
 
 LUMINOMETERS = ["pltzero", "hfoc", "hfet", "bcm1f"]
 
@@ -79,3 +83,18 @@ def test_a_fill_without_luminometer_tables_has_its_plt_total_only(tmp_path):
     table = pd.read_parquet(job.path("lumi_dir") / "tables" / f"{fill}.parquet")
     assert "pltzero_channels" not in table.columns
     shutil.rmtree(root)
+
+
+def test_plt_from_its_channels_is_scaled_to_the_others_and_never_a_scale_event():
+    table = make_fill(["hfoc", "bcm1f", "dt"], n_ls=300)
+    table[PLT_CHANNELS] = table["hfoc"] * 0.2  # the zero-counting total: no calibration
+    table = plt_from_channels(table)
+    assert PLT_CHANNELS not in table.columns
+    assert (table["pltzero"] / table["bcm1f"]).median() == pytest.approx(1.0, abs=0.02)
+    result = crosscheck_fill(table, 7000)
+    assert not result["luminometers"]["pltzero"]["events"]
+    # the files' own calibrated pltzero is kept as it is
+    calibrated = make_fill(["pltzero", "hfoc", "dt"], n_ls=50)
+    calibrated[PLT_CHANNELS] = 1.0
+    kept = plt_from_channels(calibrated.copy())
+    assert kept["pltzero"].equals(calibrated["pltzero"])

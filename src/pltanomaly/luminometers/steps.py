@@ -150,17 +150,32 @@ def _load(record: dict[str, Any], record_out: Path, load: Any, *args: Any) -> An
 
 
 def _hd5_table(lumi_series: str | os.PathLike[str], out: Path) -> Any:
-    """The per-LS table of a luminometer series, kept in ``out`` for the review app; PLT is
-    the channels' own total when the files hold no ``pltlumizero``."""
-    from pltanomaly.luminometers.hd5 import PLT_CHANNELS, lumi_per_ls, read_lumi_series
+    """The per-LS table of a luminometer series, kept in ``out`` for the review app (PLT as
+    :func:`plt_from_channels` gives it)."""
+    from pltanomaly.luminometers.hd5 import lumi_per_ls, read_lumi_series
 
-    table = lumi_per_ls(read_lumi_series(lumi_series))
-    if PLT_CHANNELS in table.columns:
-        if "pltzero" not in table.columns or table["pltzero"].isna().all():
-            table["pltzero"] = table[PLT_CHANNELS]
-        table = table.drop(columns=PLT_CHANNELS)
+    table = plt_from_channels(lumi_per_ls(read_lumi_series(lumi_series)))
     _write_table(table, out)
     return table
+
+
+def plt_from_channels(table: Any) -> Any:
+    """A per-LS table with PLT as ``pltzero``: the files' ``pltlumizero``, or, when they hold
+    none, the channels' own zero-counting total. That total has no calibration, so it is
+    scaled to the other luminometers' median over the fill: it can show every anomaly but a
+    ``scale``, which needs a calibration."""
+    from pltanomaly.luminometers.brilcalc import luminometer_columns
+    from pltanomaly.luminometers.hd5 import PLT_CHANNELS
+
+    if PLT_CHANNELS not in table.columns:
+        return table
+    if "pltzero" not in table.columns or table["pltzero"].isna().all():
+        others = [n for n in luminometer_columns(table) if n != "pltzero"]
+        total = table[PLT_CHANNELS].where(table[PLT_CHANNELS] > 0)
+        consensus = table[others].where(table[others] > 0).median(axis=1)
+        scale = (consensus / total).median() if others else float("nan")
+        table["pltzero"] = table[PLT_CHANNELS] * (scale if scale > 0 else 1.0)
+    return table.drop(columns=PLT_CHANNELS)
 
 
 def _write_table(table: Any, out: Path) -> None:
