@@ -15,6 +15,7 @@ from pltanomaly.luminometers.crosscheck import (
     crosscheck_fill,
     fit_linearity,
     heavy_tail_factor,
+    lagged_wander,
     merge_noise,
     nanmedian_rows,
     report_fields,
@@ -320,3 +321,12 @@ def test_comes_back_needs_a_calm_judged_ls_after_the_excursion_in_its_run():
     assert not comes_back(10, 46, run_ends, calm, config)  # ends with its run
     calm[21:50] = False  # nothing after it can be judged (the fill's end, a dump)
     assert not comes_back(10, 20, run_ends, calm, config)
+
+
+def test_step_over_a_third_of_a_short_fill_does_not_inflate_the_wander():
+    rng = np.random.default_rng(5)
+    residual = 0.002 * rng.standard_normal(155)
+    quiet = lagged_wander(residual, CrosscheckConfig())
+    residual[73:125] += 0.07
+    assert quiet < 0.004
+    assert lagged_wander(residual, CrosscheckConfig()) < 2 * quiet

@@ -223,6 +223,17 @@ def spike_tail_factor(
     return heavy_tail_factor(blips, config.blip_quantile)
 
 
+def lagged_wander(residual: np.ndarray, config: CrosscheckConfig) -> float:
+    """The slow wander of a residual as a per-LS spread: the robust spread of its differences
+    ``config.wander_lag`` LS apart, over sqrt(2). The lag is at most a tenth of the fill: each
+    edge of a step moves only ``lag`` of the differences, so that a step cannot hide itself by
+    inflating this (with a 30-LS lag, a step over a third of a 1-h fill moved half of them)."""
+    lag = max(1, min(config.wander_lag, residual.size // 10))
+    if residual.size <= lag:
+        return 0.0
+    return robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2)
+
+
 def slow_wander(
     smooth: np.ndarray, config: CrosscheckConfig, excursion: tuple[int, int] | None = None
 ) -> float:
@@ -505,9 +516,7 @@ def _luminometer_events(
         .to_numpy()
     )
     sigma = np.maximum(local, noise_floor)
-    lag = min(config.wander_lag, residual.size - 1)
-    wander = max(robust_sigma(residual[lag:] - residual[:-lag]) / math.sqrt(2), noise_floor)
-    sigma = np.maximum(sigma, wander)
+    sigma = np.maximum(sigma, max(lagged_wander(residual, config), noise_floor))
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     tail = tail_factor(short, config)
     short /= tail
