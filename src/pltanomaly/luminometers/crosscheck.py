@@ -8,11 +8,12 @@ compared with what is normal, learnt from the fill itself, never from labels:
 * **linearity**: the ratio's dependence on the luminosity (SBIL within a fill), fitted with
   Huber weights jointly with the run offsets, its slope bounded by what linearity can do;
 * **noise**: per-LS noise from LS-to-LS differences (robust, local: low-luminosity tails get
-  their own), slow wander from 30-LS differences, and how heavy the tails are (single-LS
-  blips measured apart, on the LS judged);
-* **wander**: how far the smoothed ratio strays over the fill; an excursion longer than a
-  blip that comes back within its run must leave it (slow 1-2 % excursions the experts
-  keep), one lasting to the end of its run is a step judged on the noise;
+  their own), slow wander from differences 30 LS apart (at most a tenth of the fill), and
+  how heavy the tails are (single-LS blips measured apart, on the LS judged);
+* **wander**: how far the smoothed ratio strays over the rest of the fill; an excursion
+  longer than a blip that comes back within its run must leave it (slow 1-2 % excursions
+  the experts keep), one lasting to the end of its run, or followed only by LS that cannot
+  be judged, is a step judged on the noise;
 * **beam**: where the others' luminosity jumps (scans, dumps, levelling, fill edges) only an
   excursion larger than the jump is flagged, none where it moves by more than 10 %;
 * **data losses**: a luminometer without data or under ``lost_fraction`` of what the others
@@ -24,13 +25,14 @@ A luminometer is flagged where its residual leaves ``threshold`` robust spreads 
 against a running median; long scale: the running median itself); ``threshold`` follows from
 a false-alarm rate per LS (Gaussian tail). An excursion counts only if the luminometer also
 departs from each other luminometer on its own (pair by pair, by at least half its move
-against the consensus), which names the one off: an excursion two luminometers share is
-nobody's (a timing effect); the echo a huge excursion leaves in the others' consensus is
-dropped. Short excursions give
-``dip``/``spike``, longer ones ``step``, ``drift`` or ``wave``, a chain of many ``noise``; a
-whole fill or run off by more than ``scale_limit`` against every other gives ``scale``; zero
-or negative values while the others see beam give ``gap``. With two luminometers only the
-disagreement is known: both are ``undecided``.
+against the consensus), which names the one off, and at least two others have data there
+(against one alone, which of the two is off is unknown): an excursion two luminometers
+share is nobody's (a timing effect); the echo a huge excursion leaves in the others'
+consensus is dropped. Short excursions give ``dip``/``spike``, longer ones ``step``,
+``drift`` or ``wave``, a chain of many ``noise``; a whole fill or run off by more than
+``scale_limit`` against every other gives ``scale`` (not for a luminometer whose LS-to-LS
+noise exceeds that limit); zero or negative values while the others see beam give ``gap``.
+With two luminometers only the disagreement is known: both are ``undecided``.
 """
 
 from __future__ import annotations
