@@ -150,3 +150,14 @@ def test_files_per_fill_of_one_luminometer_combine(tmp_path):
     tables = read_fills([first, second, hfoc]).tables
     assert sorted(tables) == [7, 8]
     assert tables[8][["pltzero", "hfoc"]].iloc[0].tolist() == [11, 13]
+
+
+def test_times_as_unix_seconds_or_as_brilcalc_dates(tmp_path):
+    path = write(
+        tmp_path,
+        "hfoc.csv",
+        "297050:5849,1:1,06/18/17 15:41:11,STABLE BEAMS,6500,28.37,27.61,23.6,HFOC\n"
+        "297050:5849,2:2,1497800494,STABLE BEAMS,6500,28.31,27.60,23.5,HFOC\n",
+    )
+    table = read_fills([path]).tables[5849]
+    assert table["time"].tolist() == [1497800471.0, 1497800494.0]

@@ -15,6 +15,7 @@ import math
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,16 @@ def _column_index(columns: tuple[str, ...], path: Path, line_no: int) -> dict[st
     return index
 
 
+def parse_time(text: str) -> float:
+    """An LS time as unix seconds: brilcalc writes them with ``--tssec``, else as UTC
+    ``mm/dd/yy hh:mm:ss``."""
+    try:
+        return float(text)
+    except ValueError:
+        stamp = datetime.strptime(text.strip(), "%m/%d/%y %H:%M:%S")
+        return stamp.replace(tzinfo=timezone.utc).timestamp()
+
+
 def _parse_row(fields: list[str], index: dict[str, int], n_columns: int) -> tuple:
     """One data row as (fill, run, ls, time, stable, beamstatus, delivered, source); ValueError
     when it is garbage."""
@@ -110,7 +121,7 @@ def _parse_row(fields: list[str], index: dict[str, int], n_columns: int) -> tupl
     run_text, _, fill_text = fields[index["runfill"]].partition(":")
     run, fill = int(run_text), int(fill_text)
     ls = int(fields[index["ls"]].split(":")[0])
-    time = float(fields[index["time"]])
+    time = parse_time(fields[index["time"]])
     delivered = float(fields[index["delivered"]])
     if run <= 0 or fill <= 0 or ls <= 0 or not (math.isfinite(time) and math.isfinite(delivered)):
         raise ValueError("run, fill and LS must be positive, time and delivered finite")
