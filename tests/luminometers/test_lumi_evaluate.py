@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from pltanomaly.cli import main
@@ -154,3 +155,16 @@ def test_gap_events_are_data_losses_not_anomalies():
     (score,) = [s for n, s in score_fill(table, result, LOG[7000]).items() if n == "pcc"]
     assert (score.events, score.false_events, score.gaps, score.fp) == (0, 0, 1, 0)
     assert evaluate({7000: table}, {7000: result}, None).total.false_events == 0
+
+
+def test_beam_changes_mark_scans_and_fill_edges_only():
+    from pltanomaly.luminometers.evaluate import beam_changes
+
+    lumi = 8000 * np.exp(-np.arange(300) / 2000)
+    lumi[100:110] *= np.r_[np.linspace(1, 0.3, 5), np.linspace(0.3, 1, 5)]  # a scan
+    values = np.column_stack([lumi * 1.01, lumi, lumi * 0.98])
+    values[:, 2][200] = np.nan
+    at = beam_changes(values)
+    assert at[:3].all() and at[-3:].all()
+    assert at[97:113].all()
+    assert not at[3:96].any() and not at[115:297].any()

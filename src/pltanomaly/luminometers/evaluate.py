@@ -8,7 +8,10 @@ Per luminometer, on the STABLE BEAMS LS where it has data and outside the log's 
 * **false events**: events overlapping no truth range (events lying mostly in ignore zones are
   neutral), per 100 fill-hours of STABLE BEAMS; without a log every event is false;
 * **fill level**: a (fill, luminometer) is truly bad when a truth range touches its data, and
-  called bad when it has an event.
+  called bad when it has an event;
+* **at beam changes**: false events touching an LS where the luminosity all luminometers see
+  moves by more than ``BEAM_STEP`` from one LS to the next (emittance scans, dumps), within
+  ``BEAM_PAD`` LS, or the first or last ``BEAM_PAD`` LS of the fill: the issue's goal is none.
 
 ``gap`` events (a luminometer with zero or no data for many LS while others see beam) report
 lost data, which the log lists as *missing* (an ignore zone), never as an anomaly: they are
@@ -31,11 +34,17 @@ import pandas as pd
 
 from pltanomaly.core.errors import InputError
 from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, stable_values
+from pltanomaly.luminometers.crosscheck import nanmedian_rows
 from pltanomaly.luminometers.names import log_name
 from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
 
 LS_SECONDS = 23.31
 KEY = 1_000_000
+BEAM_STEP = 0.05
+"""Relative LS-to-LS change of the luminosity that marks a beam change (scans move it by
+factors, its decay by ~0.01 % per LS)."""
+BEAM_PAD = 3
+"""LS either side of a beam change, and at the fill's edges, that count as at it."""
 
 
 def _key(text: str) -> int:
@@ -54,6 +63,7 @@ class LuminometerScore:
     ranges: int = 0
     events: int = 0
     false_events: int = 0
+    false_at_beam: int = 0
     gaps: int = 0
     fills_tp: int = 0
     fills_fp: int = 0
@@ -75,9 +85,20 @@ class LuminometerScore:
         return 2 * self.tp / total if total else float("nan")
 
     def add(self, other: LuminometerScore) -> None:
-        for name in ("tp", "fp", "fn", "ranges_found", "ranges", "events", "false_events", "gaps"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("fills_tp", "fills_fp", "fills_fn"):
+        for name in (
+            "tp",
+            "fp",
+            "fn",
+            "ranges_found",
+            "ranges",
+            "events",
+            "false_events",
+            "false_at_beam",
+            "gaps",
+            "fills_tp",
+            "fills_fp",
+            "fills_fn",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.flagged_fills += other.flagged_fills
         self.missed += other.missed
@@ -125,11 +146,32 @@ def _event_mask(keys: np.ndarray, events: list[dict]) -> np.ndarray:
     return mask
 
 
+def beam_changes(values: np.ndarray) -> np.ndarray:
+    """STABLE BEAMS LS (rows of ``values``, LS x luminometer) at a beam change or a fill edge:
+    the median over the luminometers of each one's luminosity relative to its own fill median
+    moves by more than ``BEAM_STEP`` to the next LS, within ``BEAM_PAD`` LS; and the fill's
+    first and last ``BEAM_PAD`` LS."""
+    n = values.shape[0]
+    at = np.zeros(n, dtype=bool)
+    if n == 0:
+        return at
+    logs = np.log(values)
+    level = nanmedian_rows(logs - nanmedian_rows(logs.T))
+    level = pd.Series(level).interpolate(limit_direction="both").to_numpy()
+    jumps = np.flatnonzero(np.abs(np.diff(level)) > np.log1p(BEAM_STEP))
+    for jump in jumps:
+        at[max(0, jump - BEAM_PAD) : jump + 1 + BEAM_PAD + 1] = True
+    at[:BEAM_PAD] = True
+    at[-BEAM_PAD:] = True
+    return at
+
+
 def score_fill(
     table: pd.DataFrame, result: Mapping, entry: FillEntry | None
 ) -> dict[str, LuminometerScore]:
     """Scores of one fill's result against its log entry (None: no log, every event false)."""
     stable, values = stable_values(table)
+    at_beam = beam_changes(values)
     keys = stable["run"].to_numpy(np.int64) * KEY + stable["ls"].to_numpy(np.int64)
     run, ls = stable["run"].to_numpy(), stable["ls"].to_numpy()
     scores: dict[str, LuminometerScore] = {}
@@ -176,6 +218,7 @@ def score_fill(
             if in_data.any() and np.mean(ignore[in_data]) >= 0.5:
                 continue
             score.false_events += 1
+            score.false_at_beam += int((em & at_beam).any())
         bad, called = bool(truth_masks), bool(events)
         score.fills_tp, score.fills_fp, score.fills_fn = (
             int(bad and called),
@@ -311,7 +354,8 @@ def format_table(evaluations: Mapping[str, Evaluation]) -> str:
     """Evaluations side by side (e.g. ``{"ours": ..., "public rule": ...}``) as text."""
     lines = [
         f"{'method':12s} {'luminometer':11s} {'LS P':>6s} {'LS R':>6s} {'LS F1':>6s} "
-        f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'gaps':>4s} {'fill P':>6s} {'fill R':>6s}"
+        f"{'ranges':>7s} {'events':>6s} {'false':>5s} {'beam':>4s} {'gaps':>4s} "
+        f"{'fill P':>6s} {'fill R':>6s}"
     ]
     for method, evaluation in evaluations.items():
         rows = [*evaluation.per_luminometer.items(), ("all", evaluation.total)]
@@ -321,12 +365,13 @@ def format_table(evaluations: Mapping[str, Evaluation]) -> str:
             lines.append(
                 f"{method:12s} {name:11s} {s.precision:6.2f} {s.recall:6.2f} {s.f1:6.2f} "
                 f"{f'{s.ranges_found}/{s.ranges}':>7s} {s.events:6d} {s.false_events:5d} "
-                f"{s.gaps:4d} "
+                f"{s.false_at_beam:4d} {s.gaps:4d} "
                 f"{fill_p:6.2f} {fill_r:6.2f}"
             )
         lines.append(
             f"{method:12s} false events per 100 fill-hours: {evaluation.false_per_100h:.2f} "
-            f"({evaluation.fills} fills, {evaluation.fill_hours:.1f} h)"
+            f"({evaluation.fills} fills, {evaluation.fill_hours:.1f} h); "
+            f"{evaluation.total.false_at_beam} at a beam change or fill edge ('beam')"
         )
     return "\n".join(lines)
 
