@@ -11,7 +11,7 @@ database without them reads nothing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pltanomaly.review.labels import (
     JOB_STATES,
@@ -20,8 +20,12 @@ from pltanomaly.review.labels import (
     JobState,
     JobTable,
     LabelStore,
+    VerdictDetails,
     VerdictTable,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11
 
 #: what an expert may say went wrong in a layer (the detector's event types, plus ``other``)
 FAULT_TYPES = (
@@ -128,21 +132,10 @@ class ChamberLabels:
         verdict: str,
         *,
         fault_type: str | None = None,
-        comment: str = "",
-        user: str = "",
-        net_score: float | None = None,
-        net_status: str | None = None,
+        **details: Unpack[VerdictDetails],
     ) -> LayerVerdict:
         """Insert or replace the verdict on one layer; one transaction."""
-        return self._verdicts.save(
-            (run, chamber, layer),
-            verdict,
-            kind=fault_type,
-            comment=comment,
-            user=user,
-            net_score=net_score,
-            net_status=net_status,
-        )
+        return self._verdicts.save((run, chamber, layer), verdict, kind=fault_type, **details)
 
     def skip(self, run: int, chamber: str, layers: dict[int, Any], user: str = "") -> int:
         """Mark the chamber's unlabelled ``layers`` (layer -> its result) as skipped."""

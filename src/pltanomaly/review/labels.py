@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 from pltanomaly.channels.events import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,15 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class VerdictDetails(TypedDict, total=False):
+    """What a verdict may say besides its key, verdict and kind of fault (all optional)."""
+
+    comment: str
+    user: str
+    net_score: float | None
+    net_status: str | None
 
 
 class JobState:
@@ -291,21 +303,10 @@ class LabelStore:
         verdict: str,
         *,
         anomaly_type: str | None = None,
-        comment: str = "",
-        user: str = "",
-        net_score: float | None = None,
-        net_status: str | None = None,
+        **details: Unpack[VerdictDetails],
     ) -> Verdict:
         """Insert or replace the verdict on one channel; one transaction."""
-        return self._verdicts.save(
-            (year, fill, channel),
-            verdict,
-            kind=anomaly_type,
-            comment=comment,
-            user=user,
-            net_score=net_score,
-            net_status=net_status,
-        )
+        return self._verdicts.save((year, fill, channel), verdict, kind=anomaly_type, **details)
 
     def delete_fill(self, year: int, fill: int, *, user: str = "") -> int:
         """Remove every verdict (and skip) of one fill; return how many were removed."""
