@@ -10,21 +10,22 @@ database without them reads nothing.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pltanomaly.review.labels import (
     JOB_STATES,
     PENDING,
     SKIPPED,
-    VERDICTS,
     JobState,
     JobTable,
     LabelStore,
-    log_change,
+    VerdictDetails,
+    VerdictTable,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11
 
 #: what an expert may say went wrong in a layer (the detector's event types, plus ``other``)
 FAULT_TYPES = (
@@ -108,18 +109,19 @@ class ChamberLabels:
         """``create``: make the tables if missing (never in a read-only store)."""
         self.store = store
         self._jobs = JobTable(store, "dt_jobs", ("run",), RunJob, optional=True)
+        self._verdicts = VerdictTable(
+            store,
+            "dt_verdicts",
+            {"run": int, "chamber": str, "layer": int},
+            LayerVerdict,
+            kind="fault_type",
+            kinds=FAULT_TYPES,
+            optional=True,
+        )
         if create and not store.read_only:
             with store.write() as conn:
                 for statement in SCHEMA.split(";"):
                     conn.execute(statement)
-
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Rows of a query; none when the tables do not exist (a read-only older database)."""
-        with self.store.read() as conn:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dt_verdicts'"
-            ).fetchone()
-            return conn.execute(sql, args).fetchall() if found else []
 
     # -- verdicts ----------------------------------------------------------------------------
     def save(
@@ -130,43 +132,10 @@ class ChamberLabels:
         verdict: str,
         *,
         fault_type: str | None = None,
-        comment: str = "",
-        user: str = "",
-        net_score: float | None = None,
-        net_status: str | None = None,
+        **details: Unpack[VerdictDetails],
     ) -> LayerVerdict:
         """Insert or replace the verdict on one layer; one transaction."""
-        if verdict not in (*VERDICTS, SKIPPED):
-            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-        if fault_type is not None and fault_type not in FAULT_TYPES:
-            raise ValueError(f"unknown fault type {fault_type!r}")
-        now = time.time()
-        row = (run, chamber, layer, verdict, fault_type, comment, user, net_score, net_status)
-        with self.store.write() as conn:
-            conn.execute(
-                """INSERT INTO dt_verdicts (run, chamber, layer, verdict, fault_type, comment,
-                                            user, net_score, net_status, updated)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (run, chamber, layer) DO UPDATE SET
-                     verdict=excluded.verdict, fault_type=excluded.fault_type,
-                     comment=excluded.comment, user=excluded.user, net_score=excluded.net_score,
-                     net_status=excluded.net_status, updated=excluded.updated""",
-                (*row, now),
-            )
-            log_change(
-                conn,
-                "save",
-                time.time(),
-                table="dt_verdict_log",
-                run=run,
-                chamber=chamber,
-                layer=layer,
-                verdict=verdict,
-                fault_type=fault_type,
-                comment=comment,
-                user=user,
-            )
-        return LayerVerdict(*row, now)
+        return self._verdicts.save((run, chamber, layer), verdict, kind=fault_type, **details)
 
     def skip(self, run: int, chamber: str, layers: dict[int, Any], user: str = "") -> int:
         """Mark the chamber's unlabelled ``layers`` (layer -> its result) as skipped."""
@@ -186,41 +155,22 @@ class ChamberLabels:
 
     def delete(self, run: int, chamber: str, layer: int, *, user: str = "") -> bool:
         """Remove the verdict on one layer; whether there was one."""
-        with self.store.write() as conn:
-            n = conn.execute(
-                "DELETE FROM dt_verdicts WHERE run=? AND chamber=? AND layer=?",
-                (run, chamber, layer),
-            ).rowcount
-            log_change(
-                conn,
-                "delete",
-                time.time(),
-                table="dt_verdict_log",
-                run=run,
-                chamber=chamber,
-                layer=layer,
-                user=user,
-            )
-        return n > 0
+        return self._verdicts.delete((run, chamber, layer), user=user) > 0
 
     def for_chamber(self, run: int, chamber: str) -> dict[int, LayerVerdict]:
-        rows = self._rows(
-            "SELECT * FROM dt_verdicts WHERE run=? AND chamber=? ORDER BY layer", (run, chamber)
-        )
-        return {int(r["layer"]): _verdict(r) for r in rows}
+        return {v.layer: v for v in self._verdicts.select((run, chamber))}
 
     def for_run(self, run: int) -> dict[str, dict[int, LayerVerdict]]:
         out: dict[str, dict[int, LayerVerdict]] = {}
-        for r in self._rows("SELECT * FROM dt_verdicts WHERE run=?", (run,)):
-            out.setdefault(str(r["chamber"]), {})[int(r["layer"])] = _verdict(r)
+        for v in self._verdicts.select((run,)):
+            out.setdefault(v.chamber, {})[v.layer] = v
         return out
 
     def all(self) -> list[LayerVerdict]:
-        rows = self._rows("SELECT * FROM dt_verdicts ORDER BY run, chamber, layer")
-        return [_verdict(r) for r in rows]
+        return self._verdicts.select()
 
     def log_count(self) -> int:
-        return len(self._rows("SELECT id FROM dt_verdict_log"))
+        return self._verdicts.log_count()
 
     # -- re-evaluation jobs ------------------------------------------------------------------
     def claim_job(self, run: int) -> RunJob | None:
@@ -241,18 +191,3 @@ class ChamberLabels:
     def fail_interrupted_jobs(self, message: str = "interrupted: the review server stopped") -> int:
         """Jobs left queued or running by a server that stopped can never finish: mark them."""
         return self._jobs.fail_interrupted(message)
-
-
-def _verdict(row: sqlite3.Row) -> LayerVerdict:
-    return LayerVerdict(
-        run=int(row["run"]),
-        chamber=str(row["chamber"]),
-        layer=int(row["layer"]),
-        verdict=str(row["verdict"]),
-        fault_type=row["fault_type"],
-        comment=str(row["comment"] or ""),
-        user=str(row["user"] or ""),
-        net_score=None if row["net_score"] is None else float(row["net_score"]),
-        net_status=row["net_status"],
-        updated=float(row["updated"]),
-    )

@@ -434,15 +434,7 @@ class DtReview:
         labels = self.need_labels()
         info = self.layer_of(run, chamber, layer)
         return labels.save(
-            run,
-            chamber,
-            layer,
-            body["verdict"],
-            fault_type=body["fault_type"],
-            comment=body["comment"],
-            user=body["user"],
-            net_score=_score(info),
-            net_status=info.get("status"),
+            run, chamber, layer, **body, net_score=_score(info), net_status=info.get("status")
         )
 
     def unlabelled_layers(self, run: int, chamber: str) -> list[int]:

@@ -20,6 +20,7 @@ from typing import Any
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.steps import (
     finish,
+    input_ready,
     internal_failure,
     lost_input,
     new_record,
@@ -178,13 +179,8 @@ def detect_step(
     record = new_record("detect", fill, year, key)
     record.update(settings_hash=settings_hash, dead_channels=dead)
     record_out = Path(record_out)
-    converted = json.loads(Path(convert_record).read_text())
     result = None
-    if converted.get("status") != "ok":
-        record.update(status="failed", reason=converted.get("reason"), failed_step="convert")
-    elif lost_input(record, series, Path(convert_record)):
-        pass
-    else:
+    if input_ready(record, series, Path(convert_record), "convert"):
         try:
             frame = pd.read_parquet(series)
             if len(frame) == 0:

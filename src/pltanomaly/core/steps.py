@@ -144,6 +144,18 @@ def lost_input(record: dict[str, Any], path: str | os.PathLike[str], upstream: P
     return True
 
 
+def input_ready(
+    record: dict[str, Any], path: str | os.PathLike[str], upstream: Path, step: str
+) -> bool:
+    """Whether ``path``, published by ``step`` (whose record is ``upstream``), can be read; if
+    not, ``record`` fails saying why: ``step`` failed, or ``path`` is gone (:func:`lost_input`)."""
+    done = json.loads(upstream.read_text())
+    if done.get("status") != "ok":
+        record.update(status="failed", reason=done.get("reason"), failed_step=step)
+        return False
+    return not lost_input(record, path, upstream)
+
+
 def finish(record: dict[str, Any], started: float, record_out: Path) -> dict[str, Any]:
     record["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(record_out, record)

@@ -21,8 +21,8 @@ from typing import Any
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.steps import (
     finish,
+    input_ready,
     internal_failure,
-    lost_input,
     new_record,
     record_path,
     remove_output,
@@ -99,11 +99,8 @@ def crosscheck_step(
     record["settings_hash"] = settings_hash
     record_out = record_path(lumi_dir, CROSSCHECK_STEP, fill)
     upstream = record_path(lumi_dir, TABLE_STEP, fill)
-    table_record = json.loads(upstream.read_text())
     table = None
-    if table_record.get("status") != "ok":
-        record.update(status="failed", reason=table_record.get("reason"), failed_step="table")
-    elif not lost_input(record, table_path(lumi_dir, fill), upstream):
+    if input_ready(record, table_path(lumi_dir, fill), upstream, TABLE_STEP):
         table = _load(record, record_out, pd.read_parquet, table_path(lumi_dir, fill))
     _check(table, lumi_dir, record, record_out, settings, plots, channel_result, "brilcalc")
     return finish(record, started, record_out)
@@ -128,11 +125,8 @@ def hd5_crosscheck_step(
     started = time.perf_counter()
     lumi_dir, record_out = Path(lumi_dir), Path(record_out)
     record = new_record(CROSSCHECK_STEP, fill, year, key)
-    converted = json.loads(Path(convert_record).read_text())
     table = None
-    if converted.get("status") != "ok":
-        record.update(status="failed", reason=converted.get("reason"), failed_step="convert")
-    elif not lost_input(record, lumi_series, Path(convert_record)):
+    if input_ready(record, lumi_series, Path(convert_record), "convert"):
         table = _load(record, record_out, _hd5_table, lumi_series, table_path(lumi_dir, fill))
     _check(table, lumi_dir, record, record_out, settings, plots, channel_result, "hd5")
     return finish(record, started, record_out)

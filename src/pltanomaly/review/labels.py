@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 from pltanomaly.channels.events import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,15 @@ class Verdict:
         return asdict(self)
 
 
+class VerdictDetails(TypedDict, total=False):
+    """What a verdict may say besides its key, verdict and kind of fault (all optional)."""
+
+    comment: str
+    user: str
+    net_score: float | None
+    net_status: str | None
+
+
 class JobState:
     """What every family's re-evaluation job (a dataclass with a ``state``) has in common."""
 
@@ -136,6 +148,7 @@ class JobState:
 
 
 J = TypeVar("J", bound=JobState)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -174,6 +187,14 @@ class LabelStore:
         self.path = Path(path)
         self.timeout = timeout
         self._jobs = JobTable(self, "jobs", ("year", "fill"), Job)
+        self._verdicts = VerdictTable(
+            self,
+            "verdicts",
+            {"year": int, "fill": int, "channel": int},
+            Verdict,
+            kind="anomaly_type",
+            kinds=ANOMALY_TYPES,
+        )
         self.journal_mode = "unknown"
         #: opened for reading only (a file or folder we may not write): writes raise
         self.read_only = False
@@ -282,80 +303,28 @@ class LabelStore:
         verdict: str,
         *,
         anomaly_type: str | None = None,
-        comment: str = "",
-        user: str = "",
-        net_score: float | None = None,
-        net_status: str | None = None,
+        **details: Unpack[VerdictDetails],
     ) -> Verdict:
         """Insert or replace the verdict on one channel; one transaction."""
-        if verdict not in (*VERDICTS, SKIPPED):
-            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-        if anomaly_type is not None and anomaly_type not in ANOMALY_TYPES:
-            raise ValueError(f"unknown anomaly type {anomaly_type!r}")
-        now = time.time()
-        row = (year, fill, channel, verdict, anomaly_type, comment, user, net_score, net_status)
-        with self.write() as conn:
-            conn.execute(
-                """INSERT INTO verdicts (year, fill, channel, verdict, anomaly_type, comment, user,
-                                         net_score, net_status, updated)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (year, fill, channel) DO UPDATE SET
-                     verdict=excluded.verdict, anomaly_type=excluded.anomaly_type,
-                     comment=excluded.comment, user=excluded.user, net_score=excluded.net_score,
-                     net_status=excluded.net_status, updated=excluded.updated""",
-                (*row, now),
-            )
-            log_change(
-                conn,
-                "save",
-                now,
-                year=year,
-                fill=fill,
-                channel=channel,
-                verdict=verdict,
-                anomaly_type=anomaly_type,
-                comment=comment,
-                user=user,
-            )
-        return Verdict(*row, now)
+        return self._verdicts.save((year, fill, channel), verdict, kind=anomaly_type, **details)
 
     def delete_fill(self, year: int, fill: int, *, user: str = "") -> int:
         """Remove every verdict (and skip) of one fill; return how many were removed."""
-        with self.write() as conn:
-            n = conn.execute("DELETE FROM verdicts WHERE year=? AND fill=?", (year, fill)).rowcount
-            log_change(conn, "delete_fill", time.time(), year=year, fill=fill, user=user)
-        return int(n)
+        return self._verdicts.delete((year, fill), user=user, action="delete_fill")
 
     def delete(self, year: int, fill: int, channel: int, *, user: str = "") -> bool:
         """Remove the verdict on one channel; return whether there was one."""
-        with self.write() as conn:
-            n = conn.execute(
-                "DELETE FROM verdicts WHERE year=? AND fill=? AND channel=?", (year, fill, channel)
-            ).rowcount
-            log_change(
-                conn, "delete", time.time(), year=year, fill=fill, channel=channel, user=user
-            )
-        return n > 0
+        return self._verdicts.delete((year, fill, channel), user=user) > 0
 
     def get(self, year: int, fill: int, channel: int) -> Verdict | None:
-        with self.read() as conn:
-            row = conn.execute(
-                "SELECT * FROM verdicts WHERE year=? AND fill=? AND channel=?",
-                (year, fill, channel),
-            ).fetchone()
-        return _verdict(row) if row else None
+        rows = self._verdicts.select((year, fill, channel))
+        return rows[0] if rows else None
 
     def for_fill(self, year: int, fill: int) -> dict[int, Verdict]:
-        with self.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM verdicts WHERE year=? AND fill=? ORDER BY channel", (year, fill)
-            ).fetchall()
-        return {int(r["channel"]): _verdict(r) for r in rows}
+        return {v.channel: v for v in self._verdicts.select((year, fill))}
 
     def all(self) -> list[Verdict]:
-        with self.read() as conn:
-            rows = conn.execute("SELECT * FROM verdicts ORDER BY year, fill, channel").fetchall()
-        return [_verdict(r) for r in rows]
+        return self._verdicts.select()
 
     def seen_keys(self) -> set[tuple[int, int, int]]:
         """(year, fill, channel) of every verdict, skips included."""
@@ -364,8 +333,7 @@ class LabelStore:
         return {(int(r[0]), int(r[1]), int(r[2])) for r in rows}
 
     def log_count(self) -> int:
-        with self.read() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM verdict_log").fetchone()[0])
+        return self._verdicts.log_count()
 
     # -- re-evaluation jobs ------------------------------------------------------------------
     def set_job(self, year: int, fill: int, state: str, message: str = "") -> Job:
@@ -386,12 +354,142 @@ class LabelStore:
         return self._jobs.fail_interrupted(message)
 
 
-class JobTable(Generic[J]):
+class Table:
+    """One table of a :class:`LabelStore`, whose rows are keyed by the columns ``keys``.
+
+    ``optional``: the table may be missing (a read-only older database), then reads find nothing.
+    """
+
+    def __init__(
+        self, store: LabelStore, table: str, keys: tuple[str, ...], *, optional: bool = False
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.keys = keys
+        self.optional = optional
+        self._keys = ", ".join(keys)
+
+    def _where(self, key: tuple[Any, ...]) -> str:
+        """The WHERE condition on the first ``len(key)`` key columns."""
+        return " AND ".join(f"{k}=?" for k in self.keys[: len(key)])
+
+    def _named(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        """The first ``len(key)`` key columns with their values."""
+        return dict(zip(self.keys[: len(key)], key, strict=True))
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self.store.read() as conn:
+            if (
+                self.optional
+                and not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.table,)
+                ).fetchone()
+            ):
+                return []
+            return conn.execute(sql, args).fetchall()
+
+
+class VerdictTable(Table, Generic[V]):
+    """Expert verdicts in one table of a :class:`LabelStore`, keyed by ``keys`` (column -> type).
+
+    Every change is appended to ``<table>_log`` (``verdict_log`` for ``verdicts``). ``kind`` is
+    the column naming what went wrong, one of ``kinds``; rows are read as ``make(**keys,
+    verdict=..., <kind>=..., comment=..., user=..., net_score=..., net_status=..., updated=...)``.
+    """
+
+    def __init__(
+        self,
+        store: LabelStore,
+        table: str,
+        keys: dict[str, type],
+        make: Callable[..., V],
+        *,
+        kind: str,
+        kinds: tuple[str, ...],
+        optional: bool = False,
+    ) -> None:
+        super().__init__(store, table, tuple(keys), optional=optional)
+        self.types = keys
+        self.make = make
+        self.kind = kind
+        self.kinds = kinds
+        self.log_table = f"{table.removesuffix('s')}_log"
+
+    def _verdict(self, row: sqlite3.Row) -> V:
+        return self.make(
+            **{k: t(row[k]) for k, t in self.types.items()},
+            verdict=str(row["verdict"]),
+            **{self.kind: row[self.kind]},
+            comment=str(row["comment"] or ""),
+            user=str(row["user"] or ""),
+            net_score=None if row["net_score"] is None else float(row["net_score"]),
+            net_status=row["net_status"],
+            updated=float(row["updated"]),
+        )
+
+    def save(
+        self,
+        key: tuple[Any, ...],
+        verdict: str,
+        *,
+        kind: str | None = None,
+        comment: str = "",
+        user: str = "",
+        net_score: float | None = None,
+        net_status: str | None = None,
+    ) -> V:
+        """Insert or replace the verdict on one key; one transaction."""
+        if verdict not in (*VERDICTS, SKIPPED):
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        if kind is not None and kind not in self.kinds:
+            raise ValueError(f"unknown {self.kind.replace('_', ' ')} {kind!r}")
+        now = time.time()
+        values = {"verdict": verdict, self.kind: kind, "comment": comment, "user": user}
+        row = (*key, *values.values(), net_score, net_status)
+        with self.store.write() as conn:
+            conn.execute(
+                f"""INSERT INTO {self.table} ({self._keys}, verdict, {self.kind}, comment, user,
+                                              net_score, net_status, updated)
+                    VALUES ({", ".join("?" * (len(row) + 1))})
+                    ON CONFLICT ({self._keys}) DO UPDATE SET
+                      verdict=excluded.verdict, {self.kind}=excluded.{self.kind},
+                      comment=excluded.comment, user=excluded.user, net_score=excluded.net_score,
+                      net_status=excluded.net_status, updated=excluded.updated""",
+                (*row, now),
+            )
+            log_change(conn, "save", now, table=self.log_table, **self._named(key), **values)
+        return self.make(*row, now)
+
+    def delete(self, key: tuple[Any, ...], *, user: str = "", action: str = "delete") -> int:
+        """Remove the verdicts whose first key columns are ``key``; how many were removed."""
+        with self.store.write() as conn:
+            n = conn.execute(f"DELETE FROM {self.table} WHERE {self._where(key)}", key).rowcount
+            log_change(
+                conn,
+                action,
+                time.time(),
+                table=self.log_table,
+                **self._named(key),
+                user=user,
+            )
+        return int(n)
+
+    def select(self, key: tuple[Any, ...] = ()) -> list[V]:
+        """The verdicts whose first key columns are ``key`` (all for none), in key order."""
+        where = f"WHERE {self._where(key)} " if key else ""
+        rows = self._rows(f"SELECT * FROM {self.table} {where}ORDER BY {self._keys}", key)
+        return [self._verdict(r) for r in rows]
+
+    def log_count(self) -> int:
+        rows = self._rows(f"SELECT COUNT(*) FROM {self.log_table}")
+        return int(rows[0][0]) if rows else 0
+
+
+class JobTable(Table, Generic[J]):
     """Re-evaluation job states in one table of a :class:`LabelStore`, keyed by ``keys``.
 
     A job goes PENDING (queued) -> RUNNING (started) -> FINISHED or ERROR (finished); rows are
     read as ``make(**keys, state=..., message=..., queued=..., started=..., finished=...)``.
-    ``optional``: the table may be missing (a read-only older database), then reads find nothing.
     """
 
     def __init__(
@@ -403,13 +501,8 @@ class JobTable(Generic[J]):
         *,
         optional: bool = False,
     ) -> None:
-        self.store = store
-        self.table = table
-        self.keys = keys
+        super().__init__(store, table, keys, optional=optional)
         self.make = make
-        self.optional = optional
-        self._where = " AND ".join(f"{k}=?" for k in keys)
-        self._keys = ", ".join(keys)
 
     def _job(self, row: sqlite3.Row) -> J:
         return self.make(
@@ -423,20 +516,9 @@ class JobTable(Generic[J]):
 
     def _row(self, conn: sqlite3.Connection, key: tuple[int, ...]) -> sqlite3.Row | None:
         row: sqlite3.Row | None = conn.execute(
-            f"SELECT * FROM {self.table} WHERE {self._where}", key
+            f"SELECT * FROM {self.table} WHERE {self._where(key)}", key
         ).fetchone()
         return row
-
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self.store.read() as conn:
-            if (
-                self.optional
-                and not conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.table,)
-                ).fetchone()
-            ):
-                return []
-            return conn.execute(sql, args).fetchall()
 
     def _queue(self, conn: sqlite3.Connection, key: tuple[int, ...], message: str) -> None:
         conn.execute(
@@ -480,7 +562,7 @@ class JobTable(Generic[J]):
         return self._job(row)
 
     def get(self, key: tuple[int, ...]) -> J | None:
-        rows = self._rows(f"SELECT * FROM {self.table} WHERE {self._where}", key)
+        rows = self._rows(f"SELECT * FROM {self.table} WHERE {self._where(key)}", key)
         return self._job(rows[0]) if rows else None
 
     def all(self) -> dict[Any, J]:
@@ -500,18 +582,3 @@ class JobTable(Generic[J]):
                 (ERROR, message, time.time(), PENDING, RUNNING),
             ).rowcount
         return int(n)
-
-
-def _verdict(row: sqlite3.Row) -> Verdict:
-    return Verdict(
-        year=int(row["year"]),
-        fill=int(row["fill"]),
-        channel=int(row["channel"]),
-        verdict=str(row["verdict"]),
-        anomaly_type=row["anomaly_type"],
-        comment=str(row["comment"] or ""),
-        user=str(row["user"] or ""),
-        net_score=None if row["net_score"] is None else float(row["net_score"]),
-        net_status=row["net_status"],
-        updated=float(row["updated"]),
-    )

@@ -374,32 +374,16 @@ class Review:
         return score_against_labels(self.reader.root, self.store.path)
 
     def save_verdict(self, year: int, fill: int, channel: int, body: dict[str, Any]) -> Verdict:
+        """Save ``body`` (a :func:`~pltanomaly.review.forms.parse_verdict`, whose fields are the
+        store's) on one channel, with the detector's score and status."""
         store = self.need_store()
         _, info = self.channel_of(year, fill, channel)
         return store.save(
-            year,
-            fill,
-            channel,
-            body["verdict"],
-            anomaly_type=body["anomaly_type"],
-            comment=body["comment"],
-            user=body["user"],
-            net_score=info["score"],
-            net_status=info["status"],
+            year, fill, channel, **body, net_score=info["score"], net_status=info["status"]
         )
 
     def skip(self, year: int, fill: int, channel: int, user: str = "") -> Verdict:
-        store = self.need_store()
-        _, info = self.channel_of(year, fill, channel)
-        return store.save(
-            year,
-            fill,
-            channel,
-            SKIPPED,
-            user=user,
-            net_score=info["score"],
-            net_status=info["status"],
-        )
+        return self.save_verdict(year, fill, channel, {"verdict": SKIPPED, "user": user})
 
     def reevaluate(self, fills: Iterable[tuple[int, int]]) -> list[Job]:
         self.need_store()
