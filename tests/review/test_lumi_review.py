@@ -178,3 +178,13 @@ def test_read_only_database_shows_verdicts_refuses_writes(
         assert r.status_code == 503 and "read-only" in r.get_json()["message"]
         assert client.post(FORM, data={"verdict": "good"}).status_code == 503
         assert "good" in client.get(f"/lumi/{HAND_YEAR}/{HAND_FILL}").get_data(as_text=True)
+
+
+def test_plt_fill_page_links_the_fills_luminometers(make_app: Any, results: Path) -> None:
+    folder = results / "2022" / "lumi"
+    folder.mkdir(parents=True)
+    result = {"fill": 8001, "year": 2022, "luminometers": {}}
+    (folder / "8001.json").write_text(json.dumps(result))
+    client = make_app(results_dir=results).test_client()
+    assert 'href="/lumi/2022/8001"' in client.get("/fills/2022/8001").get_data(as_text=True)
+    assert "/lumi/2022/8002" not in client.get("/fills/2022/8002").get_data(as_text=True)

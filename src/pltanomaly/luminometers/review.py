@@ -48,6 +48,7 @@ from pltanomaly.review.forms import (
     send_png,
 )
 from pltanomaly.review.labels import LabelStore
+from pltanomaly.review.pages import add_fill_link
 from pltanomaly.review.service import current_review
 
 lumi = Blueprint("lumi", __name__, template_folder="templates")
@@ -59,6 +60,14 @@ def init_app(app: Flask) -> None:
     """Add the luminometer section to a review app."""
     app.register_blueprint(lumi)
     app.jinja_env.globals.update(lumi_verdicts=LUMI_VERDICTS, lumi_types=LUMI_TYPES)
+    add_fill_link(app, _fill_link)
+
+
+def _fill_link(year: int, fill: int) -> tuple[str, str] | None:
+    """The PLT fill page's link to this fill's luminometers, when they were compared."""
+    if not results().json_path(year, fill).is_file():
+        return None
+    return "luminometers", url_for("lumi.fill_page", year=year, fill=fill)
 
 
 # -- shared helpers ---------------------------------------------------------------------------

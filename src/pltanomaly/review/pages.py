@@ -8,6 +8,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -107,7 +108,24 @@ def fill_page(year: int, fill: int) -> Any:
         log_entry=review.reader.logs(year).get(fill),
         prev_fill=prev_fill,
         next_fill=next_fill,
+        family_links=fill_links(year, fill),
     )
+
+
+FILL_LINKS = "pltanomaly_fill_links"
+"""App extension: the other families' pages of a fill, as ``(year, fill) -> (label, url)``
+callables (None where that family has nothing for the fill)."""
+
+
+def add_fill_link(app: Any, link: Any) -> None:
+    """Let a family's page of a fill be linked from the PLT fill page."""
+    app.extensions.setdefault(FILL_LINKS, []).append(link)
+
+
+def fill_links(year: int, fill: int) -> list[tuple[str, str]]:
+    """The other families' pages of this fill (label, url)."""
+    found = (link(year, fill) for link in current_app.extensions.get(FILL_LINKS, []))
+    return [item for item in found if item is not None]
 
 
 @pages.get("/plots/<year:year>/<fill:fill>.png")
