@@ -4,6 +4,7 @@ responses recoverable, anomalies land where the truth says, and the fill job wri
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,14 @@ from pltanomaly.channels.convert import convert_fill, lumi_path
 from pltanomaly.channels.fill_job import FillJob, run_fill_job
 from pltanomaly.channels.generate import generate_year
 from pltanomaly.cli import main
+from pltanomaly.luminometers import generate as lumi_generate
 from pltanomaly.luminometers.generate import (
     LS_SECONDS,
     TABLES,
+    add_fill_luminometers,
     add_luminometers,
     luminometer_values,
+    scale_zero_counts,
 )
 from pltanomaly.luminometers.hd5 import PLT_CHANNELS, lumi_per_ls, read_lumi_series
 
@@ -109,10 +113,26 @@ def test_a_dip_and_a_plt_fault_move_the_right_luminometers() -> None:
     values = {n: luminometer_values(plan, n, t, np.ones(len(t)), rng) for n in plan["normal"]}
     hfoc, hfet, plt = (values[n] / 16000.0 for n in ("hfoc", "hfet", "pltzero"))
     assert hfoc[150] == pytest.approx(0.9, abs=1e-4) and hfet[150] == pytest.approx(1.0, abs=1e-4)
-    # the PLT step: PLT unchanged, every other luminometer down, so PLT/others is up 5 %
-    assert plt[800] == pytest.approx(1.0, abs=1e-4)
-    assert plt[800] / hfet[800] == pytest.approx(1.05, abs=1e-4)
+    # the PLT step: PLT itself up 5 %, every other luminometer (and the beam) unchanged
+    assert plt[800] == pytest.approx(1.05, abs=1e-4)
+    assert hfet[800] == pytest.approx(1.0, abs=1e-4) and hfoc[800] == pytest.approx(1.0, abs=1e-4)
     assert plt[300] / hfet[300] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "hits"])
+def test_scaled_zero_counts_multiply_mu_and_leave_garbage_alone(mode: str) -> None:
+    orbits = 16384 if mode == "zeros" else 4096
+    mu = np.array([0.0, 0.01, 0.2, 1.0, 3.0])
+    zeros = np.rint(orbits * np.exp(-mu))
+    counts = np.array([zeros, zeros, zeros]) if mode == "zeros" else orbits - np.array([zeros] * 3)
+    counts = counts.astype(np.uint32)
+    counts[2, 1] = orbits + 5  # garbage: a row the conversion drops
+    scaled = scale_zero_counts(counts, np.array([1.2, 1.0, 1.2]), orbits, mode)
+    assert scaled.dtype == counts.dtype
+    assert np.array_equal(scaled[1:], counts[1:])
+    out = scaled[0].astype(float) if mode == "zeros" else orbits - scaled[0].astype(float)
+    new_mu = -np.log(np.maximum(out, 1) / orbits)
+    assert new_mu == pytest.approx(1.2 * -np.log(zeros / orbits), abs=2e-3)
 
 
 def test_injected_anomalies_are_in_the_tables_where_the_truth_says(tmp_path: Path) -> None:
@@ -121,7 +141,7 @@ def test_injected_anomalies_are_in_the_tables_where_the_truth_says(tmp_path: Pat
     truth = json.loads((year_dir / "truth.json").read_text())
     fill, fill_truth = next(iter(truth["fills"].items()))
     lumi = fill_truth["luminometers"]
-    assert lumi["seed"] == 4 and lumi["plt_fault"] == "others_inverse"
+    assert lumi["seed"] == 4 and lumi["plt_fault"] == "plt_channels"
     table = per_ls(year_dir / fill, tmp_path)
     events = lumi["events"]
     assert {(e["luminometer"], e["type"]) for e in events} == {
@@ -165,3 +185,80 @@ def test_the_fill_job_writes_the_luminometer_series(clean_year: Path, tmp_path: 
     }
     convert_record = json.loads(job.record("convert").read_text())
     assert str(job.path("lumi")) in convert_record["outputs"]
+
+
+def test_a_plt_fault_moves_every_plt_channel_alike_and_not_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PLT step of +12 % over the middle of a fill: against the same fill without it, every
+    live PLT channel's rate (and ``pltlumizero``, and the channel total) is up 12 % inside the
+    window and unchanged outside, while hfoc and hfet are untouched."""
+    year_dir = generate_year(tmp_path / "data", 2022, n_fills=1, hours=0.3, seed=5, anomalies=False)
+    truth = json.loads((year_dir / "truth.json").read_text())
+    fill, fill_truth = next(iter(truth["fills"].items()))
+    clean_dir = tmp_path / "clean" / fill
+    shutil.copytree(year_dir / fill, clean_dir)
+    original = lumi_generate.plan_luminometers
+    window: dict[str, float] = {}
+
+    def plan_with(events: bool):  # type: ignore[no-untyped-def]
+        def plan(rng, fill_truth, lumi, **_):  # type: ignore[no-untyped-def]
+            chosen = ["pltzero", "hfoc", "hfet"]
+            planned = original(rng, fill_truth, lumi, anomalies=False, luminometers=chosen)
+            t0, t1 = np.quantile(lumi["timestamp"], [0.35, 0.7])
+            window.update(start=float(t0), end=float(t1))
+            if events:
+                planned["events"] = [
+                    {
+                        "luminometer": "pltzero",
+                        "type": "dip",
+                        "start": t0,
+                        "end": t1,
+                        "magnitude": 0.12,
+                        "applied_to": lumi_generate.PLT_FAULT,
+                    }
+                ]
+            return planned
+
+        return plan
+
+    monkeypatch.setattr(lumi_generate, "plan_luminometers", plan_with(True))
+    add_fill_luminometers(year_dir / fill, fill_truth, 3, 2022)
+    monkeypatch.setattr(lumi_generate, "plan_luminometers", plan_with(False))
+    add_fill_luminometers(clean_dir, fill_truth, 3, 2022)
+
+    def convert(fill_dir: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        out = tmp_path / f"{name}.parquet"
+        convert_fill(fill_dir, out, lumi_out=lumi_path(out))
+        series = pd.read_parquet(out, columns=["run", "ls", "nb", "channel", "timestamp", "rate"])
+        return series, lumi_per_ls(read_lumi_series(lumi_path(out)))
+
+    faulted, faulted_ls = convert(year_dir / fill, "faulted")
+    clean, clean_ls = convert(clean_dir, "clean")
+    keys = ["run", "ls", "nb", "channel"]
+    both = faulted.merge(clean, on=keys, suffixes=("", "_clean"))
+    assert len(both) >= 0.99 * len(clean)
+    median = both.groupby("channel")["rate_clean"].median()
+    live = median[median > 0.05 * median.max()].index
+    assert len(live) >= 10
+    both = both[both["channel"].isin(live) & (both["rate_clean"] > 0)]
+    ratio = both["rate"] / both["rate_clean"]
+    inside = (both["timestamp"] >= window["start"] + 2) & (both["timestamp"] <= window["end"] - 2)
+    outside = (both["timestamp"] < window["start"] - 2) | (both["timestamp"] > window["end"] + 2)
+    assert inside.sum() > 100 and outside.sum() > 100
+    per_channel_in = ratio[inside].groupby(both.loc[inside, "channel"]).median()
+    per_channel_out = ratio[outside].groupby(both.loc[outside, "channel"]).median()
+    assert set(per_channel_in.index) == set(live)
+    assert per_channel_in.to_numpy() == pytest.approx(1.12, abs=2e-3)  # every channel alike
+    assert per_channel_out.to_numpy() == pytest.approx(1.0, abs=1e-9)
+    assert ratio[inside].to_numpy() == pytest.approx(1.12, abs=0.02)
+    # per LS: PLT (pltlumizero and the channel total) moves, hfoc and hfet do not
+    table = faulted_ls.merge(clean_ls, on=["run", "ls"], suffixes=("", "_clean"))
+    ls_inside = (table["time"] >= window["start"]) & (table["time"] + LS_SECONDS <= window["end"])
+    ls_outside = (table["time"] + LS_SECONDS < window["start"]) | (table["time"] > window["end"])
+    assert ls_inside.sum() >= 5 and ls_outside.sum() >= 5
+    for name, moved in (("pltzero", 1.12), (PLT_CHANNELS, 1.12), ("hfoc", 1.0), ("hfet", 1.0)):
+        ok = table[f"{name}_clean"] > 0
+        change = table[name] / table[f"{name}_clean"]
+        assert change[ok & ls_inside].median() == pytest.approx(moved, abs=3e-3), name
+        assert change[ok & ls_outside].median() == pytest.approx(1.0, abs=1e-6), name

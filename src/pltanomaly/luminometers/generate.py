@@ -20,10 +20,18 @@ wide range (``shared/docs/luminometers.md``, "What is normal"):
   x10); ``dtlumi`` publishes one row per LS with ``avgraw`` only, the others per NB4.
 
 ``pltlumizero`` is one of them (present in most fills). Anomalies (dip, spike, step, drift,
-wave, scale, noise) are injected into any luminometer, PLT included. A **PLT common-mode
-fault** (every PLT channel moving together) is injected as every *other* luminometer moving
-inversely, ``value / f(t)``: the cross-check sees only ratios, and so ``pltlumizero`` and the
-total of the PLT channels (``pltzero_channels`` of the luminometer series) stay consistent.
+wave, scale, noise) are injected into any luminometer, PLT included, as a factor ``f(t)`` on
+its values. A **PLT common-mode fault** (an event on ``pltzero``: every PLT channel moving
+together while the beam and the other luminometers stay) goes into PLT itself: ``pltlumizero``
+(when present) is multiplied by ``f(t)``, and so is every PLT channel's rate in the files'
+per-channel zero counting (``/pltaggzero``): per row, ``zeros' = orbits * (zeros / orbits) **
+f(t)`` (``mu`` of every bunch times ``f``; ``hits' = orbits - zeros'`` in hits mode), rounded
+and clipped to ``[0, orbits]``. So the total of the PLT channels (``pltzero_channels`` of the
+luminometer series, PLT when ``pltlumizero`` is absent) moves by ``f(t)`` too, while the ratios
+between channels do not (the channel detector does not see a common-mode fault). Rows with a
+count outside ``[0, orbits]`` (garbage the conversion drops) are left alone, and a row whose
+counts repeat an earlier row of its channel (stuck data, duplicated rows) gets that row's
+factor, so it stays a repeat.
 
 The truth goes into ``truth.json`` under ``fills[fill]["luminometers"]`` (see
 :func:`add_luminometers`). Deterministic for a seed; running it again replaces the tables.
@@ -67,9 +75,12 @@ PRESENT_PROBABILITY: dict[str, float] = {
 }
 ANOMALY_TYPES = ("dip", "spike", "step", "drift", "wave", "scale", "noise")
 LS_SECONDS = 16 * NB4_SECONDS
-PLT_FAULT = "others_inverse"
-"""How a PLT common-mode fault is injected: every other luminometer divided by ``f(t)``."""
+PLT_FAULT = "plt_channels"
+"""How a PLT common-mode fault is injected: ``pltlumizero`` and every PLT channel's rate (the
+zero counting of ``/pltaggzero``) multiplied by ``f(t)``; the other luminometers untouched."""
 WRITE_ROWS = 1000
+SCALE_ROWS = 2000
+"""Rows of ``/pltaggzero`` read, scaled and written back at a time."""
 
 
 def lumi_record_dtype(per_bunch: bool = True) -> np.dtype:
@@ -150,7 +161,8 @@ def _window(
 def anomaly_factor(event: dict[str, Any], timestamp: np.ndarray) -> np.ndarray:
     """The factor ``f(t)`` an event multiplies its luminometer by (1 outside the event).
     Excess noise is one draw per LS from the event's ``noise_seed``, the same for every
-    luminometer it applies to (a PLT fault moves all the others together)."""
+    luminometer it applies to (a PLT fault moves ``pltlumizero`` and every PLT channel
+    together)."""
     t0, t1, m = event["start"], event["end"], event["magnitude"]
     inside = (timestamp >= t0) & (timestamp <= t1)
     factor = np.ones(len(timestamp))
@@ -257,11 +269,8 @@ def luminometer_values(
     sigma = normal["noise_ls"] * np.minimum(1.0 / np.sqrt(np.maximum(level, 1e-2)), 10.0)
     value = value * (1.0 + sigma * (1.0 if per_ls else 4.0) * rng.standard_normal(len(value)))
     for event in plan["events"]:
-        factor = anomaly_factor(event, timestamp)
-        if event["luminometer"] == name and name != "pltzero":
-            value = value * factor
-        elif event["luminometer"] == "pltzero" and name != "pltzero":
-            value = value / factor  # the PLT fault: the others move inversely
+        if event["luminometer"] == name:
+            value = value * anomaly_factor(event, timestamp)
     return np.maximum(value, 0.0).astype(np.float32)
 
 
@@ -343,6 +352,74 @@ def _write_table(
     dataset.attrs["NROWS"] = np.int64(len(keys))
 
 
+def plt_fault_factor(plan: dict[str, Any], timestamp: np.ndarray) -> np.ndarray:
+    """The product of the factors of the plan's events on ``pltzero`` at ``timestamp``."""
+    factor = np.ones(len(timestamp))
+    for event in plan["events"]:
+        if event["luminometer"] == "pltzero":
+            factor = factor * anomaly_factor(event, timestamp)
+    return factor
+
+
+def scale_zero_counts(counts: np.ndarray, factor: np.ndarray, orbits: int, mode: str) -> np.ndarray:
+    """Counts (rows, bunches) of zeros or hits per ``orbits`` with every bunch's ``mu``
+    multiplied by its row's ``factor``: ``zeros' = orbits * (zeros / orbits) ** factor``,
+    rounded and clipped to ``[0, orbits]``, in the counts' dtype. Rows with a count outside
+    ``[0, orbits]`` (or not a number) are returned unchanged."""
+    values = np.asarray(counts, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        valid = np.all((values >= 0) & (values <= orbits), axis=1)
+    zeros = values[valid] if mode == "zeros" else orbits - values[valid]
+    power = np.maximum(np.asarray(factor, dtype=np.float64)[valid], 1e-3)[:, None]
+    scaled = np.clip(np.rint(orbits * (zeros / orbits) ** power), 0, orbits)
+    out = np.array(counts, copy=True)
+    out[valid] = (scaled if mode == "zeros" else orbits - scaled).astype(out.dtype)
+    return out
+
+
+def scale_plt_channels(
+    handle: h5py.File, plan: dict[str, Any], first_factor: dict[tuple[int, int], float]
+) -> int:
+    """Multiply the rate of every PLT channel of a file's ``/pltaggzero`` by the PLT fault's
+    ``f(t)`` at each row's time, in place (:func:`scale_zero_counts`; counts mode and orbits
+    told from the data as the conversion does). A row repeating an earlier row of its channel
+    (same counts checksum; ``first_factor`` carries them across a fill's files) takes that
+    row's factor. Returns the number of rows changed."""
+    from pltanomaly.channels.convert import SAMPLE_ROWS
+    from pltanomaly.channels.zerocount import detect_counts_mode, row_checksum
+
+    if not any(e["luminometer"] == "pltzero" for e in plan["events"]):
+        return 0
+    if PLT_TABLE not in handle or handle[PLT_TABLE].shape[0] == 0:
+        return 0
+    dataset = handle[PLT_TABLE]
+    try:
+        mode, orbits = detect_counts_mode(np.asarray(dataset[:SAMPLE_ROWS]["data"]))
+    except ValueError:
+        return 0
+    changed = 0
+    for first in range(0, dataset.shape[0], SCALE_ROWS):
+        records = dataset[first : first + SCALE_ROWS]
+        timestamp = records["timestampsec"] + records["timestampmsec"] / 1000.0
+        factor = plt_fault_factor(plan, np.asarray(timestamp, dtype=np.float64))
+        data = np.ascontiguousarray(records["data"])
+        for i, channel in enumerate(records["channelid"]):
+            key = (int(channel), int(row_checksum(data[i])))
+            factor[i] = first_factor.setdefault(key, float(factor[i]))
+        rows = np.flatnonzero(factor != 1.0)
+        if rows.size == 0:
+            continue
+        scaled = scale_zero_counts(data[rows], factor[rows], orbits, mode)
+        moved = np.any(scaled != data[rows], axis=1)
+        if not moved.any():
+            continue
+        data[rows] = scaled
+        records["data"] = data
+        dataset[first : first + len(records)] = records
+        changed += int(moved.sum())
+    return changed
+
+
 def add_fill_luminometers(
     fill_dir: Path,
     fill_truth: dict[str, Any],
@@ -365,6 +442,7 @@ def add_fill_luminometers(
     lumi = true_luminosity(series)
     plan = plan_luminometers(rng, fill_truth, lumi, anomalies=anomalies, luminometers=luminometers)
     relative = lumi.set_index(["run", "ls", "nb"])["lumi"]
+    first_factor: dict[tuple[int, int], float] = {}  # PLT fault factor of repeated rows
     for path in sorted(fill_dir.glob("*.hd5")):
         if path.name.startswith("."):
             continue
@@ -374,6 +452,7 @@ def add_fill_luminometers(
                 keys = _file_keys(handle)
                 if keys is None or keys.empty:
                     continue
+                scale_plt_channels(handle, plan, first_factor)
                 index = pd.MultiIndex.from_arrays(
                     [keys["runnum"], keys["lsnum"], keys["nbnum"]], names=["run", "ls", "nb"]
                 )
@@ -426,7 +505,7 @@ def add_luminometers(
     Per fill, ``truth["fills"][fill]["luminometers"]`` is::
 
         {"present": ["pltzero", "hfoc", ...], "absent": [...], "tables": {"hfoc": "hfoclumi"},
-         "sbil_peak": 8.1, "n_colliding": 2100, "seed": 1, "plt_fault": "others_inverse",
+         "sbil_peak": 8.1, "n_colliding": 2100, "seed": 1, "plt_fault": "plt_channels",
          "normal": {"hfoc": {"offset": 0.012, "slope_per_sbil": -0.0008, "noise_ls": 0.003,
                              "rows": "nb4"}},
          "events": [{"luminometer": "hfet", "type": "dip", "start": 1.6e9, "end": 1.6e9,
@@ -437,7 +516,9 @@ def add_luminometers(
     pair's ratio is ``(1 + offset_a) / (1 + offset_b)`` at the middle SBIL); ``magnitude`` is
     the relative change of the luminometer against the others (``wave``: amplitude, with
     ``period`` in seconds; ``noise``: extra per-LS scatter; ``drift``: the change at the end).
-    An event on ``pltzero`` is applied to every other luminometer inversely (``applied_to``).
+    An event on ``pltzero`` (a PLT common-mode fault, ``applied_to: "plt_channels"``) moves
+    ``pltlumizero`` and the rate of every PLT channel in ``/pltaggzero`` by ``f(t)``; the other
+    luminometers and the ratios between PLT channels stay.
     """
     year_dir = Path(year_dir)
     truth_path = year_dir / "truth.json"
