@@ -9,9 +9,10 @@ Per luminometer, on the STABLE BEAMS LS where it has data and outside the log's 
   neutral), per 100 fill-hours of STABLE BEAMS; without a log every event is false;
 * **fill level**: a (fill, luminometer) is truly bad when a truth range touches its data, and
   called bad when it has an event;
-* **at beam changes**: false events touching an LS where the luminosity all luminometers see
-  moves by more than ``BEAM_STEP`` from one LS to the next (emittance scans, dumps), within
-  ``BEAM_PAD`` LS, or the first or last ``BEAM_PAD`` LS of the fill: the issue's goal is none.
+* **at beam changes**: false events (not ``scale``, which spans its fill or run) touching an
+  LS where the luminosity all luminometers see moves by more than ``BEAM_STEP`` from one LS to
+  the next (emittance scans, dumps), within ``BEAM_PAD`` LS, or the first or last ``BEAM_PAD``
+  LS of the fill: the issue's goal is none.
 
 ``gap`` events (a luminometer with zero or no data for many LS while others see beam) report
 lost data, which the log lists as *missing* (an ignore zone), never as an anomaly: they are
@@ -211,14 +212,14 @@ def score_fill(
                     f"{truth_range.fill} {name} {_bound_text(truth_range.begin)}.."
                     f"{_bound_text(truth_range.end)} {truth_range.reason!r} ({int(m.sum())} LS)"
                 )
-        for em in event_masks:
+        for event, em in zip(events, event_masks, strict=True):
             in_data = em & has_data
             if any((em & m).any() for m in truth_masks):
                 continue
             if in_data.any() and np.mean(ignore[in_data]) >= 0.5:
                 continue
             score.false_events += 1
-            score.false_at_beam += int((em & at_beam).any())
+            score.false_at_beam += int(event.get("type") != "scale" and (em & at_beam).any())
         bad, called = bool(truth_masks), bool(events)
         score.fills_tp, score.fills_fp, score.fills_fn = (
             int(bad and called),
