@@ -18,6 +18,7 @@ from pltanomaly.luminometers.crosscheck import (
     lagged_wander,
     merge_noise,
     nanmedian_rows,
+    noisy_stretches,
     report_fields,
     write_result,
 )
@@ -330,3 +331,40 @@ def test_step_over_a_third_of_a_short_fill_does_not_inflate_the_wander():
     residual[73:125] += 0.07
     assert quiet < 0.004
     assert lagged_wander(residual, CrosscheckConfig()) < 2 * quiet
+
+
+def test_a_stretch_of_excess_noise_is_a_noise_event_of_its_luminometer():
+    table = make_fill(FIVE, n_ls=600, noise=0.002)
+    rng = np.random.default_rng(21)
+    table.loc[300:339, "pcc"] *= 1 + 0.012 * rng.standard_normal(40)
+    events = events_of(crosscheck_fill(table, 7000), "pcc")
+    (event,) = [e for e in events if e["type"] == "noise"]
+    assert event["first"].startswith("300001:") and event["last"].startswith("300001:"), events
+    assert 1 <= int(event["first"].split(":")[1]) < int(event["last"].split(":")[1]) <= 40
+    result = crosscheck_fill(table, 7000)
+    assert all(not events_of(result, n) for n in FIVE if n != "pcc")
+
+
+def test_noise_growing_as_the_luminosity_falls_is_normal():
+    table = make_fill(FIVE, n_ls=900, noise=0.0)
+    rng = np.random.default_rng(22)
+    lumi = np.r_[np.ones(450), np.linspace(1.0, 0.1, 450)]  # a long, deep decay
+    for name in FIVE:
+        table[name] *= lumi
+        sigma = 0.002 / np.sqrt(lumi)
+        table[name] *= 1 + sigma * rng.standard_normal(len(table))
+    assert not any(
+        e["type"] == "noise" for n in FIVE for e in events_of(crosscheck_fill(table, 7000), n)
+    )
+
+
+def test_noisy_stretches_need_a_significant_excess_over_enough_ls():
+    config = CrosscheckConfig()
+    expected = np.full(200, 0.001)
+    local = expected.copy()
+    local[50:90] = 0.004  # x4 over 40 LS
+    local[150:155] = 0.01  # too short to be a stretch
+    judged = np.ones(200, dtype=bool)
+    ((first, last, excess),) = noisy_stretches(local, expected, judged, config)
+    assert (first, last) == (50, 89) and excess > config.threshold
+    assert not noisy_stretches(expected * 1.3, expected, judged, config)

@@ -29,7 +29,9 @@ against the consensus), which names the one off, and at least two others have da
 (against one alone, which of the two is off is unknown): an excursion two luminometers
 share is nobody's (a timing effect); the echo a huge excursion leaves in the others'
 consensus is dropped. Short excursions give ``dip``/``spike``, longer ones ``step``,
-``drift`` or ``wave``, a chain of many ``noise``; a whole fill or run off by more than
+``drift`` or ``wave``; a chain of many, or a stretch whose LS-to-LS noise exceeds what the
+luminometer's own noise (growing as 1/sqrt(luminosity) below the fill median) allows, in
+its ratio to every other, is ``noise``; a whole fill or run off by more than
 ``scale_limit`` against every other gives ``scale`` (not for a luminometer whose LS-to-LS
 noise exceeds that limit); zero or negative values while the others see beam give ``gap``.
 With two luminometers only the disagreement is known: both are ``undecided``.
@@ -574,7 +576,64 @@ def _luminometer_events(
             continue
         kind = _event_type(part, last - first + 1, bool(run_ends[last]), config.short_max)
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
+    expected = noise_floor * np.sqrt(np.clip(1.0 / np.maximum(lumi[valid], 1e-3), 1.0, 100.0))
+    for first, last, excess in noisy_stretches(local, expected, judged, config):
+        start, end = stable["time"].iat[valid[first]], stable["time"].iat[valid[last]] + 23.31
+        taken = any(e["start"] < end and e["end"] > start for e in events)
+        if taken or not noise_confirmed_by_pairs(
+            logs, column, others, valid[first], valid[last], config
+        ):
+            continue
+        level = float(np.median(local[first : last + 1]))
+        events.append(
+            _event("noise", valid[first], valid[last], stable, level, threshold * excess, threshold)
+        )
     return events, summary
+
+
+NOISE_MAD_SE = 1.17
+"""Relative standard error of a MAD-based spread, times sqrt(number of values)."""
+
+
+def noisy_stretches(
+    local: np.ndarray, expected: np.ndarray, judged: np.ndarray, config: CrosscheckConfig
+) -> list[tuple[int, int, float]]:
+    """Stretches of at least ``config.noise_window // 2`` judged LS where the local noise
+    (a running robust spread over ``config.noise_window`` LS) exceeds what the luminometer's
+    own noise leads one to expect there (its fill-level LS-to-LS noise, growing as
+    1/sqrt(luminosity) where the luminosity is under its fill median) by more than the
+    false-alarm rate allows a MAD of that many values; as (first, last, excess in units of
+    that allowance)."""
+    allowance = NOISE_MAD_SE / math.sqrt(config.noise_window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = np.log(local / expected) / allowance
+    noisy = judged & (excess > config.threshold)
+    out = []
+    for first, last in _segments(noisy, config.merge_gap):
+        if last - first + 1 >= config.noise_window // 2:
+            out.append((first, last, float(np.nanmax(excess[first : last + 1]))))
+    return out
+
+
+def noise_confirmed_by_pairs(
+    logs: np.ndarray, column: int, others: list[int], first: int, last: int, config
+) -> bool:
+    """Whether the excess noise over LS ``first``..``last`` is this luminometer's: its ratio to
+    each other luminometer with data there is noisier there than over the rest of the fill,
+    by at least half the allowance the false-alarm rate gives a MAD of that many values."""
+    agree = available = 0
+    for other in others:
+        pair = np.diff(logs[:, column] - logs[:, other])
+        inside = pair[first:last]
+        inside = inside[np.isfinite(inside)]
+        if inside.size < 5:
+            continue
+        available += 1
+        outside = np.r_[pair[:first], pair[last:]]
+        ratio = robust_sigma(inside) / max(robust_sigma(outside), 1e-9)
+        allowance = NOISE_MAD_SE / math.sqrt(inside.size)
+        agree += ratio > math.exp(0.5 * config.threshold * allowance)
+    return available >= min(2, len(others)) and agree == available
 
 
 def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
