@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pltanomaly.channels.fill_job import FillJob, run_fill_job
 from pltanomaly.channels.generate import generate_year
+from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.generate import add_luminometers
 
-LS_SECONDS = 23.31
 MIN_MAGNITUDE = 0.02
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pltanomaly.cli import main
+from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.brilcalc import read_fills
 from pltanomaly.luminometers.crosscheck import crosscheck_fills
 from pltanomaly.luminometers.evaluate import evaluate, public_rule_result, score_fill
@@ -81,7 +82,7 @@ def test_counts_on_hand_made_events():
     assert scores["pcc"].false_events == 0
     evaluation = evaluate({7000: table}, {7000: result}, LOG)
     assert evaluation.total.ranges == 1 and evaluation.fills == 1
-    assert evaluation.false_per_100h == pytest.approx(100 / (300 * 23.31 / 3600))
+    assert evaluation.false_per_100h == pytest.approx(100 / (300 * LS_SECONDS / 3600))
 
 
 def test_without_a_log_every_event_is_false():

@@ -13,6 +13,8 @@ N_BX = 3564
 """Bunch-crossing slots in one LHC orbit."""
 NB4_SECONDS = 1.4576
 """Length of one NB4 (bril-data.md)."""
+LS_SECONDS = 16 * NB4_SECONDS
+"""Length of one lumisection: 16 NB4, 2^18 orbits (23.3 s)."""
 PLT_TABLE = "pltaggzero"
 BEAM_TABLE = "beam"
 

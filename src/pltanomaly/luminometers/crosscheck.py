@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from pltanomaly.core.atomic import write_json_atomic
+from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.brilcalc import (
     BrilcalcError,
     luminometer_columns,
@@ -443,7 +444,7 @@ def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
         "first": f"{run[first]}:{ls[first]}",
         "last": f"{run[last]}:{ls[last]}",
         "start": float(time[first]),
-        "end": float(time[last]) + 23.31,
+        "end": float(time[last]) + LS_SECONDS,
         "magnitude": round(float(magnitude), 6),
         "score": round(_score(z, threshold), 4),
         "n_ls": int(last - first + 1),
@@ -578,7 +579,7 @@ def _luminometer_events(
         events.append(_event(kind, valid[first], valid[last], stable, magnitude, peak, threshold))
     expected = noise_floor * np.sqrt(np.clip(1.0 / np.maximum(lumi[valid], 1e-3), 1.0, 100.0))
     for first, last, excess in noisy_stretches(local, expected, judged, config):
-        start, end = stable["time"].iat[valid[first]], stable["time"].iat[valid[last]] + 23.31
+        start, end = stable["time"].iat[valid[first]], stable["time"].iat[valid[last]] + LS_SECONDS
         taken = any(e["start"] < end and e["end"] > start for e in events)
         if taken or not noise_confirmed_by_pairs(
             logs, column, others, valid[first], valid[last], config
@@ -616,7 +617,12 @@ def noisy_stretches(
 
 
 def noise_confirmed_by_pairs(
-    logs: np.ndarray, column: int, others: list[int], first: int, last: int, config
+    logs: np.ndarray,
+    column: int,
+    others: list[int],
+    first: int,
+    last: int,
+    config: CrosscheckConfig,
 ) -> bool:
     """Whether the excess noise over LS ``first``..``last`` is this luminometer's: its ratio to
     each other luminometer with data there is noisier there than over the rest of the fill,
@@ -667,7 +673,7 @@ def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
         chain.clear()
 
     for event in short:
-        if chain and event["start"] - chain[-1]["end"] > config.noise_gap * 23.31:
+        if chain and event["start"] - chain[-1]["end"] > config.noise_gap * LS_SECONDS:
             close()
         chain.append(event)
     close()
@@ -827,7 +833,7 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
         "fill": int(fill),
         "year": year,
         "start": float(times.min()) if times.size else None,
-        "end": float(times.max()) + 23.31 if times.size else None,
+        "end": float(times.max()) + LS_SECONDS if times.size else None,
         "source": "brilcalc",
         "anomalous": False,
         "n_ls": len(stable),

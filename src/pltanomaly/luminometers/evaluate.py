@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.core.errors import InputError
 from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, stable_values
 from pltanomaly.luminometers.crosscheck import nanmedian_rows
 from pltanomaly.luminometers.names import log_name
 from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
 
-LS_SECONDS = 23.31
 KEY = 1_000_000
 BEAM_STEP = 0.05
 """Relative LS-to-LS change of the luminosity that marks a beam change (scans move it by

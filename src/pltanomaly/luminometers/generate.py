@@ -54,7 +54,13 @@ import numpy as np
 import pandas as pd
 
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
-from pltanomaly.core.bril import BEAM_TABLE, HEADER_FIELDS, N_BX, NB4_SECONDS, PLT_TABLE
+from pltanomaly.core.bril import (
+    BEAM_TABLE,
+    HEADER_FIELDS,
+    LS_SECONDS,
+    N_BX,
+    PLT_TABLE,
+)
 from pltanomaly.luminometers.hd5 import LUMI_TABLES
 
 log = logging.getLogger(__name__)
@@ -74,7 +80,6 @@ PRESENT_PROBABILITY: dict[str, float] = {
     "ramses": 0.5,
 }
 ANOMALY_TYPES = ("dip", "spike", "step", "drift", "wave", "scale", "noise")
-LS_SECONDS = 16 * NB4_SECONDS
 PLT_FAULT = "plt_channels"
 """How a PLT common-mode fault is injected: ``pltlumizero`` and every PLT channel's rate (the
 zero counting of ``/pltaggzero``) multiplied by ``f(t)``; the other luminometers untouched."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pltanomaly.core.bril import LS_SECONDS
+
 PLT = "pltzero"
-LS_SECONDS = 23.31
 TYPE_SIGN = {"dropout": -1.0, "gap": -1.0, "stuck": 0.0, "noise": 0.0}
 """Channel event types whose direction the type itself says (0: either direction)."""
 
