@@ -616,6 +616,14 @@ def noisy_stretches(
     return out
 
 
+def attributable(available: int, others: list[int]) -> bool:
+    """Whether an excursion seen against ``available`` of the ``others`` can be pinned on one
+    luminometer: against at least two of them, or against the one other of a fill of two
+    (whose result is ``undecided`` anyway); against one alone of several, which of the two is
+    off is unknown."""
+    return available >= min(2, len(others))
+
+
 def noise_confirmed_by_pairs(
     logs: np.ndarray,
     column: int,
@@ -639,7 +647,7 @@ def noise_confirmed_by_pairs(
         ratio = robust_sigma(inside) / max(robust_sigma(outside), 1e-9)
         allowance = NOISE_MAD_SE / math.sqrt(inside.size)
         agree += ratio > math.exp(0.5 * config.threshold * allowance)
-    return available >= min(2, len(others)) and agree == available
+    return attributable(available, others) and agree == available
 
 
 def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
@@ -795,7 +803,7 @@ def confirmed_by_pairs(
         if x > 0 and (math.isfinite(own) or x >= config.pair_share * largest)
     )
     needed = available - (1 if available >= 4 and config.pair_spare else 0)
-    return available >= min(2, len(others)) and agree >= needed
+    return attributable(available, others) and agree >= needed
 
 
 def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:

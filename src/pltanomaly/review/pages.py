@@ -3,10 +3,12 @@ re-evaluation forms, the evaluation queue, the agreement page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -117,7 +119,10 @@ FILL_LINKS = "pltanomaly_fill_links"
 callables (None where that family has nothing for the fill)."""
 
 
-def add_fill_link(app: Any, link: Any) -> None:
+FillLink = Callable[[int, int], tuple[str, str] | None]
+
+
+def add_fill_link(app: Flask, link: FillLink) -> None:
     """Let a family's page of a fill be linked from the PLT fill page."""
     app.extensions.setdefault(FILL_LINKS, []).append(link)
 
