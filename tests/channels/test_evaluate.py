@@ -229,3 +229,40 @@ def test_drift_goal_is_the_lasting_change_and_recall_is_split_by_position(tmp_pa
     assert "drift recall by position" in ev.format_evaluation(
         ev.evaluate(tmp_path / "truth.json", results)
     )
+
+
+def test_drift_recall_by_contrast_to_the_channels_own_wander(tmp_path):
+    """A drift's lasting change is measured in spreads of what the channel's own wander does
+    (sqrt 2 times its stationary spread); truth without a wander has no contrast bin."""
+    event = {"type": "drift", "start": T0, "end": T0 + 3600, "magnitude": 0.06}  # 6 %
+    sqrt2 = 2.0**0.5
+    assert ev.drift_contrast(event, {"wander": 0.03 / sqrt2}) == "<3"  # 2 spreads
+    assert ev.drift_contrast(event, {"wander": 0.015 / sqrt2}) == "3-5"  # 4 spreads
+    assert ev.drift_contrast(event, {"wander": 0.01 / sqrt2}) == "5-10"  # 6 spreads
+    assert ev.drift_contrast(event, {"wander": 0.001}) == ">=10"
+    assert ev.drift_contrast(event, {}) is None
+    truth = {
+        "year": 2022,
+        "fills": {
+            "1": {
+                "start": T0,
+                "end": T0 + 7200,
+                "channels": {
+                    "0": {"status": "anomalous", "events": [event], "wander": 0.001},
+                    "1": {"status": "anomalous", "events": [event], "wander": 0.03 / sqrt2},
+                    "2": {"status": "anomalous", "events": [event]},
+                },
+            }
+        },
+    }
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    found = {"status": "anomalous", "events": [_event("drift", 0, 3600)]}
+    report = ev.evaluate(tmp_path / "truth.json", _results(tmp_path, {"0": found}))
+    by = report["events"]["drift_by_contrast"]
+    assert {k: (v["found"], v["total"]) for k, v in by.items()} == {
+        "<3": (0, 1),
+        "3-5": (0, 0),
+        "5-10": (0, 0),
+        ">=10": (1, 1),
+    }
+    assert "drift recall by contrast" in ev.format_evaluation(report)

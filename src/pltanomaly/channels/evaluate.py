@@ -19,6 +19,9 @@ Definitions (all over the fills present in both the truth and the results folder
 - **Drift recall by position**: drifts (all, and those of the goal) by where they sit in the
   fill (:func:`drift_position`): from its first minutes, in the middle, to its last minute,
   or the whole fill.
+- **Drift recall by contrast**: drifts by their lasting change over the spread the channel's
+  own wander gives a lasting change (:func:`drift_contrast`, the truth's stationary wander
+  times sqrt 2): a drift of a few such spreads is what wander alone does now and then.
 - **Fills called anomalous**: results whose fill is ``anomalous``.
 """
 
@@ -74,6 +77,8 @@ SCAN_OR_LEVELLING = ("emittance_scan", "levelling_step")
 DRIFT_EDGE_S = 600.0
 """A drift starting (ending) this close to the fill's start (end) sits at that edge."""
 DRIFT_POSITIONS = ("start", "middle", "end", "whole")
+DRIFT_CONTRASTS = ("<3", "3-5", "5-10", ">=10")
+"""Bins of :func:`drift_contrast`."""
 
 
 def drift_change(event: Mapping[str, Any]) -> float:
@@ -89,6 +94,25 @@ def drift_position(event: Mapping[str, Any], fill: Mapping[str, Any]) -> str:
     if at_start and at_end:
         return "whole"
     return "start" if at_start else "end" if at_end else "middle"
+
+
+def drift_contrast(event: Mapping[str, Any], channel: Mapping[str, Any]) -> str | None:
+    """The bin (:data:`DRIFT_CONTRASTS`) of a drift's lasting change over the spread of the
+    lasting change the channel's own wander gives (sqrt 2 times its stationary spread, the
+    truth's ``wander``); None when the truth has no wander."""
+    wander = float(channel.get("wander") or 0.0)
+    if wander <= 0:
+        return None
+    contrast = drift_change(event) / (math.sqrt(2.0) * wander)
+    edges = (3.0, 5.0, 10.0)
+    return DRIFT_CONTRASTS[sum(contrast >= e for e in edges)]
+
+
+def _drift_places(
+    event: Mapping[str, Any], fill: Mapping[str, Any], channel: Mapping[str, Any]
+) -> list[str]:
+    """The position and (where the truth has a wander) contrast bin of a drift."""
+    return [p for p in (drift_position(event, fill), drift_contrast(event, channel)) if p]
 
 
 def _bin_label(kind: str, magnitude: float) -> str:
@@ -126,7 +150,7 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
     goal_total: dict[str, int] = defaultdict(int)
     goal_found: dict[str, int] = defaultdict(int)
     drift_at: dict[tuple[str, str], int] = defaultdict(int)
-    """(position, "total" | "found" | "goal_total" | "goal_found") -> drifts"""
+    """(position or contrast, "total" | "found" | "goal_total" | "goal_found") -> drifts"""
     fills_anomalous = 0
     channel_hours = 0.0
     missed: list[dict[str, Any]] = []
@@ -190,10 +214,10 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                 bins_total[(kind, label)] += 1
                 in_goal = kind in GOAL_EVENTS and GOAL_EVENTS[kind](event)
                 goal_total[kind] += in_goal
-                position = drift_position(event, fill_truth) if kind == "drift" else None
-                if position:
-                    drift_at[(position, "total")] += 1
-                    drift_at[(position, "goal_total")] += in_goal
+                places = _drift_places(event, fill_truth, ch_truth) if kind == "drift" else []
+                for place in places:
+                    drift_at[(place, "total")] += 1
+                    drift_at[(place, "goal_total")] += in_goal
                 lo, hi = float(event["start"]) - TOLERANCE_S, float(event["end"]) + TOLERANCE_S
                 hits = [
                     (_overlap(lo, hi, float(p["start"]), float(p["end"])), p)
@@ -214,9 +238,9 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
                 events_found[kind] += 1
                 bins_found[(kind, label)] += 1
                 goal_found[kind] += in_goal
-                if position:
-                    drift_at[(position, "found")] += 1
-                    drift_at[(position, "goal_found")] += in_goal
+                for place in places:
+                    drift_at[(place, "found")] += 1
+                    drift_at[(place, "goal_found")] += in_goal
                 best = max(hits, key=lambda h: (h[0], h[1].get("score", 0.0)))[1]
                 type_total += 1
                 type_ok += best["type"] == kind
@@ -293,16 +317,8 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
             "recall": ratio(sum(events_found.values()), sum(events_total.values())),
             "by_type": by_type,
             "goal": goal,
-            "drift_by_position": {
-                position: {
-                    "total": drift_at[(position, "total")],
-                    "found": drift_at[(position, "found")],
-                    "recall": ratio(drift_at[(position, "found")], drift_at[(position, "total")]),
-                    "goal_total": drift_at[(position, "goal_total")],
-                    "goal_found": drift_at[(position, "goal_found")],
-                }
-                for position in DRIFT_POSITIONS
-            },
+            "drift_by_position": _drift_table(drift_at, DRIFT_POSITIONS),
+            "drift_by_contrast": _drift_table(drift_at, DRIFT_CONTRASTS),
             "type_accuracy": ratio(type_ok, type_total),
             "confusion": {k: dict(v) for k, v in confusion.items()},
             "missed": missed,
@@ -316,6 +332,22 @@ def evaluate(truth_path: str | Path, results_dir: str | Path) -> dict[str, Any]:
             "list": false_alarms,
         },
         "wrong_channels": wrong_channels,
+    }
+
+
+def _drift_table(
+    drift_at: Mapping[tuple[str, str], int], places: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Per position or contrast bin: drifts found and total, all and of the goal."""
+    return {
+        place: {
+            "total": drift_at.get((place, "total"), 0),
+            "found": drift_at.get((place, "found"), 0),
+            "recall": ratio(drift_at.get((place, "found"), 0), drift_at.get((place, "total"), 0)),
+            "goal_total": drift_at.get((place, "goal_total"), 0),
+            "goal_found": drift_at.get((place, "goal_found"), 0),
+        }
+        for place in places
     }
 
 
@@ -375,16 +407,17 @@ def format_evaluation(report: dict[str, Any], *, details: int = 10) -> str:
             f"{kind} {g['found']}/{g['total']}" for kind, g in ev["goal"].items() if g["total"]
         )
     )
-    at = ev.get("drift_by_position", {})
-    if any(p["total"] for p in at.values()):
-        lines.append(
-            "drift recall by position (all; goal): "
-            + "  ".join(
-                f"{name} {p['found']}/{p['total']}; {p['goal_found']}/{p['goal_total']}"
-                for name, p in at.items()
-                if p["total"]
+    for axis, unit in (("position", ""), ("contrast", " x wander spread")):
+        at = ev.get(f"drift_by_{axis}", {})
+        if any(p["total"] for p in at.values()):
+            lines.append(
+                f"drift recall by {axis} (all; goal): "
+                + "  ".join(
+                    f"{name}{unit} {p['found']}/{p['total']}; {p['goal_found']}/{p['goal_total']}"
+                    for name, p in at.items()
+                    if p["total"]
+                )
             )
-        )
     for item in fa["list"][:details]:
         lines.append(
             f"  fill {item['fill']} ch {item['channel']} {item['type']} "

@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,9 +219,10 @@ def plan_fill(
     anomalies: bool = True,
     faults: bool = True,
     normal: NormalBehaviour | None = None,
+    kinds: Sequence[str] = ANOMALY_TYPES,
 ) -> FillPlan:
     """Draw a fill's timeline, channels and anomalies (no zero counts yet); the normal
-    behaviours are drawn from ``rng`` unless given."""
+    behaviours are drawn from ``rng`` unless given; anomalies are of the types ``kinds``."""
     profile = year_profile(year)
     normal = normal or NormalBehaviour.draw(rng)
     orbits = ORBITS_PER_NB4 if counts == "zeros" else 4096
@@ -341,7 +343,7 @@ def plan_fill(
         n_anomalous = int(rng.integers(1, 4))
         bunch_rate = float(bunch_mu[colliding].sum())
         for channel in rng.choice(live, size=min(n_anomalous, len(live)), replace=False):
-            kind = str(rng.choice(ANOMALY_TYPES))
+            kind = str(rng.choice(kinds))
             first_from, first_to = (
                 quiet_from,
                 max(quiet_from + 1, quiet_to - (quiet_to - quiet_from) // 3),
@@ -729,6 +731,7 @@ def plan_year_fill(
     anomalies: bool = True,
     faults: bool = True,
     normal: NormalBehaviour | None = None,
+    kinds: Sequence[str] = ANOMALY_TYPES,
 ) -> tuple[np.random.Generator, FillPlan]:
     """One fill's plan as :func:`generate_year` draws it, and the generator to write it with
     (normal behaviours: :func:`data_set_behaviour` unless given)."""
@@ -747,6 +750,7 @@ def plan_year_fill(
         anomalies=anomalies,
         faults=faults,
         normal=normal,
+        kinds=kinds,
     )
     return rng, plan
 
@@ -769,10 +773,12 @@ def generate_year(
     anomalies: bool = True,
     faults: bool = True,
     normal: NormalBehaviour | None = None,
+    kinds: Sequence[str] = ANOMALY_TYPES,
 ) -> Path:
     """Write ``n_fills`` fills of ``hours`` each for ``year`` and merge their truth into
     ``{out_root}/{yy}/truth.json``. Returns the year folder. The normal behaviours are the
-    data set's (:func:`data_set_behaviour`) unless given (e.g. a :data:`REGIMES` entry)."""
+    data set's (:func:`data_set_behaviour`) unless given (e.g. a :data:`REGIMES` entry);
+    injected anomalies are of the types ``kinds`` (all by default)."""
     profile = year_profile(year)
     normal = normal or data_set_behaviour(seed, year)
     counts = counts or profile.counts
@@ -793,6 +799,7 @@ def generate_year(
             anomalies=anomalies,
             faults=faults,
             normal=normal,
+            kinds=kinds,
         )
         files = write_fill(
             plan,
@@ -841,6 +848,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--clean", action="store_true", help="inject no anomaly")
     parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=ANOMALY_TYPES,
+        default=list(ANOMALY_TYPES),
+        help="inject anomalies of these types only (default: every type)",
+    )
+    parser.add_argument(
         "--regime",
         choices=sorted(REGIMES),
         default=None,
@@ -865,6 +879,7 @@ def _main(args: argparse.Namespace) -> int:
         anomalies=not args.clean,
         faults=not args.no_faults,
         normal=REGIMES[args.regime] if args.regime else None,
+        kinds=tuple(args.kinds),
     )
     print(f"wrote {args.fills} fill(s) to {year_dir} (truth: {year_dir / 'truth.json'})")
     return 0

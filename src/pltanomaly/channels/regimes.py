@@ -11,6 +11,7 @@ worker processes, converted to their fill series through the real reader, and th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pltanomaly.channels.evaluate import DRIFT_POSITIONS
+from pltanomaly.channels.evaluate import DRIFT_CONTRASTS, DRIFT_POSITIONS
 from pltanomaly.core.atomic import write_json_atomic
 
 
@@ -35,6 +36,8 @@ class Regime:
     fills: int
     hours: float
     anomalies: bool = True
+    kinds: tuple[str, ...] = ()
+    """Inject anomalies of these types only (empty: every type)."""
 
 
 MATRIX: dict[str, Regime] = {
@@ -45,8 +48,13 @@ MATRIX: dict[str, Regime] = {
         Regime("rough", "rough", 20, 2.0),
         Regime("random", "random", 20, 2.0),
         Regime("clean-long", "typical", 10, 6.0, anomalies=False),
+        Regime("drift-typical", "typical", 24, 2.0, kinds=("drift",)),
+        Regime("drift-rough", "rough", 24, 2.0, kinds=("drift",)),
+        Regime("drift-random", "random", 24, 2.0, kinds=("drift",)),
     )
 }
+"""The regimes, and per regime of wander a set of drifts only: the mixed regimes hold a few
+drifts each, too few to measure a drift recall by position or size."""
 SEEDS = {"tuning": 7100, "evaluation": 20261202}
 """Base seeds of the two uses; a regime's seed is the base plus its index in :data:`MATRIX`."""
 YEAR = 2022
@@ -59,7 +67,7 @@ def regime_seed(regime: str, use: str) -> int:
 
 def _one_fill(out: Path, regime: Regime, seed: int, fill: int) -> tuple[int, dict[str, Any]]:
     from pltanomaly.channels.convert import convert_fill
-    from pltanomaly.channels.generate import REGIMES, generate_year
+    from pltanomaly.channels.generate import ANOMALY_TYPES, REGIMES, generate_year
 
     raw = out / "raw" / str(fill)
     year_dir = generate_year(
@@ -71,6 +79,7 @@ def _one_fill(out: Path, regime: Regime, seed: int, fill: int) -> tuple[int, dic
         first_fill=fill,
         anomalies=regime.anomalies,
         normal=REGIMES.get(regime.normal),
+        kinds=regime.kinds or ANOMALY_TYPES,
     )
     truth = json.loads((year_dir / "truth.json").read_text())
     convert_fill(year_dir / str(fill), out / "series" / f"{fill}.parquet")
@@ -157,7 +166,7 @@ def run_matrix(
     for name in regimes:
         regime = MATRIX[name]
         if hours is not None:
-            regime = Regime(regime.name, regime.normal, regime.fills, hours, regime.anomalies)
+            regime = dataclasses.replace(regime, hours=hours)
         out = root / use / name
         build(out, regime, regime_seed(name, use), fills=fills, jobs=jobs)
         reports[name] = score(out, settings)
@@ -198,23 +207,29 @@ def format_matrix(reports: Mapping[str, Mapping[str, Any]]) -> str:
                 text += f" (goal {goal['found']}/{goal['total']})"
             cells.append(text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    positions = [p for p in DRIFT_POSITIONS if any(_at(r, p)["total"] for r in reports.values())]
-    if positions:
+    for axis, places, head in (
+        ("position", DRIFT_POSITIONS, "drifts at:"),
+        ("contrast", DRIFT_CONTRASTS, "drifts of lasting change / wander spread:"),
+    ):
+        shown = [p for p in places if any(_at(r, axis, p)["total"] for r in reports.values())]
+        if not shown:
+            continue
         lines += [
             "",
-            "| regime | drifts at: " + " | ".join(positions) + " |",
-            "|" + " --- |" * (len(positions) + 1),
+            f"| regime | {head} " + " | ".join(shown) + " |",
+            "|" + " --- |" * (len(shown) + 1),
         ]
         for name, r in reports.items():
             cells = [
                 f"{at['found']}/{at['total']} (goal {at['goal_found']}/{at['goal_total']})"
-                for at in (_at(r, p) for p in positions)
+                for at in (_at(r, axis, p) for p in shown)
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _at(report: Mapping[str, Any], position: str) -> Mapping[str, int]:
-    """A regime's drifts at ``position`` (found and total, all and of the goal)."""
+def _at(report: Mapping[str, Any], axis: str, place: str) -> Mapping[str, int]:
+    """A regime's drifts at ``place`` of ``axis`` (position or contrast): found and total,
+    all and of the goal."""
     empty = {"total": 0, "found": 0, "goal_total": 0, "goal_found": 0}
-    return report["events"].get("drift_by_position", {}).get(position, empty)
+    return report["events"].get(f"drift_by_{axis}", {}).get(place, empty)
