@@ -137,16 +137,16 @@ def test_scaled_zero_counts_multiply_mu_and_leave_garbage_alone(mode: str) -> No
 
 def test_injected_anomalies_are_in_the_tables_where_the_truth_says(tmp_path: Path) -> None:
     year_dir = generate_year(tmp_path / "data", 2022, n_fills=1, hours=0.4, seed=8)
-    assert main(["lumi-generate", str(tmp_path / "data"), "--year", "2022", "--seed", "4"]) == 0
+    assert main(["lumi-generate", str(tmp_path / "data"), "--year", "2022", "--seed", "3"]) == 0
     truth = json.loads((year_dir / "truth.json").read_text())
     fill, fill_truth = next(iter(truth["fills"].items()))
     lumi = fill_truth["luminometers"]
-    assert lumi["seed"] == 4 and lumi["plt_fault"] == "plt_channels"
+    assert lumi["seed"] == 3 and lumi["plt_fault"] == "plt_channels"
     table = per_ls(year_dir / fill, tmp_path)
     events = lumi["events"]
     assert {(e["luminometer"], e["type"]) for e in events} == {
-        ("hfet", "dip"),
-        ("pltzero", "spike"),
+        ("dt", "dip"),
+        ("hfet", "step"),
     }
     for event in events:
         name = event["luminometer"]
@@ -202,9 +202,16 @@ def test_a_plt_fault_moves_every_plt_channel_alike_and_not_the_others(
     window: dict[str, float] = {}
 
     def plan_with(events: bool):  # type: ignore[no-untyped-def]
-        def plan(rng, fill_truth, lumi, **_):  # type: ignore[no-untyped-def]
+        def plan(rng, fill_truth, lumi, calibration, **_):  # type: ignore[no-untyped-def]
             chosen = ["pltzero", "hfoc", "hfet"]
-            planned = original(rng, fill_truth, lumi, anomalies=False, luminometers=chosen)
+            planned = original(
+                rng,
+                fill_truth,
+                lumi,
+                anomalies=False,
+                luminometers=chosen,
+                calibration=calibration,
+            )
             t0, t1 = np.quantile(lumi["timestamp"], [0.35, 0.7])
             window.update(start=float(t0), end=float(t1))
             if events:
@@ -262,3 +269,18 @@ def test_a_plt_fault_moves_every_plt_channel_alike_and_not_the_others(
         change = table[name] / table[f"{name}_clean"]
         assert change[ok & ls_inside].median() == pytest.approx(moved, abs=3e-3), name
         assert change[ok & ls_outside].median() == pytest.approx(1.0, abs=1e-6), name
+
+
+def test_a_data_set_keeps_its_calibration_from_fill_to_fill(tmp_path: Path) -> None:
+    """Each luminometer's offset is the data set's, moved per fill by the data set's jitter
+    (real luminometers keep their calibration from fill to fill)."""
+    calibration = lumi_generate.data_set_calibration(11, 2022)
+    assert calibration == lumi_generate.data_set_calibration(11, 2022)
+    assert calibration != lumi_generate.data_set_calibration(12, 2022)
+    assert 5e-4 <= calibration["jitter"] <= 0.01
+    assert all(5e-4 <= abs(o) <= 0.035 for o in calibration["offsets"].values())
+    rng = np.random.default_rng(0)
+    offsets = [lumi_generate.draw_normal(rng, "hfoc", calibration)["offset"] for _ in range(400)]
+    relative = np.log1p(offsets) - np.log1p(calibration["offsets"]["hfoc"])
+    assert np.median(relative) == pytest.approx(0.0, abs=0.3 * calibration["jitter"])
+    assert np.std(relative) == pytest.approx(calibration["jitter"], rel=0.15)

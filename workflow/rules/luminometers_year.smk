@@ -1,5 +1,6 @@
-# Per-year aggregation of the luminometer cross-check: lumi/report.parquet, lumi/logs.json
-# and the year's per-fill offsets of each luminometer (lumi/offsets.png, in the report).
+# Per-year aggregation of the luminometer cross-check: lumi/report.parquet, lumi/logs.json,
+# the year's per-fill offsets of each luminometer (lumi/offsets.png, in the report) and the
+# fills whose luminometer is off against the year (lumi/year-scale.json).
 
 
 rule aggregate_lumi:
@@ -8,6 +9,7 @@ rule aggregate_lumi:
     output:
         report=f"{RESULTS}/{{year}}/lumi/report.parquet",
         logs=f"{RESULTS}/{{year}}/lumi/logs.json",
+        year_scale=f"{RESULTS}/{{year}}/lumi/year-scale.json",
         offsets=report(
             f"{RESULTS}/{{year}}/lumi/offsets.png",
             caption="../report/offsets.rst",

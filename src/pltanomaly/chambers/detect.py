@@ -25,8 +25,8 @@ from pltanomaly.chambers.features import (
 from pltanomaly.chambers.geometry import CHAMBERS, THETA_SUPERLAYER, Chamber, superlayer
 from pltanomaly.chambers.production import layer_statistics, production_code
 from pltanomaly.core.atomic import write_json_atomic
+from pltanomaly.core.robust import MAD_TO_SIGMA
 
-MAD_TO_SIGMA = 1.4826
 DEAD_CHAMBER_MARGIN = 2.0
 """A chamber too poor to judge is dead only if the run's model expects this many times the
 minimum entries and hits per cell..."""

@@ -51,6 +51,7 @@ import pandas as pd
 
 from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.core.bril import LS_SECONDS
+from pltanomaly.core.robust import MAD_TO_SIGMA, robust_sigma
 from pltanomaly.luminometers.brilcalc import (
     BrilcalcError,
     luminometer_columns,
@@ -58,7 +59,6 @@ from pltanomaly.luminometers.brilcalc import (
     stable_values,
 )
 
-MAD_TO_SIGMA = 1.4826
 log = logging.getLogger(__name__)
 
 
@@ -173,14 +173,6 @@ def nanmedian_all(values: np.ndarray) -> float:
 
 def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy(float)
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation of the finite values (0 if none)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
 
 
 def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
@@ -468,7 +460,10 @@ def _luminometer_events(
     judges = others if len(others) >= 2 else present
     beam_change = beam_change_size(logs[:, judges], threshold, config.scan_pad)
     valid = np.flatnonzero(np.isfinite(ratio))
-    summary = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
+    summary: dict = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
+    if valid.size:
+        judged = _event("scale", valid[0], valid[-1], stable, 0.0, 0.0, threshold)
+        summary["judged"] = {k: judged[k] for k in ("first", "last", "start", "end", "n_ls")}
     events: list[dict] = []
     run = stable["run"].to_numpy()[valid]
     fill_offset = float(np.median(ratio[valid]))
@@ -889,8 +884,13 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
 def crosscheck_fills(
     tables: dict[int, pd.DataFrame], year: int | None = None, config: CrosscheckConfig | None = None
 ) -> dict[int, dict]:
-    """:func:`crosscheck_fill` for every fill of ``tables``."""
-    return {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+    """:func:`crosscheck_fill` for every fill of ``tables`` (one year), with the fills off
+    against the year (:mod:`~pltanomaly.luminometers.year_scale`)."""
+    from pltanomaly.luminometers.year_scale import with_year_scale
+
+    return with_year_scale(
+        {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+    )
 
 
 def report_fields(result: dict) -> dict:

@@ -12,8 +12,12 @@ levelling, dump, gaps) is in it, so every luminometer follows. Each luminometer 
 reads ``L(t) * n_colliding`` in Hz/ub times its own response, drawn at random per fill over a
 wide range (``shared/docs/luminometers.md``, "What is normal"):
 
-- an offset (its calibration): ``|offset|`` log-uniform in 0.05-3.5 %, random sign, so a pair's
-  ratio sits 0.1-7 % from 1;
+- an offset (its calibration): the data set's (:func:`data_set_calibration`, drawn once per
+  seed and year: ``|offset|`` log-uniform in 0.05-3.5 %, random sign, so a pair's ratio sits
+  0.1-7 % from 1) times a per-fill jitter of the data set's spread (log-uniform 0.05-1 %).
+  Real luminometers keep their offsets from fill to fill: in the 2015 and 2017 sets of
+  ``shared/real-data/lumi`` a luminometer's fill offset moves by a median 0.04-0.46 % from
+  one fill to the next;
 - a linearity slope: ``|slope|`` log-uniform in 0.025-0.15 % per Hz/ub of SBIL, random sign
   (a pair's ratio follows the luminosity by up to 0.3 % per Hz/ub), around the middle SBIL;
 - per-LS noise of 0.01-1 % (log-uniform), growing as ``1/sqrt(L)`` at low luminosity (up to
@@ -121,10 +125,26 @@ def true_luminosity(series: pd.DataFrame) -> pd.DataFrame:
     return per_nb4.reset_index().sort_values("timestamp", ignore_index=True)
 
 
-def draw_normal(rng: np.random.Generator, luminometer: str) -> dict[str, Any]:
-    """One luminometer's normal response in one fill (drawn wide)."""
+def data_set_calibration(seed: int, year: int) -> dict[str, Any]:
+    """The calibration of a data set ``(seed, year)``: each luminometer's offset, and the
+    spread of its fill-to-fill jitter (one for the data set)."""
+    rng = np.random.default_rng([seed, year, 0x43414C49])
     return {
-        "offset": round(_signed(rng, 5e-4, 0.035), 6),
+        "offsets": {name: _signed(rng, 5e-4, 0.035) for name in TABLES},
+        "jitter": _log_uniform(rng, 5e-4, 0.01),
+    }
+
+
+def draw_normal(
+    rng: np.random.Generator, luminometer: str, calibration: dict[str, Any]
+) -> dict[str, Any]:
+    """One luminometer's normal response in one fill (drawn wide), around the data set's
+    ``calibration`` (:func:`data_set_calibration`)."""
+    offset = (1.0 + calibration["offsets"][luminometer]) * (
+        1.0 + calibration["jitter"] * rng.standard_normal()
+    ) - 1.0
+    return {
+        "offset": round(offset, 6),
         "slope_per_sbil": round(_signed(rng, 2.5e-4, 1.5e-3), 7),
         "noise_ls": round(_log_uniform(rng, 1e-4, 1e-2), 6),
         "rows": "ls" if luminometer in PER_LS else "nb4",
@@ -200,9 +220,10 @@ def plan_luminometers(
     *,
     anomalies: bool = True,
     luminometers: Sequence[str] | None = None,
+    calibration: dict[str, Any],
 ) -> dict[str, Any]:
     """Draw which luminometers a fill has (``luminometers``: these), their normal responses
-    and its anomalies."""
+    around the data set's ``calibration`` and its anomalies."""
     present = [name for name, p in PRESENT_PROBABILITY.items() if rng.random() < p]
     if luminometers is not None:
         present = [name for name in luminometers if name in TABLES]
@@ -210,7 +231,7 @@ def plan_luminometers(
         extra = str(rng.choice([n for n in TABLES if n not in present]))
         present.append(extra)
     present = [name for name in TABLES if name in present]
-    normal = {name: draw_normal(rng, name) for name in present}
+    normal = {name: draw_normal(rng, name, calibration) for name in present}
     start, end = float(lumi["timestamp"].min()), float(lumi["timestamp"].max())
     middle = (start + 0.1 * (end - start), start + 0.9 * (end - start))
     events: list[dict[str, Any]] = []
@@ -445,7 +466,14 @@ def add_fill_luminometers(
         columns = ["timestamp", "run", "ls", "nb", "channel", "rate"]
         series = pd.read_parquet(series_path, columns=columns)
     lumi = true_luminosity(series)
-    plan = plan_luminometers(rng, fill_truth, lumi, anomalies=anomalies, luminometers=luminometers)
+    plan = plan_luminometers(
+        rng,
+        fill_truth,
+        lumi,
+        anomalies=anomalies,
+        luminometers=luminometers,
+        calibration=data_set_calibration(seed, year),
+    )
     relative = lumi.set_index(["run", "ls", "nb"])["lumi"]
     first_factor: dict[tuple[int, int], float] = {}  # PLT fault factor of repeated rows
     for path in sorted(fill_dir.glob("*.hd5")):

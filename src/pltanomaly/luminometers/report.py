@@ -1,6 +1,8 @@
 """The luminometer year's aggregation: the fills' status records -> ``lumi/report.parquet``
 (one row per fill: the luminometers compared, those anomalous or undecided, events, score,
-status, reason), ``lumi/logs.json`` and the year's offsets plot ``lumi/offsets.png``."""
+status, reason), ``lumi/logs.json``, the year's offsets plot ``lumi/offsets.png`` and the
+fills off against the year (``lumi/year-scale.json``, :mod:`~.year_scale`), which the report
+rows count."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
 from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP
+from pltanomaly.luminometers.year_scale import year_scale_events
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,9 @@ def aggregate_lumi(
 
     lumi_dir = Path(lumi_dir)
     fills = sorted(int(f) for f in fills)
-    logs, rows, results = {}, [], []
+    logs: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    results: dict[int, dict[str, Any]] = {}
     for fill in fills:
         entry = fill_log(lumi_dir, fill)
         logs[str(fill)] = entry
@@ -90,7 +95,18 @@ def aggregate_lumi(
         rows.append(row)
         result_path = lumi_dir / f"{fill}.json"
         if entry["status"] == "ok" and result_path.is_file():
-            results.append(json.loads(result_path.read_text()))
+            results[fill] = json.loads(result_path.read_text())
+    year_scale = year_scale_events(results)
+    for row in rows:
+        for name, event in year_scale.get(row["fill"], {}).items():
+            row["anomalous_luminometers"] = sorted({*row["anomalous_luminometers"], name})
+            row["n_lumi_events"] = (row.get("n_lumi_events") or 0) + 1
+            row["max_lumi_score"] = max(row.get("max_lumi_score") or 0.0, event["score"])
+            logs[str(row["fill"])].setdefault("year_scale", {})[name] = event
+    write_json_atomic(
+        lumi_dir / "year-scale.json",
+        {"year": int(year), "fills": {str(f): named for f, named in sorted(year_scale.items())}},
+    )
     table = report_table(rows)
     with atomic_path(lumi_dir / "report.parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -109,7 +125,7 @@ def aggregate_lumi(
     )
     from pltanomaly.luminometers.plot import plot_offsets
 
-    plot_offsets(results, lumi_dir / "offsets.png")
+    plot_offsets(list(results.values()), lumi_dir / "offsets.png")
     failed = [f for f, e in logs.items() if e["status"] == "failed"]
     if failed:
         log.warning("year %s: luminometer check failed for fill(s) %s", year, ", ".join(failed))

@@ -24,9 +24,8 @@ from typing import Any, overload
 import numpy as np
 
 from pltanomaly.channels.layout import ORBITS_PER_NB4
+from pltanomaly.core.robust import MAD_TO_SIGMA
 
-MAD_TO_SIGMA = 1.4826
-"""Standard deviation of a Gaussian per unit of median absolute deviation."""
 CALIBRATED_DETECTORS = 4
 """spike, noise, step and drift share the false-alarm rate."""
 

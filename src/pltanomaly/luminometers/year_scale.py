@@ -1,0 +1,118 @@
+"""Whole fills off against the year: a luminometer's fill offset against its offsets in the
+year's other fills.
+
+A fill's cross-check can call a whole fill off (``scale``) only beyond the spread of
+calibrations between luminometers (``CrosscheckConfig.scale_limit``, 10 %): within one fill a
+luminometer 6 % low cannot be told from one calibrated 6 % low. Across a year it can. A
+luminometer keeps its calibration from fill to fill (in the 2015 and 2017 sets of
+``shared/real-data/lumi`` its fill offset moves by a median 0.04-0.46 % from one fill to the
+next), so a fill where it sits far from its usual offset is off.
+
+Per luminometer, over the year's fills where it was judged (at least :data:`MIN_LS` LS, three
+or more luminometers, status ``normal`` or ``anomalous``): its fill offset is the log of the
+cross-check's ``median_ratio``; the usual offset is their median, and the normal spread their
+robust standard deviation. A fill is off when its offset departs from the usual one by more
+than :data:`Z` normal spreads and at least ``min_change``, and it is the only luminometer of
+the fill that does (when several do, the consensus of that fill is in doubt, and nobody is
+named). It gets a ``scale`` event over its judged LS, marked ``"against": "year"``, unless
+its fill already has one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from pltanomaly.core.robust import robust_sigma
+
+MIN_FILLS = 5
+"""Fewest fills with a judged offset for a luminometer's usual offset to be known."""
+MIN_LS = 30
+"""Fewest judged LS for a fill's offset to count (a fill lost after minutes has only its
+start, where luminometers settle at different speeds)."""
+Z = 5.0
+"""Normal spreads of the fill offsets beyond which a fill is off (a tail no Gaussian spread
+of a year's few hundred fill offsets reaches)."""
+MIN_CHANGE = 0.02
+"""Smallest relative departure from the usual offset called off (the size of the anomalies
+the experts record)."""
+JUDGED = ("normal", "anomalous")
+
+
+def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per luminometer, its log fill offset in every fill where it was judged."""
+    offsets: dict[str, dict[int, float]] = {}
+    for fill, result in results.items():
+        entries = result.get("luminometers", {})
+        if sum(e.get("status") in JUDGED for e in entries.values()) < 3:
+            continue
+        for name, entry in entries.items():
+            ratio = entry.get("median_ratio")
+            judged = entry.get("judged") or {}
+            if (
+                entry.get("status") in JUDGED
+                and ratio
+                and ratio > 0
+                and judged.get("n_ls", 0) >= MIN_LS
+            ):
+                offsets.setdefault(name, {})[int(fill)] = math.log(ratio)
+    return offsets
+
+
+def year_scale_events(
+    results: Mapping[int, Mapping[str, Any]], min_change: float = MIN_CHANGE
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Per fill and luminometer, the ``scale`` event of a fill off against the year (none
+    where the fill's own cross-check already found a ``scale``)."""
+    departures: dict[int, dict[str, tuple[float, float]]] = {}
+    for name, by_fill in fill_offsets(results).items():
+        if len(by_fill) < MIN_FILLS:
+            continue
+        values = np.array(list(by_fill.values()))
+        usual = float(np.median(values))
+        spread = robust_sigma(values)
+        limit = max(Z * spread, math.log1p(min_change))
+        for fill, value in by_fill.items():
+            if abs(value - usual) > limit:
+                departures.setdefault(fill, {})[name] = (value - usual, spread)
+    events: dict[int, dict[str, dict[str, Any]]] = {}
+    for fill, off in departures.items():
+        if len(off) != 1:
+            continue
+        ((name, (departure, spread)),) = off.items()
+        entry = results[fill]["luminometers"][name]
+        if any(e["type"] == "scale" for e in entry.get("events", [])):
+            continue
+        judged = entry["judged"]
+        z = abs(departure) / spread if spread > 0 else math.inf
+        events[fill] = {
+            name: {
+                "type": "scale",
+                **judged,
+                "magnitude": round(math.expm1(departure), 6),
+                "score": round(1.0 - 0.5 ** min(z / Z, 50.0), 4),
+                "against": "year",
+            }
+        }
+    return events
+
+
+def with_year_scale(
+    results: Mapping[int, Mapping[str, Any]], min_change: float = MIN_CHANGE
+) -> dict[int, dict[str, Any]]:
+    """``results`` (fill -> cross-check result) with the year's ``scale`` events added to the
+    luminometers they name (which become ``anomalous``); the input is not changed."""
+    out = {fill: dict(result) for fill, result in results.items()}
+    for fill, named in year_scale_events(results, min_change).items():
+        result = out[fill] = copy.deepcopy(dict(results[fill]))
+        for name, event in named.items():
+            entry = result["luminometers"][name]
+            entry["events"] = sorted([*entry["events"], event], key=lambda e: e["start"])
+            entry["status"] = "anomalous"
+            entry["score"] = max(entry.get("score", 0.0), event["score"])
+            result["anomalous"] = True
+    return out

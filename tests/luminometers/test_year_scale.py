@@ -1,0 +1,136 @@
+"""Fills off against the year: hand-made cross-check results with known offsets."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from pltanomaly.luminometers import year_scale
+from pltanomaly.luminometers.year_scale import fill_offsets, with_year_scale, year_scale_events
+
+NAMES = ("pltzero", "hfoc", "dt", "pcc")
+
+
+def _result(fill, ratios, n_ls=200, status="normal", events=None):
+    entries = {}
+    for name, ratio in ratios.items():
+        entries[name] = {
+            "status": status,
+            "score": 0.0,
+            "events": list((events or {}).get(name, [])),
+            "median_ratio": ratio,
+            "judged": {
+                "first": "1:1",
+                "last": f"1:{n_ls}",
+                "start": 1000.0 * fill,
+                "end": 1000.0 * fill + 23.31 * n_ls,
+                "n_ls": n_ls,
+            },
+        }
+    return {"fill": fill, "anomalous": False, "luminometers": entries}
+
+
+def _year(n_fills=10, seed=1, jitter=0.002):
+    """A year whose luminometers keep their calibration (offsets of a few %) from fill to
+    fill, each fill moving it by ``jitter``."""
+    rng = np.random.default_rng(seed)
+    calibration = {"pltzero": 0.01, "hfoc": -0.02, "dt": 0.03, "pcc": 0.0}
+    return {
+        fill: _result(
+            fill,
+            {n: (1 + c) * (1 + jitter * rng.standard_normal()) for n, c in calibration.items()},
+        )
+        for fill in range(100, 100 + n_fills)
+    }
+
+
+def test_a_normal_year_has_no_fill_off():
+    assert year_scale_events(_year()) == {}
+
+
+def test_one_luminometer_off_in_one_fill_is_named_with_its_departure():
+    results = _year()
+    results[104]["luminometers"]["pltzero"]["median_ratio"] *= 0.94
+    before = copy.deepcopy(results)
+    events = year_scale_events(results)
+    assert list(events) == [104] and list(events[104]) == ["pltzero"]
+    event = events[104]["pltzero"]
+    assert event["type"] == "scale" and event["against"] == "year"
+    assert event["magnitude"] == pytest.approx(-0.06, abs=0.01)
+    assert event["n_ls"] == 200 and 0.5 < event["score"] <= 1.0
+    out = with_year_scale(results)
+    entry = out[104]["luminometers"]["pltzero"]
+    assert entry["status"] == "anomalous" and out[104]["anomalous"]
+    assert [e["type"] for e in entry["events"]] == ["scale"]
+    assert out[103] == results[103]
+    assert results == before, "the input must not change"
+    json.dumps(out)
+
+
+def test_within_the_years_calibration_spread_or_under_two_percent_is_normal():
+    wide = _year(jitter=0.02)  # calibrations that move by 2 % from fill to fill
+    wide[104]["luminometers"]["hfoc"]["median_ratio"] *= 0.95
+    assert 104 not in year_scale_events(wide)
+    tight = _year(jitter=0.0005)
+    tight[104]["luminometers"]["hfoc"]["median_ratio"] *= 0.985  # 30 spreads, but 1.5 %
+    assert year_scale_events(tight) == {}
+
+
+def test_two_luminometers_off_in_one_fill_name_nobody():
+    results = _year()
+    results[104]["luminometers"]["pltzero"]["median_ratio"] *= 0.92
+    results[104]["luminometers"]["dt"]["median_ratio"] *= 1.05
+    assert year_scale_events(results) == {}
+
+
+def test_too_few_fills_short_fills_and_existing_scale_events_are_left_alone():
+    few = _year(n_fills=year_scale.MIN_FILLS - 1)
+    few[101]["luminometers"]["pcc"]["median_ratio"] *= 0.9
+    assert year_scale_events(few) == {}
+    results = _year()
+    short = _result(104, {n: 1.0 for n in NAMES}, n_ls=year_scale.MIN_LS - 1)
+    short["luminometers"]["pcc"]["median_ratio"] = 0.8
+    results[104] = short
+    assert 104 not in fill_offsets(results)["hfoc"]
+    assert year_scale_events(results) == {}
+    results = _year()
+    results[104]["luminometers"]["pcc"]["median_ratio"] *= 0.85
+    results[104]["luminometers"]["pcc"]["events"] = [{"type": "scale", "start": 0.0}]
+    assert year_scale_events(results) == {}
+
+
+def test_undecided_luminometers_and_two_luminometer_fills_do_not_count():
+    results = _year()
+    two = {n: r for n, r in list(_year()[104]["luminometers"].items())[:2]}
+    results[104] = {"fill": 104, "luminometers": two}
+    results[104]["luminometers"]["pltzero"]["median_ratio"] *= 0.8
+    assert year_scale_events(results) == {}
+    undecided = _result(105, {n: 1.0 for n in NAMES}, status="undecided")
+    assert 105 not in fill_offsets({**results, 105: undecided})["pltzero"]
+
+
+def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.core.steps import record_path
+    from pltanomaly.luminometers.report import aggregate_lumi
+    from pltanomaly.luminometers.steps import CROSSCHECK_STEP
+
+    results = _year()
+    results[104]["luminometers"]["dt"]["median_ratio"] *= 1.08
+    for fill, result in results.items():
+        write_json_atomic(tmp_path / f"{fill}.json", result)
+        row = {"luminometers": list(NAMES), "anomalous_luminometers": [], "n_lumi_events": 0}
+        write_json_atomic(
+            record_path(tmp_path, CROSSCHECK_STEP, fill), {"status": "ok", "row": row}
+        )
+    report = aggregate_lumi(2022, list(results), tmp_path).to_pandas().set_index("fill")
+    assert list(report.loc[104, "anomalous_luminometers"]) == ["dt"]
+    assert report.loc[104, "n_lumi_events"] == 1
+    assert not any(len(v) for f, v in report["anomalous_luminometers"].items() if f != 104)
+    listed = json.loads((tmp_path / "year-scale.json").read_text())
+    assert list(listed["fills"]) == ["104"] and listed["fills"]["104"]["dt"]["against"] == "year"
+    logs = json.loads((tmp_path / "logs.json").read_text())
+    assert logs["fills"]["104"]["year_scale"]["dt"]["magnitude"] == pytest.approx(0.08, abs=0.01)
