@@ -116,21 +116,28 @@ def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
     from pltanomaly.core.atomic import write_json_atomic
     from pltanomaly.core.steps import record_path
     from pltanomaly.luminometers.report import aggregate_lumi
+    from pltanomaly.luminometers.results import LumiResults
     from pltanomaly.luminometers.steps import CROSSCHECK_STEP
 
+    lumi_dir = tmp_path / "2022" / "lumi"
     results = _year()
     results[104]["luminometers"]["dt"]["median_ratio"] *= 1.08
     for fill, result in results.items():
-        write_json_atomic(tmp_path / f"{fill}.json", result)
+        write_json_atomic(lumi_dir / f"{fill}.json", result)
         row = {"luminometers": list(NAMES), "anomalous_luminometers": [], "n_lumi_events": 0}
         write_json_atomic(
-            record_path(tmp_path, CROSSCHECK_STEP, fill), {"status": "ok", "row": row}
+            record_path(lumi_dir, CROSSCHECK_STEP, fill), {"status": "ok", "row": row}
         )
-    report = aggregate_lumi(2022, list(results), tmp_path).to_pandas().set_index("fill")
+    report = aggregate_lumi(2022, list(results), lumi_dir).to_pandas().set_index("fill")
     assert list(report.loc[104, "anomalous_luminometers"]) == ["dt"]
     assert report.loc[104, "n_lumi_events"] == 1
     assert not any(len(v) for f, v in report["anomalous_luminometers"].items() if f != 104)
-    listed = json.loads((tmp_path / "year-scale.json").read_text())
+    listed = json.loads((lumi_dir / "year-scale.json").read_text())
     assert list(listed["fills"]) == ["104"] and listed["fills"]["104"]["dt"]["against"] == "year"
-    logs = json.loads((tmp_path / "logs.json").read_text())
+    logs = json.loads((lumi_dir / "logs.json").read_text())
     assert logs["fills"]["104"]["year_scale"]["dt"]["magnitude"] == pytest.approx(0.08, abs=0.01)
+    # the review app and every reader of the results folder see the year's event
+    loaded = LumiResults(tmp_path).load(2022, 104)
+    assert loaded["luminometers"]["dt"]["status"] == "anomalous" and loaded["anomalous"]
+    assert [e["against"] for e in loaded["luminometers"]["dt"]["events"]] == ["year"]
+    assert LumiResults(tmp_path).load(2022, 103) == results[103]

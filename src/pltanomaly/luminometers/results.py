@@ -1,4 +1,5 @@
-"""Read the luminometer cross-check's outputs in a results folder: ``{year}/lumi/{fill}.json``,
+"""Read the luminometer cross-check's outputs in a results folder: ``{year}/lumi/{fill}.json``
+(with the fills off against the year of ``{year}/lumi/year-scale.json`` added),
 ``{year}/lumi/plots/{fill}.png`` and ``{year}/lumi/tables/{fill}.parquet``."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from pltanomaly.luminometers.year_scale import add_events
 
 YEAR_RE = re.compile(r"^(19|20)\d\d$")
 
@@ -57,7 +60,18 @@ class LumiResults:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("luminometers"), dict):
             return None
-        return data
+        named = self.year_scale(year).get(str(int(fill)))
+        return add_events(data, named) if isinstance(named, dict) else data
+
+    def year_scale(self, year: int) -> dict[str, Any]:
+        """Fill -> luminometer -> event of the year's fills off against the year (empty when
+        the year was not aggregated yet or the file cannot be read)."""
+        try:
+            data = json.loads((self.folder(year) / "year-scale.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        fills = data.get("fills") if isinstance(data, dict) else None
+        return fills if isinstance(fills, dict) else {}
 
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""

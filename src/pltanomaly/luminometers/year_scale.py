@@ -104,15 +104,25 @@ def year_scale_events(
 def with_year_scale(
     results: Mapping[int, Mapping[str, Any]], min_change: float = MIN_CHANGE
 ) -> dict[int, dict[str, Any]]:
-    """``results`` (fill -> cross-check result) with the year's ``scale`` events added to the
-    luminometers they name (which become ``anomalous``); the input is not changed."""
+    """``results`` (fill -> cross-check result) with the year's ``scale`` events added
+    (:func:`add_events`); the input is not changed."""
     out = {fill: dict(result) for fill, result in results.items()}
     for fill, named in year_scale_events(results, min_change).items():
-        result = out[fill] = copy.deepcopy(dict(results[fill]))
-        for name, event in named.items():
-            entry = result["luminometers"][name]
-            entry["events"] = sorted([*entry["events"], event], key=lambda e: e["start"])
-            entry["status"] = "anomalous"
-            entry["score"] = max(entry.get("score", 0.0), event["score"])
-            result["anomalous"] = True
+        out[fill] = add_events(results[fill], named)
+    return out
+
+
+def add_events(result: Mapping[str, Any], named: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A copy of a fill's cross-check ``result`` with the year's events ``named`` (luminometer
+    -> event) added to their luminometers, which become ``anomalous``."""
+    out = copy.deepcopy(dict(result))
+    for name, event in named.items():
+        entry = out.get("luminometers", {}).get(name)
+        if not isinstance(entry, dict):
+            continue
+        events = [*entry.get("events", []), dict(event)]
+        entry["events"] = sorted(events, key=lambda e: e.get("start") or 0.0)
+        entry["status"] = "anomalous"
+        entry["score"] = max(entry.get("score", 0.0), event.get("score", 0.0))
+        out["anomalous"] = True
     return out
