@@ -12,10 +12,10 @@ Per luminometer, over the year's fills where it was judged (at least :data:`MIN_
 or more luminometers, status ``normal`` or ``anomalous``): its fill offset is the log of the
 cross-check's ``median_ratio``; the usual offset is their median, and the normal spread their
 robust standard deviation. A fill is off when its offset departs from the usual one by more
-than :data:`Z` normal spreads and at least ``min_change``, and it is the only luminometer of
-the fill that does (when several do, the consensus of that fill is in doubt, and nobody is
-named). It gets a ``scale`` event over its judged LS, marked ``"against": "year"``, unless
-its fill already has one.
+than :data:`Z` normal spreads and at least ``min_change``, and the luminometers of the fill
+that do are fewer than half of those judged in it (when half or more do, the consensus of
+that fill is in doubt, and nobody is named). Each gets a ``scale`` event over its judged
+LS, marked ``"against": "year"``, unless its fill already has one.
 """
 
 from __future__ import annotations
@@ -81,23 +81,22 @@ def year_scale_events(
                 departures.setdefault(fill, {})[name] = (value - usual, spread)
     events: dict[int, dict[str, dict[str, Any]]] = {}
     for fill, off in departures.items():
-        if len(off) != 1:
+        entries = results[fill]["luminometers"]
+        judged_here = sum(e.get("status") in JUDGED for e in entries.values())
+        if 2 * len(off) >= judged_here:
             continue
-        ((name, (departure, spread)),) = off.items()
-        entry = results[fill]["luminometers"][name]
-        if any(e["type"] == "scale" for e in entry.get("events", [])):
-            continue
-        judged = entry["judged"]
-        z = abs(departure) / spread if spread > 0 else math.inf
-        events[fill] = {
-            name: {
+        for name, (departure, spread) in off.items():
+            entry = entries[name]
+            if any(e["type"] == "scale" for e in entry.get("events", [])):
+                continue
+            z = abs(departure) / spread if spread > 0 else math.inf
+            events.setdefault(fill, {})[name] = {
                 "type": "scale",
-                **judged,
+                **entry["judged"],
                 "magnitude": round(math.expm1(departure), 6),
                 "score": round(1.0 - 0.5 ** min(z / Z, 50.0), 4),
                 "against": "year",
             }
-        }
     return events
 
 
