@@ -6,8 +6,9 @@ reader can judge whether the luminometer really is off, and a classification of 
 * ``docs/figures/2015-other-events.png``: one panel per event of another luminometer, and per
   DT event left in class (c) below: the flagged luminometer's ratio to each other luminometer
   over +-25 LS (each pair normalised to its median outside the event), the flagged LS shaded;
-* printed: a Markdown table of the events by class - (a) start of run (the event starts at LS 1-3 of
-  its run, what the 2017 experts invalidate as "Glitch at start of run"),
+* printed: a Markdown table of the events by class - (y) a whole fill off against the
+  luminometer's calibration over the year (``year_scale``), (a) start of run (the event
+  starts at LS 1-3 of its run, what the 2017 experts invalidate as "Glitch at start of run"),
   (b) off against every other luminometer (>= 2 % the same way against each), (c) the rest - with
   events per 100 fill-hours, and the class (c) events one per line.
 
@@ -44,6 +45,7 @@ counts) is a start-of-run glitch."""
 MIN_MOVE = 0.02
 """The least relative move of the pair ratio, against every other luminometer, for class (b)."""
 CLASSES = {
+    "y": "whole fill off against the year",
     "a": "start of run",
     "b": "off against every other",
     "c": "rest",
@@ -66,9 +68,11 @@ class Event:
     """The event's LS within the window."""
     pairs: dict[str, np.ndarray]
     """Other luminometer -> flagged / other over the window, over its median outside the event
-    (not normalised when the event leaves no LS outside it: a whole-fill scale event)."""
+    (a whole-fill event, which leaves no LS outside it: over its median in the year)."""
     normalised: bool
     """Whether ``pairs`` are normalised (the window has LS outside the event)."""
+    against_year: bool = False
+    """A whole fill off against the year (:mod:`pltanomaly.luminometers.year_scale`)."""
 
     @property
     def moves(self) -> dict[str, float]:
@@ -80,7 +84,10 @@ class Event:
 
     @property
     def label(self) -> str:
-        """``a``, ``b`` or ``c``: start of run, off against every other, the rest."""
+        """``y``, ``a``, ``b`` or ``c``: off against the year, start of run, off against every
+        other, the rest."""
+        if self.against_year:
+            return "y"
         if int(self.first.split(":")[1]) <= START_OF_RUN:
             return "a"
         moves = list(self.moves.values())
@@ -105,8 +112,30 @@ def _row(stable: pd.DataFrame, bound: str) -> int:
     return int(np.flatnonzero(at)[0])
 
 
-def event_around(table: pd.DataFrame, fill: int, luminometer: str, event: dict) -> Event:
-    """The event with the flagged luminometer's ratio to each other one over +-``WINDOW`` LS."""
+def usual_ratios(tables: dict[int, pd.DataFrame]) -> dict[tuple[str, str], float]:
+    """Per pair of luminometers, the median over the year's fills of their fill median ratio
+    (what a whole-fill event is drawn against)."""
+    medians: dict[tuple[str, str], list[float]] = {}
+    for table in tables.values():
+        _, values = stable_values(table)
+        names = luminometer_columns(table)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                ratio = values[:, i] / values[:, j]
+                if i != j and np.isfinite(ratio).any():
+                    medians.setdefault((a, b), []).append(float(np.nanmedian(ratio)))
+    return {pair: float(np.median(v)) for pair, v in medians.items()}
+
+
+def event_around(
+    table: pd.DataFrame,
+    fill: int,
+    luminometer: str,
+    event: dict,
+    usual: dict[tuple[str, str], float] | None = None,
+) -> Event:
+    """The event with the flagged luminometer's ratio to each other one over +-``WINDOW`` LS;
+    a whole-fill event's ratios over their ``usual`` value in the year."""
     stable, values = stable_values(table)
     names = luminometer_columns(table)
     first, last = _row(stable, event["first"]), _row(stable, event["last"])
@@ -121,7 +150,7 @@ def event_around(table: pd.DataFrame, fill: int, luminometer: str, event: dict) 
         if other == luminometer or not np.isfinite(ratio[flagged]).any():
             continue
         if not normalised:
-            pairs[other] = ratio
+            pairs[other] = ratio / (usual or {}).get((luminometer, other), 1.0)
         elif np.isfinite(ratio[~flagged]).any():
             pairs[other] = ratio / np.nanmedian(ratio[~flagged])
     return Event(
@@ -135,6 +164,7 @@ def event_around(table: pd.DataFrame, fill: int, luminometer: str, event: dict) 
         flagged=flagged,
         pairs=pairs,
         normalised=normalised,
+        against_year=event.get("against") == "year",
     )
 
 
@@ -176,6 +206,9 @@ def _limits(event: Event) -> tuple[float, float]:
     ratios = np.array([*event.pairs.values(), np.ones(event.offset.size)])
     inside, outside = ratios[:, event.flagged], ratios[:, ~event.flagged]
     lo, hi = float(np.nanmin(inside)), float(np.nanmax(inside))
+    if not outside.size:  # a whole fill: its own glitches would hide the offset
+        lo, hi = (float(np.nanpercentile(inside, q)) for q in (2, 98))
+        lo, hi = min(lo, 1.0), max(hi, 1.0)
     if outside.size:
         lo = min(lo, float(np.nanpercentile(outside, 10)))
         hi = max(hi, float(np.nanpercentile(outside, 90)))
@@ -198,7 +231,7 @@ def draw_others(events: list[Event], names: list[str]) -> None:
         axis.set_title(
             f"{event.fill} {event.luminometer} {event.kind} {100 * event.magnitude:+.1f}%\n"
             f"{event.first}..{event.last}  class ({event.label})"
-            + ("" if event.normalised else "\nwhole fill: ratio not normalised"),
+            + ("" if event.normalised else "\nwhole fill: ratio over its median in the year"),
             fontsize=7,
         )
         axis.tick_params(labelsize=6)
@@ -236,8 +269,9 @@ def main() -> None:
     tables = read_fills(sorted(DATA.glob("*.csv*"))).tables
     results = crosscheck_fills(tables, 2015)
     fill_hours = evaluate(tables, results, None).fill_hours
+    usual = usual_ratios(tables)
     events = [
-        event_around(tables[fill], fill, name, event)
+        event_around(tables[fill], fill, name, event, usual)
         for fill, result in sorted(results.items())
         for name, entry in result["luminometers"].items()
         for event in entry.get("events", [])
