@@ -144,3 +144,24 @@ def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
     assert loaded["luminometers"]["dt"]["status"] == "anomalous" and loaded["anomalous"]
     assert [e["against"] for e in loaded["luminometers"]["dt"]["events"]] == ["year"]
     assert LumiResults(tmp_path).load(2022, 103) == results[103]
+
+
+def test_the_results_reader_reads_the_years_list_once_per_change(tmp_path):
+    import os
+
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.luminometers.results import LumiResults
+
+    lumi_dir = tmp_path / "2022" / "lumi"
+    results = _year()
+    for fill, result in results.items():
+        write_json_atomic(lumi_dir / f"{fill}.json", result)
+    listed = lumi_dir / "year-scale.json"
+    event = {"type": "scale", "start": 0.0, "score": 0.7, "against": "year"}
+    write_json_atomic(listed, {"year": 2022, "fills": {"104": {"dt": event}}})
+    reader = LumiResults(tmp_path)
+    assert reader.load(2022, 104)["luminometers"]["dt"]["status"] == "anomalous"
+    assert reader.load(2022, 105)["luminometers"]["dt"]["status"] == "normal"
+    write_json_atomic(listed, {"year": 2022, "fills": {}})
+    os.utime(listed, ns=(1, 1))  # a rewrite the reader must see, whatever the clock's step
+    assert reader.load(2022, 104) == results[104]

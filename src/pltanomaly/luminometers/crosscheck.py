@@ -58,6 +58,7 @@ from pltanomaly.luminometers.brilcalc import (
     read_fills,
     stable_values,
 )
+from pltanomaly.luminometers.year_scale import with_year_scale
 
 log = logging.getLogger(__name__)
 
@@ -429,17 +430,27 @@ def _score(z: float, threshold: float) -> float:
     return float(1.0 - 0.5 ** (abs(z) / threshold))
 
 
-def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
+def _span(first: int, last: int, stable: pd.DataFrame) -> dict:
+    """Rows ``first``..``last`` of ``stable`` as ``first``/``last`` (``run:ls``), ``start``,
+    ``end`` and ``n_ls``."""
     run, ls, time = stable["run"].to_numpy(), stable["ls"].to_numpy(), stable["time"].to_numpy()
     return {
-        "type": kind,
         "first": f"{run[first]}:{ls[first]}",
         "last": f"{run[last]}:{ls[last]}",
         "start": float(time[first]),
         "end": float(time[last]) + LS_SECONDS,
+        "n_ls": int(last - first + 1),
+    }
+
+
+def _event(kind, first, last, stable, magnitude, z, threshold) -> dict:
+    span = _span(first, last, stable)
+    return {
+        "type": kind,
+        **{k: span[k] for k in ("first", "last", "start", "end")},
         "magnitude": round(float(magnitude), 6),
         "score": round(_score(z, threshold), 4),
-        "n_ls": int(last - first + 1),
+        "n_ls": span["n_ls"],
     }
 
 
@@ -462,8 +473,7 @@ def _luminometer_events(
     valid = np.flatnonzero(np.isfinite(ratio))
     summary: dict = {"median_ratio": round(float(math.exp(np.median(ratio[valid]))), 6)}
     if valid.size:
-        judged = _event("scale", valid[0], valid[-1], stable, 0.0, 0.0, threshold)
-        summary["judged"] = {k: judged[k] for k in ("first", "last", "start", "end", "n_ls")}
+        summary["judged"] = _span(valid[0], valid[-1], stable)
     events: list[dict] = []
     run = stable["run"].to_numpy()[valid]
     fill_offset = float(np.median(ratio[valid]))
@@ -886,8 +896,6 @@ def crosscheck_fills(
 ) -> dict[int, dict]:
     """:func:`crosscheck_fill` for every fill of ``tables`` (one year), with the fills off
     against the year (:mod:`~pltanomaly.luminometers.year_scale`)."""
-    from pltanomaly.luminometers.year_scale import with_year_scale
-
     return with_year_scale(
         {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
     )

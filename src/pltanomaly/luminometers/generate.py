@@ -294,9 +294,7 @@ def luminometer_values(
     value = value * (1.0 + normal["slope_per_sbil"] * (sbil - 0.5 * plan["sbil_peak"]))
     sigma = normal["noise_ls"] * np.minimum(1.0 / np.sqrt(np.maximum(level, 1e-2)), 10.0)
     value = value * (1.0 + sigma * (1.0 if per_ls else 4.0) * rng.standard_normal(len(value)))
-    for event in plan["events"]:
-        if event["luminometer"] == name:
-            value = value * anomaly_factor(event, timestamp)
+    value = value * luminometer_factor(plan, name, timestamp)
     return np.maximum(value, 0.0).astype(np.float32)
 
 
@@ -378,11 +376,12 @@ def _write_table(
     dataset.attrs["NROWS"] = np.int64(len(keys))
 
 
-def plt_fault_factor(plan: dict[str, Any], timestamp: np.ndarray) -> np.ndarray:
-    """The product of the factors of the plan's events on ``pltzero`` at ``timestamp``."""
+def luminometer_factor(plan: dict[str, Any], name: str, timestamp: np.ndarray) -> np.ndarray:
+    """The product of the factors of the plan's events on luminometer ``name`` at
+    ``timestamp`` (on ``pltzero``: the PLT fault)."""
     factor = np.ones(len(timestamp))
     for event in plan["events"]:
-        if event["luminometer"] == "pltzero":
+        if event["luminometer"] == name:
             factor = factor * anomaly_factor(event, timestamp)
     return factor
 
@@ -427,7 +426,7 @@ def scale_plt_channels(
     for first in range(0, dataset.shape[0], SCALE_ROWS):
         records = dataset[first : first + SCALE_ROWS]
         timestamp = records["timestampsec"] + records["timestampmsec"] / 1000.0
-        factor = plt_fault_factor(plan, np.asarray(timestamp, dtype=np.float64))
+        factor = luminometer_factor(plan, "pltzero", np.asarray(timestamp, dtype=np.float64))
         data = np.ascontiguousarray(records["data"])
         for i, channel in enumerate(records["channelid"]):
             key = (int(channel), int(row_checksum(data[i])))

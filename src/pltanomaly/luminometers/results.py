@@ -22,6 +22,9 @@ class LumiResults:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._year_scale: dict[int, tuple[int, dict[str, Any]]] = {}
+        """Year -> (mtime of its ``year-scale.json``, its fills): read once per change, not
+        once per fill loaded."""
 
     def folder(self, year: int) -> Path:
         return self.root / f"{int(year):d}" / "lumi"
@@ -66,12 +69,19 @@ class LumiResults:
     def year_scale(self, year: int) -> dict[str, Any]:
         """Fill -> luminometer -> event of the year's fills off against the year (empty when
         the year was not aggregated yet or the file cannot be read)."""
+        path = self.folder(year) / "year-scale.json"
         try:
-            data = json.loads((self.folder(year) / "year-scale.json").read_text("utf-8"))
+            stamp = path.stat().st_mtime_ns
+            cached = self._year_scale.get(year)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            data = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             return {}
         fills = data.get("fills") if isinstance(data, dict) else None
-        return fills if isinstance(fills, dict) else {}
+        fills = fills if isinstance(fills, dict) else {}
+        self._year_scale[year] = (stamp, fills)
+        return fills
 
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""

@@ -43,12 +43,17 @@ the experts record)."""
 JUDGED = ("normal", "anomalous")
 
 
+def _judged(entries: Mapping[str, Mapping[str, Any]]) -> int:
+    """How many luminometers of a fill were judged (not absent nor undecided)."""
+    return sum(e.get("status") in JUDGED for e in entries.values())
+
+
 def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
     """Per luminometer, its log fill offset in every fill where it was judged."""
     offsets: dict[str, dict[int, float]] = {}
     for fill, result in results.items():
         entries = result.get("luminometers", {})
-        if sum(e.get("status") in JUDGED for e in entries.values()) < 3:
+        if _judged(entries) < 3:
             continue
         for name, entry in entries.items():
             ratio = entry.get("median_ratio")
@@ -82,8 +87,7 @@ def year_scale_events(
     events: dict[int, dict[str, dict[str, Any]]] = {}
     for fill, off in departures.items():
         entries = results[fill]["luminometers"]
-        judged_here = sum(e.get("status") in JUDGED for e in entries.values())
-        if 2 * len(off) >= judged_here:
+        if 2 * len(off) >= _judged(entries):
             continue
         for name, (departure, spread) in off.items():
             entry = entries[name]
