@@ -17,8 +17,8 @@ from pltanomaly import __version__
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
-from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP
-from pltanomaly.luminometers.year_scale import year_scale_events
+from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row
+from pltanomaly.luminometers.year_scale import add_events, year_scale_events
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,10 @@ def aggregate_lumi(
             results[fill] = json.loads(result_path.read_text())
     year_scale = year_scale_events(results)
     for row in rows:
-        for name, event in year_scale.get(row["fill"], {}).items():
-            row["anomalous_luminometers"] = sorted({*row["anomalous_luminometers"], name})
-            row["n_lumi_events"] = (row.get("n_lumi_events") or 0) + 1
-            row["max_lumi_score"] = max(row.get("max_lumi_score") or 0.0, event["score"])
-            logs[str(row["fill"])].setdefault("year_scale", {})[name] = event
+        named = year_scale.get(row["fill"])
+        if named:
+            row.update(report_row(add_events(results[row["fill"]], named)))
+            logs[str(row["fill"])]["year_scale"] = named
     write_json_atomic(
         lumi_dir / "year-scale.json",
         {"year": int(year), "fills": {str(f): named for f, named in sorted(year_scale.items())}},
