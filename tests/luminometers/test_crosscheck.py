@@ -368,3 +368,22 @@ def test_noisy_stretches_need_a_significant_excess_over_enough_ls():
     ((first, last, excess),) = noisy_stretches(local, expected, judged, config)
     assert (first, last) == (50, 89) and excess > config.threshold
     assert not noisy_stretches(expected * 1.3, expected, judged, config)
+
+
+def test_scans_do_not_raise_the_tail_a_drift_is_judged_on():
+    table = make_fill(FIVE, n_ls=155, run_length=155, noise=0.001, seed=3)
+    rng = np.random.default_rng(4)
+    for scan in (slice(9, 12), slice(140, 143)):  # each luminometer integrates a scan apart
+        for name in FIVE:
+            table.loc[scan, name] *= 0.4 * (1 + 0.03 * rng.standard_normal(4))
+    table.loc[70:139, "pltzero"] *= np.linspace(1.0, 1.05, 70)  # a drift up to the scan
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert any(e["start"] <= table["time"][120] < e["end"] for e in events), events
+
+
+def test_short_excursion_at_a_run_end_is_judged_against_the_wander():
+    table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=1500)
+    for first in [*range(100, 1400, 200), *range(1600, 3000, 200)]:  # slow wander the experts keep
+        table.loc[first : first + 99, "pltzero"] *= 1.015
+    table.loc[1493:1499, "pltzero"] *= 1.015  # as much, for the run's last 7 LS
+    assert not events_of(crosscheck_fill(table, 7000), "pltzero")

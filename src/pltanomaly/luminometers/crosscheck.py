@@ -528,22 +528,26 @@ def _luminometer_events(
     sigma = np.maximum(local, noise_floor)
     sigma = np.maximum(sigma, max(lagged_wander(residual, config), noise_floor))
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
+    lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
+    own_lost, beam_lost = lost_ls(ratio, reference, config)
+    quiet_beam = lit & (beam_change[valid] < config.scan_step) & ~(own_lost | beam_lost)[valid]
     tail = tail_factor(short, config)
+    # a long excursion is judged on the tails of the LS that are judged at all: the far tail
+    # of a fill's scans and edges (where luminometers integrate an LS apart) says nothing of it
+    long_tail = tail_factor(short[quiet_beam], config)
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
-    long = smooth / (sigma * tail)
+    long = smooth / (sigma * long_tail)
     z = np.where(np.abs(short) > np.abs(long), short, long)
-    excursion = np.abs(z) * sigma * tail
-    lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
+    excursion = np.where(np.abs(short) > np.abs(long), np.abs(short) * sigma * tail, np.abs(smooth))
     calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
-    own_lost, beam_lost = lost_ls(ratio, reference, config)
     z_all = np.zeros(ratio.shape)
     z_all[valid] = z
     unjudged = own_lost | beam_lost | partial_ls(own_lost, beam_lost, z_all)
     flags = (np.abs(z) > threshold) & calm & lit & ~unjudged[valid]
-    judged = lit & (beam_change[valid] < config.scan_step) & ~unjudged[valid]
+    judged = quiet_beam & ~unjudged[valid]
     spiky = spike_tail_factor(residual, sigma, config, judged)
-    flags &= ~blips_within_tail(np.abs(z) * tail, flags, threshold * max(spiky, tail), config)
+    flags &= ~blips_within_tail(excursion / sigma, flags, threshold * max(spiky, tail), config)
     summary.update(
         slope=round(slope, 6),
         noise=round(noise_floor, 6),
@@ -559,9 +563,13 @@ def _luminometer_events(
         if (
             stage == "new"
             and last - first + 1 > config.blip_ls
-            and comes_back(first, last, run_ends, judged & ~flags, config)
+            and (
+                last - first + 1 <= config.short_max
+                or comes_back(first, last, run_ends, judged & ~flags, config)
+            )
         ):
-            # an excursion longer than a blip that comes back must leave the slow wander
+            # an excursion longer than a blip that comes back, or a dip or spike (ending
+            # with its run or not), must leave the slow wander
             slow = slow_wander(smooth, config, (first, last))
             beyond = flags[first : last + 1] & (size[first : last + 1] > threshold * slow)
             inner = _segments(beyond, config.merge_gap)
