@@ -160,6 +160,8 @@ def test_injected_anomalies_are_in_the_tables_where_the_truth_says(tmp_path: Pat
         assert ratio[valid & inside].median() / before == pytest.approx(
             1 + event["magnitude"], abs=0.02
         )
+        if event["type"] in ("step", "drift"):  # it persists to the fill's end
+            assert event["end"] >= table["time"].max()
         run, ls = (int(x) for x in event["first"].split(":"))
         first = table.index[(table["run"] == run) & (table["ls"] == ls)][0]
         assert table["time"][first] <= event["start"] < table["time"][first] + LS_SECONDS + 1

@@ -243,6 +243,8 @@ def plan_luminometers(
             first, last, magnitude = _window(rng, kind, *middle)
             if kind == "scale":
                 first, last = start, end
+            elif kind in ("step", "drift"):
+                last = end  # it persists to the fill's end, through the end-of-fill scan
             event: dict[str, Any] = {
                 "luminometer": str(name),
                 "type": kind,
