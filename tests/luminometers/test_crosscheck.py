@@ -387,3 +387,13 @@ def test_short_excursion_at_a_run_end_is_judged_against_the_wander():
         table.loc[first : first + 99, "pltzero"] *= 1.015
     table.loc[1493:1499, "pltzero"] *= 1.015  # as much, for the run's last 7 LS
     assert not events_of(crosscheck_fill(table, 7000), "pltzero")
+
+
+def test_step_going_on_into_the_next_run_is_judged_against_the_ls_before_it():
+    table = make_fill(FIVE, n_ls=155, run_length=115, noise=0.0005)
+    table.loc[34:, "pltzero"] *= 1.07  # into run 300001, where it is that run's offset
+    table.loc[24:39, "hfoc"] *= 0.915  # and another luminometer's dip just before it
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert [(e["type"], e["first"], e["last"]) for e in events] == [
+        ("step", "300000:35", "300000:115")
+    ]

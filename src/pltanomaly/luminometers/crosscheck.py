@@ -580,8 +580,9 @@ def _luminometer_events(
         peak = float(np.max(np.abs(z[first : last + 1])))
         if abs(magnitude) < 1e-12:
             continue
+        persists = stage == "new" and last - first + 1 > config.short_max
         if not confirmed_by_pairs(
-            logs, column, others, valid[first], valid[last], magnitude, config, ratio
+            logs, column, others, valid[first], valid[last], magnitude, config, ratio, persists
         ):
             # a long excursion the pairs do not confirm may hold a sharp one that they do
             if stage != "split" and last - first + 1 > config.short_max:
@@ -756,6 +757,7 @@ def confirmed_by_pairs(
     magnitude: float,
     config: CrosscheckConfig,
     ratio: np.ndarray | None = None,
+    persists: bool = False,
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
     luminometer with data there (one may disagree when four or more and
@@ -767,9 +769,12 @@ def confirmed_by_pairs(
     consensus (``ratio``, its log ratio to it) on the same LS (without ``ratio``: of the
     largest pair's move). An event that only
     echoes another luminometer's excursion in the consensus, or that another luminometer
-    shares, fails."""
+    shares, fails. An excursion that ``persists`` (a step lasting to its run's end, which may
+    go on in the next run) is measured against the LS before it only."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
+    if persists:
+        hi = last + 1
     shifts: list[float] = []
     owns: list[float] = []
     for other in others:
