@@ -397,3 +397,12 @@ def test_step_going_on_into_the_next_run_is_judged_against_the_ls_before_it():
     assert [(e["type"], e["first"], e["last"]) for e in events] == [
         ("step", "300000:35", "300000:115")
     ]
+
+
+def test_a_luminometer_off_itself_neither_confirms_nor_vetoes_another():
+    table = make_fill(["pltzero", "hfoc", "dt", "ramses"], n_ls=155, run_length=155, noise=0.001)
+    table.loc[60:130, "dt"] *= 1 + 0.05 * np.sin(np.arange(71) / 4)  # DT waves on its own
+    table.loc[65:69, "hfoc"] *= 1.05  # meanwhile HFOC spikes
+    result = crosscheck_fill(table, 7000)
+    assert [e["first"] for e in events_of(result, "hfoc")] == ["300000:66"]
+    assert events_of(result, "dt") and not events_of(result, "pltzero")

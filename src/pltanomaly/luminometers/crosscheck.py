@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -462,9 +463,13 @@ def _luminometer_events(
     stable: pd.DataFrame,
     lumi: np.ndarray,
     config: CrosscheckConfig,
+    busy: dict[int, list[tuple[float, float]]] | None = None,
 ) -> tuple[list[dict], dict]:
-    """Events of one luminometer against the consensus of the others, and its summary."""
+    """Events of one luminometer against the consensus of the others, and its summary.
+    ``busy`` holds, per other luminometer, the (start, end) times of its own events: a pair
+    with one that is itself off there neither confirms nor vetoes an excursion."""
     threshold = config.threshold
+    times = stable["time"].to_numpy(float)
     others = [c for c in present if c != column]
     reference = nanmedian_rows(logs[:, others] - offsets[others])
     ratio = logs[:, column] - reference
@@ -581,8 +586,23 @@ def _luminometer_events(
         if abs(magnitude) < 1e-12:
             continue
         persists = stage == "new" and last - first + 1 > config.short_max
+        start, end = times[valid[first]], times[valid[last]] + LS_SECONDS
+        excused = [
+            o for o in others if any(a < end and b > start for a, b in (busy or {}).get(o, ()))
+        ]
+        if len(others) - len(excused) < 2:
+            excused = []  # too few left to pin it on this one: all pairs count
         if not confirmed_by_pairs(
-            logs, column, others, valid[first], valid[last], magnitude, config, ratio, persists
+            logs,
+            column,
+            others,
+            valid[first],
+            valid[last],
+            magnitude,
+            config,
+            ratio,
+            persists,
+            excused,
         ):
             # a long excursion the pairs do not confirm may hold a sharp one that they do
             if stage != "split" and last - first + 1 > config.short_max:
@@ -758,6 +778,7 @@ def confirmed_by_pairs(
     config: CrosscheckConfig,
     ratio: np.ndarray | None = None,
     persists: bool = False,
+    excused: Sequence[int] = (),
 ) -> bool:
     """Whether luminometer ``column`` departs, over LS ``first``..``last``, from each other
     luminometer with data there (one may disagree when four or more and
@@ -770,7 +791,8 @@ def confirmed_by_pairs(
     largest pair's move). An event that only
     echoes another luminometer's excursion in the consensus, or that another luminometer
     shares, fails. An excursion that ``persists`` (a step lasting to its run's end, which may
-    go on in the next run) is measured against the LS before it only."""
+    go on in the next run) is measured against the LS before it only. The ``excused`` others
+    (off themselves there) are left out."""
     n = logs.shape[0]
     lo, hi = max(0, first - config.local_window), min(n, last + 1 + config.local_window)
     if persists:
@@ -778,6 +800,8 @@ def confirmed_by_pairs(
     shifts: list[float] = []
     owns: list[float] = []
     for other in others:
+        if other in excused:
+            continue
         pair = logs[:, column] - logs[:, other]
         inside = pair[first : last + 1]
         around = np.r_[pair[lo:first], pair[last + 1 : hi]]
@@ -879,8 +903,17 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
     consensus = nanmedian_rows(logs[:, present] - offsets[present])
     lumi = np.exp(consensus - nanmedian_all(consensus))
     found: dict[str, list[dict]] = {}
+    # a first pass says who is off where, alone: in the second, a pair with one of them
+    # neither confirms nor vetoes another's excursion
+    busy = {
+        i: [
+            (e["start"], e["end"])
+            for e in _luminometer_events(logs, i, offsets, present, stable, lumi, config)[0]
+        ]
+        for i in present
+    }
     for i in present:
-        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config)
+        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config, busy)
         raw = stable[names[i]].to_numpy(float)
         for first, last in _gap_events(values, i, present, raw, config):
             events.append(
