@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "review": ("pltanomaly.review", "web app to review flagged fills and record expert verdicts"),
     "calibrate": (
-        "pltanomaly.core.calibrate",
+        "pltanomaly.calibrate_command",
         "fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
     ),
     "lumi-generate": (

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pltanomaly.calibrate_command import calibrate
+from pltanomaly.channels.calibration import apply_calibration
 from pltanomaly.cli import main
 from pltanomaly.core.calibrate import (
     Observation,
-    apply_calibration,
-    calibrate,
     fit,
     load_calibration,
     observations_of,

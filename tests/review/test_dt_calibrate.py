@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from dt_data import event, good_chamber, layer
 
+from pltanomaly.calibrate_command import calibrate
 from pltanomaly.chambers.calibrate import layer_evidence, layer_observations
 from pltanomaly.chambers.geometry import CHAMBERS
 from pltanomaly.chambers.labels import ChamberLabels
-from pltanomaly.core.calibrate import Observation, calibrate, load_calibration
+from pltanomaly.core.calibrate import Observation, load_calibration
 from pltanomaly.review.labels import LabelStore
 
 RUN = 360000

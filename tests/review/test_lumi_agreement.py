@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from lumi_data import HAND_FILL, HAND_YEAR, add_hand_made
 
-from pltanomaly.core.calibrate import PRIOR_FIT, calibrate, load_calibration
+from pltanomaly.calibrate_command import calibrate
+from pltanomaly.core.calibrate import PRIOR_FIT, load_calibration
 from pltanomaly.luminometers.agreement import lumi_agreement
 from pltanomaly.luminometers.calibration import event_evidence, load_lumi_calibration
 from pltanomaly.luminometers.labels import LumiLabels, NewVerdict

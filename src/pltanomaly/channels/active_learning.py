@@ -10,9 +10,9 @@ choosing, and its channel F1 is set beside the uncalibrated detector's.
 
 Two decisions are scored. ``P >= 0.5``: a live channel is anomalous when the calibrated P(bad)
 of any type in its ``evidence_by_type`` reaches 0.5. ``applied``: the channel status that
-:func:`pltanomaly.core.calibrate.apply_calibration` writes: it keeps or drops the detector's events
-(written at evidence >= 1) and promotes the channel's placed ``near_misses`` (evidence 0.3 to
-1) that reach 0.5, so it can raise recall too.
+:func:`pltanomaly.channels.calibration.apply_calibration` writes: it keeps or drops the
+detector's events (written at evidence >= 1) and promotes the channel's placed
+``near_misses`` (evidence 0.3 to 1) that reach 0.5, so it can raise recall too.
 
 To read the curve, :func:`threshold_ceiling` is the F1 the best per-type thresholds on the
 evidence reach on the test set itself (an oracle, never used for choosing or fitting).
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pltanomaly.channels.calibration import apply_calibration
 from pltanomaly.core.calibrate import (
     THRESHOLD,
     Calibration,
     Observation,
-    apply_calibration,
     channel_evidence,
     fit,
     observations_of,

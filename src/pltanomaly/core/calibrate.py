@@ -25,26 +25,21 @@ that type; ``bad`` without a type (or ``other``) is a positive for the channel's
 type. Evidence below :data:`MIN_INFORMATIVE` teaches nothing (the detector saw nothing there
 to calibrate). Skips teach nothing.
 
-DT verdicts (the review app's DT section) teach the DT event types the same way, under their
-own names ``dt:{type}`` in the same ``types`` map (:mod:`pltanomaly.chambers.calibrate`);
-``observations`` counts the PLT observations, ``dt_observations`` the DT ones.
+The families gather their verdicts themselves (:mod:`pltanomaly.channels.calibration`,
+:mod:`pltanomaly.chambers.calibrate`, :mod:`pltanomaly.luminometers.calibration`), and
+``pltanomaly calibrate`` (:mod:`pltanomaly.calibrate_command`) writes them into one file.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 #: the uncalibrated detector: logit P = 0 + 2 ln(evidence) (the prior's a and median b)
@@ -262,75 +257,6 @@ def observations_of(
     return [Observation(t, evidence[t], bad) for t in taught if evidence[t] >= MIN_INFORMATIVE]
 
 
-def verdict_observations(
-    results_dir: str | os.PathLike[str], labels_db: str | os.PathLike[str] | None = None
-) -> list[Observation]:
-    """The label database's verdicts joined with the results' ``evidence_by_type``."""
-    from pltanomaly.review.labels import LabelStore, default_labels_path
-    from pltanomaly.review.results import ResultsReader
-
-    store = LabelStore(Path(labels_db or default_labels_path(results_dir)), create=False)
-    return observations_from(store.all(), ResultsReader(results_dir))
-
-
-def observations_from(verdicts: Iterable[Any], reader: Any) -> list[Observation]:
-    """Verdicts (pltanomaly.review.labels.Verdict) joined with the results a
-    pltanomaly.review.results.ResultsReader reads; verdicts on unreadable fills are left out."""
-    from pltanomaly.review.results import ResultsError
-
-    out: list[Observation] = []
-    results: dict[tuple[int, int], dict[str, Any] | None] = {}
-    for v in verdicts:
-        key = (v.year, v.fill)
-        if key not in results:
-            try:
-                results[key] = reader.load_fill(v.year, v.fill)
-            except ResultsError:
-                results[key] = None
-        result = results[key]
-        channel = None if result is None else result["channels"].get(v.channel)
-        if channel is not None:
-            out.extend(observations_of(v.verdict, v.anomaly_type, channel))
-    return out
-
-
-def calibrate(
-    results_dir: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    labels_db: str | os.PathLike[str] | None = None,
-) -> Calibration:
-    """Fit from the PLT and DT verdicts on ``results_dir`` and write the calibration file
-    ``out``."""
-    from pltanomaly.chambers import calibrate as dt
-    from pltanomaly.core.atomic import write_json_atomic
-
-    observations = verdict_observations(results_dir, labels_db)
-    dt_observations = dt.verdict_observations(results_dir, labels_db)
-    calibration = fit(observations + dt_observations)
-    meta = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "results": str(results_dir),
-        "observations": len(observations),
-        "dt_observations": len(dt_observations),
-    }
-    payload = {**calibration.to_json(), **meta}
-    payload.update(_family_sections(results_dir, labels_db))
-    write_json_atomic(Path(out), payload)
-    return load_calibration(out)
-
-
-def _family_sections(
-    results_dir: str | os.PathLike[str], labels_db: str | os.PathLike[str] | None
-) -> dict[str, Any]:
-    """The families' own sections of the calibration file (luminometers: their event types,
-    :mod:`pltanomaly.luminometers.calibration`); the PLT ``types`` are not touched."""
-    from pltanomaly.luminometers.calibration import SECTION, lumi_section
-    from pltanomaly.review.labels import default_labels_path
-
-    lumi = lumi_section(results_dir, labels_db or default_labels_path(results_dir))
-    return {} if lumi is None else {SECTION: lumi}
-
-
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:
     """A calibration file as :func:`calibrate` wrote it; ValueError when it is not one."""
     raw = Path(path).read_bytes()
@@ -344,77 +270,3 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
         k: data[k] for k in ("created", "results", "observations", "dt_observations") if k in data
     }
     return Calibration(types, str(path), hashlib.sha256(raw).hexdigest(), meta)
-
-
-def apply_calibration(result: Mapping[str, Any], calibration: Calibration) -> dict[str, Any]:
-    """``result`` (a ``fills/{fill}.json``) re-scored with ``calibration``; a new dict.
-
-    Events score P(bad) of their type at their evidence and are kept from 0.5 up (the others
-    are dropped); the channel's ``near_misses`` (placed sub-threshold candidates) score the
-    same way, and one reaching 0.5 is promoted to an event (``promoted: true``), so the
-    calibration can raise recall as well as precision. A live channel scores the largest P
-    over its ``evidence_by_type`` and is anomalous when it keeps or gains an event (a normal
-    channel stays below 0.5, as the detector writes it). Channels without evidence (dead, or
-    an older result) are left as they are.
-    """
-    out = json.loads(json.dumps(result))
-    channels = out.get("channels") or {}
-    for channel in channels.values():
-        evidence = channel.get("evidence_by_type")
-        if channel.get("status") == "dead" or not isinstance(evidence, Mapping) or not evidence:
-            continue
-        events = []
-        for ev in channel.get("events") or []:
-            if isinstance(ev.get("evidence"), int | float):
-                ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
-            if ev.get("score", 0.0) >= THRESHOLD:
-                events.append(ev)
-        near_misses = []
-        for ev in channel.get("near_misses") or []:
-            if not isinstance(ev.get("evidence"), int | float):
-                near_misses.append(ev)
-                continue
-            ev["score"] = round(calibration.probability(ev["type"], ev["evidence"]), 6)
-            if ev["score"] >= THRESHOLD:
-                events.append({**ev, "promoted": True})
-            else:
-                near_misses.append(ev)
-        if "near_misses" in channel:
-            channel["near_misses"] = near_misses
-        events.sort(key=lambda e: float(e.get("start", 0.0)))
-        score = max(calibration.probability(t, float(x)) for t, x in evidence.items())
-        score = max([score] + [float(e.get("score", 0.0)) for e in events])
-        channel["events"] = events
-        channel["status"] = "anomalous" if events else "normal"
-        channel["score"] = round(score if events else min(score, 0.4999), 6)
-    out["anomalous"] = any(c.get("status") == "anomalous" for c in channels.values())
-    out["calibration"] = {"file": calibration.file, "sha256": calibration.sha256}
-    return out
-
-
-def register(subparsers: Any) -> None:
-    from pltanomaly.review.labels import add_labels_option
-
-    parser = subparsers.add_parser(
-        "calibrate",
-        help="fit evidence -> P(expert calls bad) per anomaly type from the review verdicts",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    parser.add_argument("--results", type=Path, required=True, help="results folder")
-    add_labels_option(parser)
-    parser.add_argument("--out", type=Path, required=True, help="calibration file to write")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    calibration = calibrate(args.results, args.out, args.labels)
-    for name, f in sorted(calibration.types.items()):
-        log.info(
-            "%s: %d bad, %d good verdicts; P(bad) at evidence 1 = %.2f",
-            name,
-            f.n_bad,
-            f.n_good,
-            f.probability(1.0),
-        )
-    log.info("calibration written to %s (sha256 %s)", args.out, calibration.sha256)
-    return 0

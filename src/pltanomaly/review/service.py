@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, g
 
+from pltanomaly.channels.calibration import observations_from
 from pltanomaly.channels.detect.score import DECISION_SCORE
-from pltanomaly.core.calibrate import Calibration, channel_evidence, fit, observations_from
+from pltanomaly.core.calibrate import Calibration, channel_evidence, fit
 from pltanomaly.review.forms import FillQuery
 from pltanomaly.review.jobs import DetectFn, PlotFn, Reevaluator
 from pltanomaly.review.labels import (

@@ -52,7 +52,8 @@ def detect_fill_analysis(
     analysis = analyse(series, fill=fill, year=year, settings=settings, dead_channels=dead_channels)
     result = fill_result(analysis)
     if analysis.cfg.calibration:
-        from pltanomaly.core.calibrate import apply_calibration, load_calibration
+        from pltanomaly.channels.calibration import apply_calibration
+        from pltanomaly.core.calibrate import load_calibration
 
         try:
             calibration = load_calibration(analysis.cfg.calibration)
@@ -69,7 +70,7 @@ def fill_result(analysis: Analysis) -> dict[str, Any]:
     Each live channel also lists its ``near_misses``: the placed sub-threshold candidates of
     evidence 0.3 to 1 (fields of an event, ``below_threshold: true``; the strongest three per
     type), which are not events and change neither status nor score; a calibration from
-    verdicts may promote them (:func:`pltanomaly.core.calibrate.apply_calibration`). Gaps and
+    verdicts may promote them (:func:`pltanomaly.channels.calibration.apply_calibration`). Gaps and
     stuck data are in it only as their sub-threshold candidates (short runs); the ratio
     detectors add where their evidence came closest to the threshold."""
     grid, cfg = analysis.grid, analysis.cfg
