@@ -406,3 +406,10 @@ def test_a_luminometer_off_itself_neither_confirms_nor_vetoes_another():
     result = crosscheck_fill(table, 7000)
     assert [e["first"] for e in events_of(result, "hfoc")] == ["300000:66"]
     assert events_of(result, "dt") and not events_of(result, "pltzero")
+
+
+def test_a_step_early_in_a_run_is_found_after_it_not_before():
+    table = make_fill(FIVE, n_ls=155, run_length=155, noise=0.001)
+    table.loc[25:, "pltzero"] *= 1.05  # from LS 26 to the end of the fill
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert [(e["type"], e["first"]) for e in events] == [("step", "300000:26")], events

@@ -88,7 +88,7 @@ class CrosscheckConfig:
     """Largest linearity slope fitted, per unit of luminosity relative to the fill median:
     published slopes (0.05-0.3 % per Hz/ub of SBIL) move a ratio by ~1 % over a fill whose
     luminosity falls by a factor 2-3."""
-    run_anchor_ls: int = 60
+    run_anchor_ls: int = 30
     """A run's offset is the median of its first this many LS (a step inside a run is then
     an excursion from it; steps at run boundaries are normal)."""
     wander_lag: int = 30
