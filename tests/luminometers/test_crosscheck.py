@@ -413,3 +413,11 @@ def test_a_step_early_in_a_run_is_found_after_it_not_before():
     table.loc[25:, "pltzero"] *= 1.05  # from LS 26 to the end of the fill
     events = events_of(crosscheck_fill(table, 7000), "pltzero")
     assert [(e["type"], e["first"]) for e in events] == [("step", "300000:26")], events
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_a_dip_cannot_raise_its_own_threshold_through_the_far_tail_of_a_short_fill(seed):
+    table = make_fill(["pltzero", "hfoc", "hfet"], n_ls=155, run_length=155, noise=0.003, seed=seed)
+    table.loc[60:72, "pltzero"] *= 0.965  # 13 LS: they alone are the top 1 % of 155
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert any(e["start"] <= table["time"][66] < e["end"] for e in events), events

@@ -189,7 +189,7 @@ def heavy_tail_factor(z: np.ndarray, quantile: float) -> float:
     return max(1.0, float(np.quantile(finite, quantile)) / gaussian)
 
 
-def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
+def tail_factor(z: np.ndarray, config: CrosscheckConfig, far_tail: bool = True) -> float:
     """The heavy-tail factor of a luminometer's short-scale residual: the larger of the one at
     ``config.tail_quantile`` and the one at ``config.far_tail_quantile``, the latter capped at
     ``config.far_tail_cap`` (an anomaly filling the top of the far tail raises its own
@@ -197,6 +197,8 @@ def tail_factor(z: np.ndarray, config: CrosscheckConfig) -> float:
     if not config.tail_quantile:
         return 1.0
     near = heavy_tail_factor(z, config.tail_quantile)
+    if not far_tail:
+        return near
     far = min(heavy_tail_factor(z, config.far_tail_quantile), config.far_tail_cap)
     return max(near, far)
 
@@ -539,7 +541,13 @@ def _luminometer_events(
     tail = tail_factor(short, config)
     # a long excursion is judged on the tails of the LS that are judged at all: the far tail
     # of a fill's scans and edges (where luminometers integrate an LS apart) says nothing of it
-    long_tail = tail_factor(short[quiet_beam], config)
+    # in a fill of under short_max / (1 - far_tail_quantile) such LS, one dip or spike alone
+    # is the far tail: it would raise its own threshold
+    long_tail = tail_factor(
+        short[quiet_beam],
+        config,
+        far_tail=quiet_beam.sum() * (1 - config.far_tail_quantile) >= config.short_max,
+    )
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
     long = smooth / (sigma * long_tail)
