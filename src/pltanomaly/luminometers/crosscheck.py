@@ -193,7 +193,7 @@ def tail_factor(z: np.ndarray, config: CrosscheckConfig, far_tail: bool = True) 
     """The heavy-tail factor of a luminometer's short-scale residual: the larger of the one at
     ``config.tail_quantile`` and the one at ``config.far_tail_quantile``, the latter capped at
     ``config.far_tail_cap`` (an anomaly filling the top of the far tail raises its own
-    threshold by no more than that)."""
+    threshold by no more than that); without ``far_tail``, the one at ``tail_quantile``."""
     if not config.tail_quantile:
         return 1.0
     near = heavy_tail_factor(z, config.tail_quantile)
@@ -539,10 +539,10 @@ def _luminometer_events(
     own_lost, beam_lost = lost_ls(ratio, reference, config)
     quiet_beam = lit & (beam_change[valid] < config.scan_step) & ~(own_lost | beam_lost)[valid]
     tail = tail_factor(short, config)
-    # a long excursion is judged on the tails of the LS that are judged at all: the far tail
-    # of a fill's scans and edges (where luminometers integrate an LS apart) says nothing of it
-    # in a fill of under short_max / (1 - far_tail_quantile) such LS, one dip or spike alone
-    # is the far tail: it would raise its own threshold
+    # a long excursion is judged on the tails of the LS judged at all (those of scans and
+    # edges, where luminometers integrate an LS apart, say nothing of it); and without the
+    # far tail when there are under short_max / (1 - far_tail_quantile) of them: one dip or
+    # spike alone would fill that tail and raise its own threshold
     long_tail = tail_factor(
         short[quiet_beam],
         config,
