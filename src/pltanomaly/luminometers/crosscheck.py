@@ -551,8 +551,9 @@ def _luminometer_events(
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
     long = smooth / (sigma * long_tail)
-    z = np.where(np.abs(short) > np.abs(long), short, long)
-    excursion = np.where(np.abs(short) > np.abs(long), np.abs(short) * sigma * tail, np.abs(smooth))
+    sharp = np.abs(short) > np.abs(long)
+    z = np.where(sharp, short, long)
+    excursion = np.where(sharp, np.abs(short) * sigma * tail, np.abs(smooth))
     calm = (excursion > beam_change[valid]) & (beam_change[valid] < config.scan_step)
     z_all = np.zeros(ratio.shape)
     z_all[valid] = z
@@ -913,15 +914,17 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
     found: dict[str, list[dict]] = {}
     # a first pass says who is off where, alone: in the second, a pair with one of them
     # neither confirms nor vetoes another's excursion
-    busy = {
-        i: [
-            (e["start"], e["end"])
-            for e in _luminometer_events(logs, i, offsets, present, stable, lumi, config)[0]
-        ]
-        for i in present
+    alone = {
+        i: _luminometer_events(logs, i, offsets, present, stable, lumi, config) for i in present
     }
+    busy = {i: [(e["start"], e["end"]) for e in alone[i][0]] for i in present}
     for i in present:
-        events, summary = _luminometer_events(logs, i, offsets, present, stable, lumi, config, busy)
+        if any(busy[o] for o in present if o != i):
+            events, summary = _luminometer_events(
+                logs, i, offsets, present, stable, lumi, config, busy
+            )
+        else:  # no other is off anywhere: the second pass would be the first
+            events, summary = alone[i]
         raw = stable[names[i]].to_numpy(float)
         for first, last in _gap_events(values, i, present, raw, config):
             events.append(
