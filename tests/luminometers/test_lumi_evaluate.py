@@ -11,7 +11,12 @@ from pltanomaly.cli import main
 from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.brilcalc import read_fills
 from pltanomaly.luminometers.crosscheck import crosscheck_fills
-from pltanomaly.luminometers.evaluate import evaluate, public_rule_result, score_fill
+from pltanomaly.luminometers.evaluate import (
+    evaluate,
+    format_table,
+    public_rule_result,
+    score_fill,
+)
 from pltanomaly.luminometers.validation_log import parse_validation_log, read_validation_log
 from tests.luminometers.conftest import DATA, make_fill
 
@@ -83,6 +88,23 @@ def test_counts_on_hand_made_events():
     evaluation = evaluate({7000: table}, {7000: result}, LOG)
     assert evaluation.total.ranges == 1 and evaluation.fills == 1
     assert evaluation.false_per_100h == pytest.approx(100 / (300 * LS_SECONDS / 3600))
+
+
+def test_luminometers_the_log_never_names_are_scored_apart():
+    table = make_fill([*NAMES, "bcm1fsi"], n_ls=300)
+    result = result_with({"pltzero": [("300000:250", "300000:250")]})
+    result["luminometers"]["bcm1fsi"] = {
+        "status": "anomalous",
+        "events": [{"type": "dip", "first": "300000:5", "last": "300000:6", "magnitude": -0.1}],
+    }
+    evaluation = evaluate({7000: table}, {7000: result}, LOG)
+    assert evaluation.named == {"pltzero", "hfoc", "pcc"}
+    assert evaluation.total.false_events == 2  # all luminometers: BCM1FSI's dip is false
+    assert evaluation.named_total.false_events == 1  # the log never judged BCM1FSI
+    assert evaluation.named_false_per_100h == pytest.approx(evaluation.false_per_100h / 2)
+    text = format_table({"ours": evaluation})
+    assert "ours         named" in text and "it never names bcm1fsi" in text
+    assert evaluate({7000: table}, {7000: result}, None).named is None
 
 
 def test_without_a_log_every_event_is_false():
