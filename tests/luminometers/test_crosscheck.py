@@ -6,6 +6,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pltanomaly.luminometers.crosscheck import (
@@ -16,6 +17,7 @@ from pltanomaly.luminometers.crosscheck import (
     fit_linearity,
     heavy_tail_factor,
     lagged_wander,
+    long_sigma,
     merge_noise,
     nanmedian_rows,
     noisy_stretches,
@@ -273,7 +275,7 @@ def test_short_dip_within_the_fills_wander_is_kept_in_a_quiet_fill_found():
         table = make_fill(FIVE, n_ls=3000, noise=0.0005, run_length=3000)
         if wander:
             table.loc[:999, "pltzero"] *= 1.015
-        table.loc[1500:1514, "pltzero"] *= 0.99
+        table.loc[1500:1514, "pltzero"] *= 0.988  # over min_magnitude (1 %)
         return events_of(crosscheck_fill(table, 7000), "pltzero")
 
     assert not pltzero_events(wander=True)
@@ -421,3 +423,39 @@ def test_a_dip_cannot_raise_its_own_threshold_through_the_far_tail_of_a_short_fi
     table.loc[60:72, "pltzero"] *= 0.965  # 13 LS: they alone are the top 1 % of 155
     events = events_of(crosscheck_fill(table, 7000), "pltzero")
     assert any(e["start"] <= table["time"][66] < e["end"] for e in events), events
+
+
+def test_the_long_test_is_judged_on_the_spread_of_the_smoothed_residual():
+    config = CrosscheckConfig()
+    rng = np.random.default_rng(3)
+    white = 0.01 * rng.standard_normal(20000)
+    smooth = pd.Series(white).rolling(config.long_window, center=True).median().to_numpy()
+    smooth = smooth[config.long_window : -config.long_window]
+    noise = np.full(smooth.size, 0.01)
+    z = smooth / long_sigma(smooth, noise, lagged_wander(white, config), config)
+    assert 0.85 < np.std(z) < 1.2  # judged on the per-LS noise it would be ~0.4
+    walk = smooth + np.cumsum(0.002 * rng.standard_normal(smooth.size))
+    sigma = long_sigma(walk, noise, 1.0, config)
+    assert np.all(sigma == pytest.approx(lagged_wander(walk, config)))
+    averaged = 0.01 * np.sqrt(np.pi / 2 / config.long_window)  # at least the averaged noise
+    assert np.all(long_sigma(walk, noise, 0.001, config) == pytest.approx(averaged))
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_a_dip_of_fifteen_ls_in_a_short_fill_is_judged_on_the_averaged_noise(seed):
+    table = make_fill(["pltzero", "hfoc", "dt", "ramses"], n_ls=155, run_length=155, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    table["pltzero"] *= 1 + 0.008 * rng.standard_normal(155)  # PLT at 0.8 % per LS
+    table.loc[98:112, "pltzero"] *= 0.95  # 15 LS: half the short test's running median
+    events = events_of(crosscheck_fill(table, 7000), "pltzero")
+    assert any(e["start"] <= table["time"][105] < e["end"] for e in events), events
+
+
+def test_departures_under_one_percent_are_not_reported():
+    def pltzero_events(factor: float) -> list[dict]:
+        table = make_fill(FIVE, n_ls=3000, noise=0.0003, run_length=3000)
+        table.loc[1500:1539, "pltzero"] *= factor
+        return events_of(crosscheck_fill(table, 7000), "pltzero")
+
+    assert not pltzero_events(0.994)
+    assert [e["first"] for e in pltzero_events(0.985)] == ["300000:1501"]
