@@ -115,11 +115,11 @@ def test_undecided_luminometers_and_two_luminometer_fills_do_not_count():
     assert 105 not in fill_offsets({**results, 105: undecided})["pltzero"]
 
 
-def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
+def _written_year(tmp_path):
+    """A year's ``lumi`` folder (and its results) whose fill 104 has DT off against the year
+    (8 %) only."""
     from pltanomaly.core.atomic import write_json_atomic
     from pltanomaly.core.steps import record_path
-    from pltanomaly.luminometers.report import aggregate_lumi
-    from pltanomaly.luminometers.results import LumiResults
     from pltanomaly.luminometers.steps import CROSSCHECK_STEP
 
     lumi_dir = tmp_path / "2022" / "lumi"
@@ -131,6 +131,14 @@ def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
         write_json_atomic(
             record_path(lumi_dir, CROSSCHECK_STEP, fill), {"status": "ok", "row": row}
         )
+    return lumi_dir, results
+
+
+def test_the_years_aggregation_counts_a_fill_off_and_lists_it(tmp_path):
+    from pltanomaly.luminometers.report import aggregate_lumi
+    from pltanomaly.luminometers.results import LumiResults
+
+    lumi_dir, results = _written_year(tmp_path)
     report = aggregate_lumi(2022, list(results), lumi_dir).to_pandas().set_index("fill")
     assert list(report.loc[104, "anomalous_luminometers"]) == ["dt"]
     assert report.loc[104, "n_lumi_events"] == 1
@@ -165,3 +173,16 @@ def test_the_results_reader_reads_the_years_list_once_per_change(tmp_path):
     write_json_atomic(listed, {"year": 2022, "fills": {}})
     os.utime(listed, ns=(1, 1))  # a rewrite the reader must see, whatever the clock's step
     assert reader.load(2022, 104) == results[104]
+
+
+def test_the_main_report_takes_the_years_luminometer_verdicts(tmp_path):
+    from pltanomaly.channels.report import aggregate_year
+    from pltanomaly.luminometers.report import aggregate_lumi
+
+    lumi_dir, results = _written_year(tmp_path)
+    lumi = aggregate_lumi(2022, list(results), lumi_dir)
+    rows = {row["fill"]: row for row in lumi.to_pylist()}
+    report = aggregate_year(2022, list(results), tmp_path / "2022", lumi_rows=rows)
+    anomalous = report.to_pandas().set_index("fill")["anomalous_luminometers"]
+    assert list(anomalous[104]) == ["dt"]
+    assert not any(len(v) for fill, v in anomalous.items() if fill != 104)

@@ -86,7 +86,14 @@ def fill_log(year_dir: Path, fill: int) -> dict[str, Any]:
     return entry
 
 
-def _report_row(year: int, fill: int, year_dir: Path, status: str, reason: Any) -> dict:
+def _report_row(
+    year: int,
+    fill: int,
+    year_dir: Path,
+    status: str,
+    reason: Any,
+    lumi_row: Mapping[str, Any] | None = None,
+) -> dict:
     detect = read_record(record_path(year_dir, "detect", fill)) or {}
     row: dict[str, Any] = {
         "fill": fill,
@@ -103,7 +110,7 @@ def _report_row(year: int, fill: int, year_dir: Path, status: str, reason: Any) 
         "max_score": None,
     }
     row.update(detect.get("row") or {})
-    lumi = (read_record(step_record(year_dir, "lumi", fill)) or {}).get("row") or {}
+    lumi = lumi_row or (read_record(step_record(year_dir, "lumi", fill)) or {}).get("row") or {}
     row["luminometers"] = lumi.get("luminometers", [])
     row["anomalous_luminometers"] = lumi.get("anomalous_luminometers", [])
     if row["duration_h"] is None and row["start"] is not None and row["end"] is not None:
@@ -170,11 +177,15 @@ def aggregate_year(
     plots_out: str | os.PathLike[str] | None = None,
     excluded: Iterable[int] = (),
     meta: Mapping[str, Any] | None = None,
+    lumi_rows: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Any:
     """Write ``report.parquet`` (one row per fill: contract columns + status, reason),
     ``logs.json`` (per-fill status, reason, timings, versions, files, warnings; fills
     excluded by the config as skipped), optionally the HTML table and a folder with the
-    year's plots (for the Snakemake report). Returns the report as an Arrow table."""
+    year's plots (for the Snakemake report). A fill's luminometer columns come from
+    ``lumi_rows`` (fill -> the year's luminometer report row, with the fills off against the
+    year) when given, else from its fill job's ``lumi`` record. Returns the report as an
+    Arrow table."""
     import pyarrow.parquet as pq
 
     year_dir = Path(year_dir)
@@ -184,7 +195,8 @@ def aggregate_year(
     for fill in fills:
         entry = fill_log(year_dir, fill)
         logs[str(fill)] = entry
-        rows.append(_report_row(year, fill, year_dir, entry["status"], entry["reason"]))
+        lumi_row = (lumi_rows or {}).get(fill)
+        rows.append(_report_row(year, fill, year_dir, entry["status"], entry["reason"], lumi_row))
     for fill in sorted(int(f) for f in excluded):
         logs.setdefault(str(fill), {"status": "skipped", "reason": "excluded by the config"})
     logs = dict(sorted(logs.items(), key=lambda kv: int(kv[0])))
