@@ -123,9 +123,10 @@ class CrosscheckConfig:
     is not linear and its median means no calibration."""
     min_magnitude: float = 0.01
     """Smallest departure reported (relative). Under 1 %, luminometers differ by how they
-    integrate an LS, by linearity and by calibration drifts; the validation logs here record
-    one such departure only (a 0.2-0.3 % drift in a pixel temperature test, not seen against
-    the other luminometers), and their smallest other one is 1.1 %."""
+    integrate an LS, by linearity and by calibration drifts; the smallest anomaly the two
+    validation logs of ``shared/real-data/lumi`` record that the data show is 1.1 % (a PLT
+    drop in 2017; their 0.2-0.3 % drift in a pixel temperature test is not seen against the
+    other luminometers)."""
     short_max: int = 20
     """Events up to this many LS are dips or spikes."""
     merge_gap: int = 5
