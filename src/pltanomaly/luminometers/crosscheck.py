@@ -573,10 +573,11 @@ def _luminometer_events(
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
     long = smooth / (long_sigma(smooth, np.maximum(local, noise_floor), wander, config) * long_tail)
-    if quiet_beam.sum() * (1 - config.tail_quantile) >= config.short_max:
+    near = config.tail_quantile
+    if near and quiet_beam.sum() * (1 - near) >= config.short_max:
         # and on the long score's own tail, where no dip or spike can fill it: a run sitting a
         # little off its anchor for hours, or a slow excursion, widens it (at most x cap)
-        long /= min(heavy_tail_factor(long[quiet_beam], config.tail_quantile), config.far_tail_cap)
+        long /= min(heavy_tail_factor(long[quiet_beam], near), config.far_tail_cap)
     sharp = np.abs(short) > np.abs(long)
     z = np.where(sharp, short, long)
     excursion = np.where(sharp, np.abs(short) * sigma * tail, np.abs(smooth))
