@@ -17,11 +17,14 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
+
 from pltanomaly.channels.fill_job import FillJob, run_fill_job
 from pltanomaly.channels.generate import generate_year
 from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.generate import add_luminometers
-from pltanomaly.luminometers.year_scale import with_year_scale
+from pltanomaly.luminometers.steps import table_path
+from pltanomaly.luminometers.year_normals import with_year
 
 MIN_MAGNITUDE = 0.02
 
@@ -87,7 +90,7 @@ def main() -> None:
         root = Path(folder)
         year_dir = generate_year(root / "source", 2022, args.fills, args.hours, args.seed)
         truth = add_luminometers(year_dir, seed=args.seed)
-        fills = {}
+        fills, tables = {}, {}
         for key, fill_truth in truth["fills"].items():
             fill = int(key)
             job = FillJob(2022, fill, root / "results" / "2022", year_dir / key)
@@ -95,7 +98,8 @@ def main() -> None:
             path = job.path("lumi_dir") / f"{fill}.json"
             if path.exists():
                 fills[fill] = (fill_truth["luminometers"], json.loads(path.read_text()))
-    checked = with_year_scale({fill: result for fill, (_, result) in fills.items()})
+                tables[fill] = pd.read_parquet(table_path(job.path("lumi_dir"), fill))
+    checked = with_year({fill: result for fill, (_, result) in fills.items()}, tables)
     fills = {fill: (injected, checked[fill]) for fill, (injected, _) in fills.items()}
     scores = score(fills)
     print(f"{len(fills)} fills x {args.hours:g} h, seed {args.seed}; anomalies >= 2 %")

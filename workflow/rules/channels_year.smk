@@ -45,5 +45,6 @@ rule aggregate_year:
         source=lambda wildcards: str(year_cfg(wildcards).source),
         settings_hash=settings_hash,
         lumi_fills=hd5_lumi_fills,
+        lumi_settings=lambda wildcards: LUMI_SETTINGS[int(wildcards.year)],
     script:
         "../scripts/aggregate_year.py"

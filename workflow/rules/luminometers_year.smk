@@ -1,6 +1,7 @@
 # Per-year aggregation of the luminometer cross-check: lumi/report.parquet, lumi/logs.json,
-# the year's per-fill offsets of each luminometer (lumi/offsets.png, in the report) and the
-# fills whose luminometer is off against the year (lumi/year-scale.json).
+# the year's per-fill offsets of each luminometer (lumi/offsets.png, in the report), and the
+# fills whose luminometer is off against the year or judged again with the year's usual
+# measures of normal (lumi/year-scale.json).
 
 
 rule aggregate_lumi:
@@ -32,6 +33,7 @@ rule aggregate_lumi:
     params:
         lumi_dir=lumi_dir,
         fills=lumi_fills,
+        settings=lambda wildcards: LUMI_SETTINGS[int(wildcards.year)],
         settings_hash=lambda wildcards: LUMI_SETTINGS_HASH[int(wildcards.year)],
     script:
         "../scripts/aggregate_lumi.py"

@@ -16,4 +16,5 @@ aggregate_lumi(
     smk.params.fills,
     smk.params.lumi_dir,
     meta={"settings_hash": smk.params.settings_hash},
+    settings=smk.params.settings,
 )

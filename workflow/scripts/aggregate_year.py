@@ -17,7 +17,10 @@ job_logging(smk.log[0])
 lumi_rows = {}
 if smk.params.lumi_fills:  # first: the report takes the year's luminometer verdicts
     lumi = aggregate_lumi(
-        int(smk.wildcards.year), smk.params.lumi_fills, f"{smk.params.year_dir}/lumi"
+        int(smk.wildcards.year),
+        smk.params.lumi_fills,
+        f"{smk.params.year_dir}/lumi",
+        settings=smk.params.lumi_settings,
     )
     lumi_rows = {row["fill"]: row for row in lumi.to_pylist()}
 aggregate_year(

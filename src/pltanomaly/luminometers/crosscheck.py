@@ -44,7 +44,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -61,7 +61,6 @@ from pltanomaly.luminometers.brilcalc import (
     read_fills,
     stable_values,
 )
-from pltanomaly.luminometers.year_scale import with_year_scale
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +153,9 @@ class CrosscheckConfig:
     """Quantile of the blips that measures their tail."""
     blip_ls: int = 2
     """Excursions up to this many LS are blips, judged against that tail."""
+    usual_wander_cap: float = 3.0
+    """Judged again with the year's usual measures of normal, a fill's slow wander counts
+    at most this many times the luminometer's usual one (its tails at most the usual ones)."""
     noise_gap: int = 200
     noise_min_events: int = 3
     """Short excursions of one luminometer closer than ``noise_gap`` LS to each other, at
@@ -487,10 +489,15 @@ def _luminometer_events(
     lumi: np.ndarray,
     config: CrosscheckConfig,
     busy: dict[int, list[tuple[float, float]]] | None = None,
+    usual: Mapping[str, float] | None = None,
 ) -> tuple[list[dict], dict]:
     """Events of one luminometer against the consensus of the others, and its summary.
     ``busy`` holds, per other luminometer, the (start, end) times of its own events: a pair
-    with one that is itself off there neither confirms nor vetoes an excursion."""
+    with one that is itself off there neither confirms nor vetoes an excursion. ``usual``
+    holds the luminometer's usual ``wander``, ``tail`` and ``long_tail`` of the year
+    (:mod:`~pltanomaly.luminometers.year_normals`): the fill's own count at most
+    ``config.usual_wander_cap`` times the wander and the tails themselves (an anomaly
+    covering much of a short fill sets its own measures of normal otherwise)."""
     threshold = config.threshold
     times = stable["time"].to_numpy(float)
     others = [c for c in present if c != column]
@@ -554,7 +561,9 @@ def _luminometer_events(
         .to_numpy()
     )
     sigma = np.maximum(local, noise_floor)
-    wander = lagged_wander(residual, config)
+    own_wander = wander = lagged_wander(residual, config)
+    if usual:
+        wander = min(wander, config.usual_wander_cap * usual["wander"])
     sigma = np.maximum(sigma, max(wander, noise_floor))
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
@@ -570,6 +579,10 @@ def _luminometer_events(
         config,
         far_tail=quiet_beam.sum() * (1 - config.far_tail_quantile) >= config.short_max,
     )
+    own_tail, own_long_tail = tail, long_tail
+    if usual:
+        tail = min(tail, max(usual["tail"], 1.0))
+        long_tail = min(long_tail, max(usual["long_tail"], 1.0))
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
     long = smooth / (long_sigma(smooth, np.maximum(local, noise_floor), wander, config) * long_tail)
@@ -592,7 +605,9 @@ def _luminometer_events(
     summary.update(
         slope=round(slope, 6),
         noise=round(noise_floor, 6),
-        tail=round(tail, 3),
+        wander=round(own_wander, 6),
+        tail=round(own_tail, 3),
+        long_tail=round(own_long_tail, 3),
         spike_tail=round(spiky, 3),
     )
     run_ends = np.r_[run[1:] != run[:-1], True]
@@ -904,14 +919,25 @@ def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
 
 
 def crosscheck_fill(
-    table: pd.DataFrame, fill: int, year: int | None = None, config: CrosscheckConfig | None = None
+    table: pd.DataFrame,
+    fill: int,
+    year: int | None = None,
+    config: CrosscheckConfig | None = None,
+    usual: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict:
     """The ``results/{year}/lumi/{fill}.json`` dict of one fill's per-LS table
-    (:func:`pltanomaly.luminometers.brilcalc.fill_table`)."""
-    return _crosscheck(table, fill, year, config or CrosscheckConfig())
+    (:func:`pltanomaly.luminometers.brilcalc.fill_table`); with ``usual`` (luminometer ->
+    its usual measures of normal of the year), judged against them too."""
+    return _crosscheck(table, fill, year, config or CrosscheckConfig(), usual or {})
 
 
-def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: CrosscheckConfig) -> dict:
+def _crosscheck(
+    table: pd.DataFrame,
+    fill: int,
+    year: int | None,
+    config: CrosscheckConfig,
+    usual: Mapping[str, Mapping[str, float]],
+) -> dict:
     names = luminometer_columns(table)
     stable, values = stable_values(table)
     times = (stable if len(stable) else table)["time"].to_numpy(float)
@@ -942,13 +968,16 @@ def _crosscheck(table: pd.DataFrame, fill: int, year: int | None, config: Crossc
     # a first pass says who is off where, alone: in the second, a pair with one of them
     # neither confirms nor vetoes another's excursion
     alone = {
-        i: _luminometer_events(logs, i, offsets, present, stable, lumi, config) for i in present
+        i: _luminometer_events(
+            logs, i, offsets, present, stable, lumi, config, usual=usual.get(names[i])
+        )
+        for i in present
     }
     busy = {i: [(e["start"], e["end"]) for e in alone[i][0]] for i in present}
     for i in present:
         if any(busy[o] for o in present if o != i):
             events, summary = _luminometer_events(
-                logs, i, offsets, present, stable, lumi, config, busy
+                logs, i, offsets, present, stable, lumi, config, busy, usual.get(names[i])
             )
         else:  # no other is off anywhere: the second pass would be the first
             events, summary = alone[i]
@@ -979,10 +1008,12 @@ def crosscheck_fills(
     tables: dict[int, pd.DataFrame], year: int | None = None, config: CrosscheckConfig | None = None
 ) -> dict[int, dict]:
     """:func:`crosscheck_fill` for every fill of ``tables`` (one year), with the fills off
-    against the year (:mod:`~pltanomaly.luminometers.year_scale`)."""
-    return with_year_scale(
-        {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
-    )
+    against the year and judged again with its usual measures of normal
+    (:func:`pltanomaly.luminometers.year_normals.with_year`)."""
+    from pltanomaly.luminometers.year_normals import with_year
+
+    results = {fill: crosscheck_fill(table, fill, year, config) for fill, table in tables.items()}
+    return with_year(results, tables, config)
 
 
 def report_fields(result: dict) -> dict:

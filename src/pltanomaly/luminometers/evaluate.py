@@ -45,7 +45,7 @@ from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, st
 from pltanomaly.luminometers.crosscheck import nanmedian_rows
 from pltanomaly.luminometers.names import log_name
 from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
-from pltanomaly.luminometers.year_scale import with_year_scale
+from pltanomaly.luminometers.year_normals import with_year
 
 KEY = 1_000_000
 BEAM_STEP = 0.05
@@ -375,7 +375,7 @@ def lumi_folder(results: str | Path) -> Path:
 def evaluate_against_log(
     results: str | Path, log_path: str | Path, csv: Iterable[str | Path] = ()
 ) -> tuple[Evaluation, Evaluation]:
-    """Ours (with the fills off against the year, :mod:`~.year_scale`) and the public rule's
+    """Ours (with the year's events, :func:`~.year_normals.with_year`) and the public rule's
     scores of a results folder against a validation log, on the LS of the brilcalc ``csv``
     files, or by default of the tables the workflow kept."""
     folder = lumi_folder(results)
@@ -384,7 +384,7 @@ def evaluate_against_log(
     if not tables:
         raise InputError(f"{folder}: no per-LS table (tables/*.parquet) and no CSV given")
     log = read_validation_log(log_path)
-    ours = evaluate(tables, with_year_scale(read_results(folder)), log)
+    ours = evaluate(tables, with_year(read_results(folder), tables), log)
     rule = evaluate(tables, {f: public_rule_result(t, f) for f, t in tables.items()}, log)
     return ours, rule
 

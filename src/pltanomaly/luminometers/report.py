@@ -1,8 +1,9 @@
 """The luminometer year's aggregation: the fills' status records -> ``lumi/report.parquet``
 (one row per fill: the luminometers compared, those anomalous or undecided, events, score,
 status, reason), ``lumi/logs.json``, the year's offsets plot ``lumi/offsets.png`` and the
-fills off against the year (``lumi/year-scale.json``, :mod:`~.year_scale`), which the report
-rows count."""
+fills off against the year (``lumi/year-scale.json``: :mod:`~.year_scale`, and the events of
+the fills judged again with the year's usual measures, :mod:`~.year_normals`), which the
+report rows count."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pltanomaly import __version__
 from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
-from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row
+from pltanomaly.luminometers.crosscheck import CrosscheckConfig
+from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row, table_path
+from pltanomaly.luminometers.year_normals import rejudged_events
 from pltanomaly.luminometers.year_scale import add_events, year_scale_events
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,17 @@ def fill_log(lumi_dir: Path, fill: int) -> dict[str, Any]:
     return entry
 
 
+def _kept_table(lumi_dir: Path, fill: int) -> Any:
+    """The per-LS table a fill's cross-check kept, or None (not kept, or unreadable)."""
+    import pandas as pd
+
+    path = table_path(lumi_dir, fill)
+    try:
+        return pd.read_parquet(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def report_table(rows: Sequence[Mapping[str, Any]]) -> Any:
     """``lumi/report.parquet`` as an Arrow table with a fixed schema."""
     import pyarrow as pa
@@ -74,9 +88,11 @@ def aggregate_lumi(
     lumi_dir: str | os.PathLike[str],
     *,
     meta: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Write ``report.parquet``, ``logs.json`` and ``offsets.png`` of a year's ``lumi``
-    folder; returns the report as an Arrow table."""
+    """Write ``report.parquet``, ``logs.json``, ``offsets.png`` and ``year-scale.json`` of a
+    year's ``lumi`` folder (the fills judged again with the year's usual measures of normal
+    use the cross-check ``settings`` of the year); returns the report as an Arrow table."""
     import pyarrow.parquet as pq
 
     lumi_dir = Path(lumi_dir)
@@ -97,14 +113,24 @@ def aggregate_lumi(
         if entry["status"] == "ok" and result_path.is_file():
             results[fill] = json.loads(result_path.read_text())
     year_scale = year_scale_events(results)
+    config = CrosscheckConfig(**(settings or {}))
+    rejudged = rejudged_events(results, lambda fill: _kept_table(lumi_dir, fill), config)
     for row in rows:
-        named = year_scale.get(row["fill"])
+        named, again = year_scale.get(row["fill"]), rejudged.get(row["fill"])
+        if named or again:
+            result = add_events(add_events(results[row["fill"]], named or {}), again or {})
+            row.update(report_row(result))
         if named:
-            row.update(report_row(add_events(results[row["fill"]], named)))
             logs[str(row["fill"])]["year_scale"] = named
+        if again:
+            logs[str(row["fill"])]["rejudged"] = again
     write_json_atomic(
         lumi_dir / "year-scale.json",
-        {"year": int(year), "fills": {str(f): named for f, named in sorted(year_scale.items())}},
+        {
+            "year": int(year),
+            "fills": {str(f): named for f, named in sorted(year_scale.items())},
+            "rejudged": {str(f): again for f, again in sorted(rejudged.items())},
+        },
     )
     table = report_table(rows)
     with atomic_path(lumi_dir / "report.parquet") as tmp:

@@ -1,5 +1,5 @@
 """Read the luminometer cross-check's outputs in a results folder: ``{year}/lumi/{fill}.json``
-(with the fills off against the year of ``{year}/lumi/year-scale.json`` added),
+(with the year's events of ``{year}/lumi/year-scale.json`` added),
 ``{year}/lumi/plots/{fill}.png`` and ``{year}/lumi/tables/{fill}.parquet``."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class LumiResults:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._year_scale: dict[int, tuple[int, dict[str, Any]]] = {}
-        """Year -> (mtime of its ``year-scale.json``, its fills): read once per change, not
+        """Year -> (mtime of its ``year-scale.json``, its content): read once per change, not
         once per fill loaded."""
 
     def folder(self, year: int) -> Path:
@@ -63,25 +63,34 @@ class LumiResults:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("luminometers"), dict):
             return None
-        named = self.year_scale(year).get(str(int(fill)))
-        return add_events(data, named) if isinstance(named, dict) else data
+        for part in ("fills", "rejudged"):
+            named = self.year_events(year, part).get(str(int(fill)))
+            if isinstance(named, dict):
+                data = add_events(data, named)
+        return data
 
     def year_scale(self, year: int) -> dict[str, Any]:
         """Fill -> luminometer -> event of the year's fills off against the year (empty when
         the year was not aggregated yet or the file cannot be read)."""
+        return self.year_events(year, "fills")
+
+    def year_events(self, year: int, part: str) -> dict[str, Any]:
+        """One ``part`` of the year's ``year-scale.json``: ``fills`` (fill -> luminometer ->
+        the event of a fill off against the year) or ``rejudged`` (fill -> luminometer ->
+        the events of the fill judged again with the year's usual measures); empty when the
+        year was not aggregated yet or the file cannot be read."""
         path = self.folder(year) / "year-scale.json"
         try:
             stamp = path.stat().st_mtime_ns
             cached = self._year_scale.get(year)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            data = json.loads(path.read_text("utf-8"))
+            if cached is None or cached[0] != stamp:
+                data = json.loads(path.read_text("utf-8"))
+                cached = (stamp, data if isinstance(data, dict) else {})
+                self._year_scale[year] = cached
         except (OSError, ValueError):
             return {}
-        fills = data.get("fills") if isinstance(data, dict) else None
-        fills = fills if isinstance(fills, dict) else {}
-        self._year_scale[year] = (stamp, fills)
-        return fills
+        events = cached[1].get(part)
+        return events if isinstance(events, dict) else {}
 
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""

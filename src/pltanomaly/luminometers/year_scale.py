@@ -115,17 +115,19 @@ def with_year_scale(
     return out
 
 
-def add_events(result: Mapping[str, Any], named: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def add_events(result: Mapping[str, Any], named: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a fill's cross-check ``result`` with the year's events ``named`` (luminometer
-    -> event) added to their luminometers, which become ``anomalous``."""
+    -> an event, or a list of them) added to their luminometers, which become
+    ``anomalous``."""
     out = copy.deepcopy(dict(result))
-    for name, event in named.items():
+    for name, added in named.items():
         entry = out.get("luminometers", {}).get(name)
-        if not isinstance(entry, dict):
+        added = [added] if isinstance(added, Mapping) else list(added or [])
+        if not isinstance(entry, dict) or not added:
             continue
-        events = [*entry.get("events", []), dict(event)]
+        events = [*entry.get("events", []), *(dict(event) for event in added)]
         entry["events"] = sorted(events, key=lambda e: e.get("start") or 0.0)
         entry["status"] = "anomalous"
-        entry["score"] = max(entry.get("score", 0.0), event.get("score", 0.0))
+        entry["score"] = max(entry.get("score", 0.0), *(e.get("score", 0.0) for e in added))
         out["anomalous"] = True
     return out

@@ -1,0 +1,117 @@
+"""Fills judged again with the year's usual measures of normal.
+
+A fill's cross-check learns each luminometer's noise, slow wander and heavy-tail factors from
+the fill itself. An anomaly covering much of a short fill (a wave over half of a 1-h fill, a
+drift from its middle to its end) sets those measures itself and hides. Across a year it
+cannot: per luminometer, its usual slow ``wander`` and its usual ``tail`` and ``long_tail``
+factors are their medians over the year's fills where it was judged (at least
+:data:`~.year_scale.MIN_LS` LS, three luminometers or more; at least
+:data:`~.year_scale.MIN_FILLS` fills). A fill where a luminometer's own measure exceeds its
+usual one (the wander by ``CrosscheckConfig.usual_wander_cap``) is judged again with it
+capped there (:func:`~.crosscheck.crosscheck_fill` ``usual``); the events that second
+judgement adds, away from every event of the fill's own, are the fill's events against the
+year (``"against": "year"``), listed with the year's ``scale`` events in
+``lumi/year-scale.json`` (``rejudged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill
+from pltanomaly.luminometers.year_scale import (
+    JUDGED,
+    MIN_FILLS,
+    MIN_LS,
+    add_events,
+    with_year_scale,
+)
+
+MEASURES = ("wander", "tail", "long_tail")
+"""The measures of normal a fill's summary gives per luminometer, and the year's usual."""
+
+
+def usual_measures(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per luminometer, the median over the year's fills (where it was judged) of each of
+    its :data:`MEASURES`."""
+    values: dict[str, list[list[float]]] = {}
+    for result in results.values():
+        entries = result.get("luminometers", {})
+        if sum(e.get("status") in JUDGED for e in entries.values()) < 3:
+            continue
+        for name, entry in entries.items():
+            judged = entry.get("judged") or {}
+            if (
+                entry.get("status") in JUDGED
+                and judged.get("n_ls", 0) >= MIN_LS
+                and all(isinstance(entry.get(m), (int, float)) for m in MEASURES)
+            ):
+                values.setdefault(name, []).append([float(entry[m]) for m in MEASURES])
+    return {
+        name: dict(zip(MEASURES, np.median(np.array(rows), axis=0).tolist(), strict=True))
+        for name, rows in values.items()
+        if len(rows) >= MIN_FILLS
+    }
+
+
+def beyond_usual(
+    result: Mapping[str, Any], usual: Mapping[str, Mapping[str, float]], config: CrosscheckConfig
+) -> bool:
+    """Whether a luminometer of the fill exceeds one of its usual measures (so that judging
+    the fill again with them can change anything)."""
+    for name, entry in result.get("luminometers", {}).items():
+        normal = usual.get(name)
+        if normal is None or entry.get("status") not in JUDGED:
+            continue
+        if entry.get("wander", 0.0) > config.usual_wander_cap * normal["wander"]:
+            return True
+        if any(entry.get(m, 0.0) > max(normal[m], 1.0) for m in ("tail", "long_tail")):
+            return True
+    return False
+
+
+def rejudged_events(
+    results: Mapping[int, Mapping[str, Any]],
+    table_of: Callable[[int], pd.DataFrame | None],
+    config: CrosscheckConfig | None = None,
+) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Per fill and luminometer, the events a judgement with the year's usual measures adds
+    (:func:`usual_measures`), away from every event the luminometer has in its fill's own
+    result; ``table_of(fill)`` gives the fill's per-LS table (None: not kept)."""
+    config = config or CrosscheckConfig()
+    usual = usual_measures(results)
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    for fill, result in sorted(results.items()):
+        if not usual or not beyond_usual(result, usual, config):
+            continue
+        table = table_of(fill)
+        if table is None:
+            continue
+        again = crosscheck_fill(table, fill, result.get("year"), config, usual)
+        for name, entry in again["luminometers"].items():
+            own = result.get("luminometers", {}).get(name, {}).get("events", [])
+            added = [
+                {**event, "against": "year"}
+                for event in entry.get("events", [])
+                if not any(o["start"] < event["end"] and event["start"] < o["end"] for o in own)
+            ]
+            if added:
+                out.setdefault(int(fill), {})[name] = added
+    return out
+
+
+def with_year(
+    results: Mapping[int, Mapping[str, Any]],
+    tables: Mapping[int, pd.DataFrame],
+    config: CrosscheckConfig | None = None,
+) -> dict[int, dict[str, Any]]:
+    """``results`` with the year's ``scale`` events (:mod:`~.year_scale`) and the events of
+    the fills judged again with the year's usual measures added; the input is not changed."""
+    out = with_year_scale(results)
+    for fill, named in rejudged_events(results, tables.get, config).items():
+        out[fill] = add_events(out[fill], named)
+    return out

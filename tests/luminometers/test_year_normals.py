@@ -1,0 +1,84 @@
+"""Fills judged again with the year's usual measures of normal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from pltanomaly.luminometers.crosscheck import crosscheck_fill, crosscheck_fills
+from pltanomaly.luminometers.year_normals import MEASURES, usual_measures, with_year
+from tests.luminometers.conftest import make_fill
+
+FIVE = ["pltzero", "hfoc", "dt", "ramses", "pcc"]
+
+
+def _year(seed: int) -> dict[int, pd.DataFrame]:
+    """Six quiet 1-h fills, and fill 7010 where DT waves by 3 % over half of it."""
+    tables = {
+        7000 + k: make_fill(FIVE, n_ls=155, run_length=155, noise=0.002, seed=100 * seed + k)
+        for k in range(6)
+    }
+    wave = make_fill(FIVE, n_ls=155, run_length=155, noise=0.002, seed=seed)
+    ls = np.arange(70, 140)
+    wave.loc[70:139, "dt"] *= 1 + 0.03 * np.sin(2 * np.pi * (ls - 70) / 30)
+    tables[7010] = wave
+    return tables
+
+
+def test_a_wave_over_half_a_short_fill_is_found_against_the_year():
+    alone = against_year = quiet_events = 0
+    for seed in range(1, 11):
+        tables = _year(seed)
+        alone += bool(crosscheck_fill(tables[7010], 7010)["luminometers"]["dt"]["events"])
+        year = crosscheck_fills(tables)
+        events = year[7010]["luminometers"]["dt"]["events"]
+        against_year += bool(events) and all(e["against"] == "year" for e in events)
+        quiet_events += sum(
+            len(entry["events"])
+            for fill, result in year.items()
+            if fill != 7010
+            for entry in result["luminometers"].values()
+        )
+    assert alone == 0  # the wave sets the fill's own wander and tails
+    assert against_year >= 5, against_year  # 6 of these 10 seeds when written
+    assert quiet_events == 0
+
+
+def test_usual_measures_need_enough_judged_fills():
+    tables = _year(1)
+    results = {fill: crosscheck_fill(table, fill) for fill, table in tables.items()}
+    usual = usual_measures(results)
+    assert set(usual) == set(FIVE) and set(usual["dt"]) == set(MEASURES)
+    assert usual_measures({f: results[f] for f in list(results)[:4]}) == {}
+    assert with_year(results, {}) == results  # no table kept: nothing judged again
+
+
+def test_the_years_aggregation_lists_the_rejudged_events_and_the_reader_adds_them(tmp_path):
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.core.steps import record_path
+    from pltanomaly.luminometers.report import aggregate_lumi
+    from pltanomaly.luminometers.results import LumiResults
+    from pltanomaly.luminometers.steps import CROSSCHECK_STEP, report_row, table_path
+
+    lumi_dir = tmp_path / "2022" / "lumi"
+    tables = _year(6)
+    for fill, table in tables.items():
+        result = crosscheck_fill(table, fill, 2022)
+        write_json_atomic(lumi_dir / f"{fill}.json", result)
+        table_path(lumi_dir, fill).parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(table_path(lumi_dir, fill))
+        record = {"status": "ok", "row": report_row(result)}
+        write_json_atomic(record_path(lumi_dir, CROSSCHECK_STEP, fill), record)
+    report = aggregate_lumi(2022, list(tables), lumi_dir).to_pandas().set_index("fill")
+    assert list(report.loc[7010, "anomalous_luminometers"]) == ["dt"]
+    assert not any(len(v) for f, v in report["anomalous_luminometers"].items() if f != 7010)
+    listed = json.loads((lumi_dir / "year-scale.json").read_text())
+    assert list(listed["rejudged"]) == ["7010"] and listed["fills"] == {}
+    assert all(e["against"] == "year" for e in listed["rejudged"]["7010"]["dt"])
+    logs = json.loads((lumi_dir / "logs.json").read_text())
+    assert logs["fills"]["7010"]["rejudged"] == listed["rejudged"]["7010"]
+    loaded = LumiResults(tmp_path).load(2022, 7010)
+    assert loaded["anomalous"] and loaded["luminometers"]["dt"]["status"] == "anomalous"
+    assert loaded["luminometers"]["dt"]["events"] == listed["rejudged"]["7010"]["dt"]
