@@ -82,3 +82,11 @@ def test_the_years_aggregation_lists_the_rejudged_events_and_the_reader_adds_the
     loaded = LumiResults(tmp_path).load(2022, 7010)
     assert loaded["anomalous"] and loaded["luminometers"]["dt"]["status"] == "anomalous"
     assert loaded["luminometers"]["dt"]["events"] == listed["rejudged"]["7010"]["dt"]
+
+
+def test_a_table_that_cannot_be_judged_again_keeps_its_fills_own_judgement(caplog):
+    tables = _year(6)
+    results = {fill: crosscheck_fill(table, fill) for fill, table in tables.items()}
+    broken = {**tables, 7010: tables[7010].drop(columns=["run"])}  # a table gone bad
+    assert with_year(results, broken) == results
+    assert "fill 7010: judging it again" in caplog.text

@@ -16,6 +16,7 @@ year (``"against": "year"``), listed with the year's ``scale`` events in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ from pltanomaly.luminometers.year_scale import (
     add_events,
     with_year_scale,
 )
+
+log = logging.getLogger(__name__)
 
 MEASURES = ("wander", "tail", "long_tail")
 """The measures of normal a fill's summary gives per luminometer, and the year's usual."""
@@ -91,7 +94,13 @@ def rejudged_events(
         table = table_of(fill)
         if table is None:
             continue
-        again = crosscheck_fill(table, fill, result.get("year"), config, usual)
+        try:
+            again = crosscheck_fill(table, fill, result.get("year"), config, usual)
+        except MemoryError:
+            raise
+        except Exception:  # the fill keeps its own judgement; the year goes on
+            log.exception("fill %s: judging it again with the year's measures failed", fill)
+            continue
         for name, entry in again["luminometers"].items():
             own = result.get("luminometers", {}).get(name, {}).get("events", [])
             added = [
