@@ -90,3 +90,12 @@ def test_a_table_that_cannot_be_judged_again_keeps_its_fills_own_judgement(caplo
     broken = {**tables, 7010: tables[7010].drop(columns=["run"])}  # a table gone bad
     assert with_year(results, broken) == results
     assert "fill 7010: judging it again" in caplog.text
+
+
+def test_a_luminometer_with_events_of_its_own_keeps_its_own_judgement():
+    tables = _year(6)
+    tables[7010].loc[20, "dt"] *= 1.3  # a spike DT is flagged for in the fill itself
+    results = {fill: crosscheck_fill(table, fill) for fill, table in tables.items()}
+    own = results[7010]["luminometers"]["dt"]["events"]
+    assert [e["first"] for e in own] == ["300000:21"]
+    assert with_year(results, tables)[7010]["luminometers"]["dt"]["events"] == own

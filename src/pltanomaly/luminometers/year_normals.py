@@ -8,10 +8,12 @@ factors are their medians over the year's fills where it was judged (at least
 :data:`~.year_scale.MIN_LS` LS, three luminometers or more; at least
 :data:`~.year_scale.MIN_FILLS` fills). A fill where a luminometer's own measure exceeds its
 usual one (the wander by ``CrosscheckConfig.usual_wander_cap``) is judged again with it
-capped there (:func:`~.crosscheck.crosscheck_fill` ``usual``); the events that second
-judgement adds, away from every event of the fill's own, are the fill's events against the
-year (``"against": "year"``), listed with the year's ``scale`` events in
-``lumi/year-scale.json`` (``rejudged``).
+capped there (:func:`~.crosscheck.crosscheck_fill` ``usual``). The events that second
+judgement finds for a luminometer without any event of its own in the fill are its events
+against the year (``"against": "year"``), listed with the year's ``scale`` events in
+``lumi/year-scale.json`` (``rejudged``). A luminometer with events of its own keeps its own
+judgement: they are what sets its measures above the usual (BCM1FSI in the 2017 set, jumpy
+in several fills, would otherwise get single-LS jumps between its noise events).
 """
 
 from __future__ import annotations
@@ -82,9 +84,10 @@ def rejudged_events(
     table_of: Callable[[int], pd.DataFrame | None],
     config: CrosscheckConfig | None = None,
 ) -> dict[int, dict[str, list[dict[str, Any]]]]:
-    """Per fill and luminometer, the events a judgement with the year's usual measures adds
-    (:func:`usual_measures`), away from every event the luminometer has in its fill's own
-    result; ``table_of(fill)`` gives the fill's per-LS table (None: not kept)."""
+    """Per fill and luminometer, the events a judgement with the year's usual measures
+    (:func:`usual_measures`) finds for a luminometer without any event in its fill's own
+    result (one with events keeps its own judgement: they are what sets its measures above
+    the usual); ``table_of(fill)`` gives the fill's per-LS table (None: not kept)."""
     config = config or CrosscheckConfig()
     usual = usual_measures(results)
     out: dict[int, dict[str, list[dict[str, Any]]]] = {}
@@ -102,12 +105,9 @@ def rejudged_events(
             log.exception("fill %s: judging it again with the year's measures failed", fill)
             continue
         for name, entry in again["luminometers"].items():
-            own = result.get("luminometers", {}).get(name, {}).get("events", [])
-            added = [
-                {**event, "against": "year"}
-                for event in entry.get("events", [])
-                if not any(o["start"] < event["end"] and event["start"] < o["end"] for o in own)
-            ]
+            if result.get("luminometers", {}).get(name, {}).get("events"):
+                continue  # its own events are what sets its measures above the usual
+            added = [{**event, "against": "year"} for event in entry.get("events", [])]
             if added:
                 out.setdefault(int(fill), {})[name] = added
     return out
