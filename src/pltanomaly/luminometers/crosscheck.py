@@ -258,6 +258,15 @@ def long_sigma(
     return np.maximum(averaged, min(lagged_wander(smooth, config), wander))
 
 
+def usual_cap(measure: str, usual: Mapping[str, float], config: CrosscheckConfig) -> float:
+    """The most a fill's own ``measure`` of normal (``wander``, ``tail`` or ``long_tail``)
+    counts when the fill is judged against the luminometer's ``usual`` ones of the year:
+    ``config.usual_wander_cap`` times the usual wander, the usual tail factors themselves."""
+    if measure == "wander":
+        return config.usual_wander_cap * usual["wander"]
+    return max(usual[measure], 1.0)
+
+
 def slow_wander(
     smooth: np.ndarray, config: CrosscheckConfig, excursion: tuple[int, int] | None = None
 ) -> float:
@@ -560,11 +569,11 @@ def _luminometer_events(
         .median()
         .to_numpy()
     )
-    sigma = np.maximum(local, noise_floor)
+    per_ls = np.maximum(local, noise_floor)
     own_wander = wander = lagged_wander(residual, config)
     if usual:
-        wander = min(wander, config.usual_wander_cap * usual["wander"])
-    sigma = np.maximum(sigma, max(wander, noise_floor))
+        wander = min(wander, usual_cap("wander", usual, config))
+    sigma = np.maximum(per_ls, max(wander, noise_floor))
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
     own_lost, beam_lost = lost_ls(ratio, reference, config)
@@ -581,11 +590,11 @@ def _luminometer_events(
     )
     own_tail, own_long_tail = tail, long_tail
     if usual:
-        tail = min(tail, max(usual["tail"], 1.0))
-        long_tail = min(long_tail, max(usual["long_tail"], 1.0))
+        tail = min(tail, usual_cap("tail", usual, config))
+        long_tail = min(long_tail, usual_cap("long_tail", usual, config))
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
-    long = smooth / (long_sigma(smooth, np.maximum(local, noise_floor), wander, config) * long_tail)
+    long = smooth / (long_sigma(smooth, per_ls, wander, config) * long_tail)
     near = config.tail_quantile
     if near and quiet_beam.sum() * (1 - near) >= config.short_max:
         # and on the long score's own tail, where no dip or spike can fill it: a run sitting a

@@ -19,6 +19,7 @@ from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
 from pltanomaly.luminometers.crosscheck import CrosscheckConfig
+from pltanomaly.luminometers.results import kept_table
 from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row, table_path
 from pltanomaly.luminometers.year_normals import rejudged_events
 from pltanomaly.luminometers.year_scale import add_events, year_scale_events
@@ -49,17 +50,6 @@ def fill_log(lumi_dir: Path, fill: int) -> dict[str, Any]:
         entry["sources"] = table.get("sources", [])
         entry["n_ls"] = table.get("n_ls")
     return entry
-
-
-def _kept_table(lumi_dir: Path, fill: int) -> Any:
-    """The per-LS table a fill's cross-check kept, or None (not kept, or unreadable)."""
-    import pandas as pd
-
-    path = table_path(lumi_dir, fill)
-    try:
-        return pd.read_parquet(path) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
 
 
 def report_table(rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -114,7 +104,7 @@ def aggregate_lumi(
             results[fill] = json.loads(result_path.read_text())
     year_scale = year_scale_events(results)
     config = CrosscheckConfig(**(settings or {}))
-    rejudged = rejudged_events(results, lambda fill: _kept_table(lumi_dir, fill), config)
+    rejudged = rejudged_events(results, lambda fill: kept_table(table_path(lumi_dir, fill)), config)
     for row in rows:
         named, again = year_scale.get(row["fill"]), rejudged.get(row["fill"])
         if named or again:

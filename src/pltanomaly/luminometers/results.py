@@ -94,11 +94,17 @@ class LumiResults:
 
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""
-        path = self.table_path(year, fill)
-        try:
-            return pd.read_parquet(path) if path.is_file() else None
-        except (OSError, ValueError):
-            return None
+        return kept_table(self.table_path(year, fill))
+
+
+def kept_table(path: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """A per-LS table a cross-check kept (``tables/{fill}.parquet``), or None when there is
+    none or it cannot be read."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def present(result: dict[str, Any]) -> list[str]:

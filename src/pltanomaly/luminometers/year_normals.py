@@ -1,19 +1,19 @@
 """Fills judged again with the year's usual measures of normal.
 
-A fill's cross-check learns each luminometer's noise, slow wander and heavy-tail factors from
-the fill itself. An anomaly covering much of a short fill (a wave over half of a 1-h fill, a
-drift from its middle to its end) sets those measures itself and hides. Across a year it
-cannot: per luminometer, its usual slow ``wander`` and its usual ``tail`` and ``long_tail``
-factors are their medians over the year's fills where it was judged (at least
-:data:`~.year_scale.MIN_LS` LS, three luminometers or more; at least
-:data:`~.year_scale.MIN_FILLS` fills). A fill where a luminometer's own measure exceeds its
-usual one (the wander by ``CrosscheckConfig.usual_wander_cap``) is judged again with it
-capped there (:func:`~.crosscheck.crosscheck_fill` ``usual``). The events that second
-judgement finds for a luminometer without any event of its own in the fill are its events
-against the year (``"against": "year"``), listed with the year's ``scale`` events in
-``lumi/year-scale.json`` (``rejudged``). A luminometer with events of its own keeps its own
-judgement: they are what sets its measures above the usual (BCM1FSI in the 2017 set, jumpy
-in several fills, would otherwise get single-LS jumps between its noise events).
+A fill's cross-check learns each luminometer's noise, slow wander and heavy-tail factors
+from the fill itself. An anomaly covering much of a short fill (a wave over half of a 1-h
+fill, a drift from its middle to its end) sets those measures itself and hides. Across a
+year it cannot: per luminometer, its usual slow ``wander`` and its usual ``tail`` and
+``long_tail`` factors are their medians over the year's fills where it was judged
+(:func:`~.year_scale.judged_entries`; at least :data:`~.year_scale.MIN_FILLS` fills). A fill
+where a luminometer's own measure exceeds what its usual one allows
+(:func:`~.crosscheck.usual_cap`) is judged again with it capped there
+(:func:`~.crosscheck.crosscheck_fill` ``usual``). The events that second judgement finds for
+a luminometer without any event of its own in the fill are its events against the year
+(``"against": "year"``), listed with the year's ``scale`` events in ``lumi/year-scale.json``
+(``rejudged``). A luminometer with events of its own keeps its own judgement: they are what
+sets its measures above the usual (BCM1FSI in the 2017 set, jumpy in several fills, would
+otherwise get single-LS jumps between its noise events).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill
+from pltanomaly.luminometers.crosscheck import CrosscheckConfig, crosscheck_fill, usual_cap
 from pltanomaly.luminometers.year_scale import (
     JUDGED,
     MIN_FILLS,
-    MIN_LS,
     add_events,
+    judged_entries,
     with_year_scale,
 )
 
@@ -44,18 +44,9 @@ def usual_measures(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[s
     """Per luminometer, the median over the year's fills (where it was judged) of each of
     its :data:`MEASURES`."""
     values: dict[str, list[list[float]]] = {}
-    for result in results.values():
-        entries = result.get("luminometers", {})
-        if sum(e.get("status") in JUDGED for e in entries.values()) < 3:
-            continue
-        for name, entry in entries.items():
-            judged = entry.get("judged") or {}
-            if (
-                entry.get("status") in JUDGED
-                and judged.get("n_ls", 0) >= MIN_LS
-                and all(isinstance(entry.get(m), (int, float)) for m in MEASURES)
-            ):
-                values.setdefault(name, []).append([float(entry[m]) for m in MEASURES])
+    for _, name, entry in judged_entries(results):
+        if all(isinstance(entry.get(m), (int, float)) for m in MEASURES):
+            values.setdefault(name, []).append([float(entry[m]) for m in MEASURES])
     return {
         name: dict(zip(MEASURES, np.median(np.array(rows), axis=0).tolist(), strict=True))
         for name, rows in values.items()
@@ -72,9 +63,7 @@ def beyond_usual(
         normal = usual.get(name)
         if normal is None or entry.get("status") not in JUDGED:
             continue
-        if entry.get("wander", 0.0) > config.usual_wander_cap * normal["wander"]:
-            return True
-        if any(entry.get(m, 0.0) > max(normal[m], 1.0) for m in ("tail", "long_tail")):
+        if any(entry.get(m, 0.0) > usual_cap(m, normal, config) for m in MEASURES):
             return True
     return False
 

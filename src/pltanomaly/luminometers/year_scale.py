@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -48,23 +48,29 @@ def _judged(entries: Mapping[str, Mapping[str, Any]]) -> int:
     return sum(e.get("status") in JUDGED for e in entries.values())
 
 
-def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
-    """Per luminometer, its log fill offset in every fill where it was judged."""
-    offsets: dict[str, dict[int, float]] = {}
+def judged_entries(
+    results: Mapping[int, Mapping[str, Any]],
+) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+    """(fill, luminometer, its entry) wherever a luminometer was judged over at least
+    :data:`MIN_LS` LS, in a fill where three luminometers or more were: what a year's usual
+    values of a luminometer are learnt from."""
     for fill, result in results.items():
         entries = result.get("luminometers", {})
         if _judged(entries) < 3:
             continue
         for name, entry in entries.items():
-            ratio = entry.get("median_ratio")
             judged = entry.get("judged") or {}
-            if (
-                entry.get("status") in JUDGED
-                and ratio
-                and ratio > 0
-                and judged.get("n_ls", 0) >= MIN_LS
-            ):
-                offsets.setdefault(name, {})[int(fill)] = math.log(ratio)
+            if entry.get("status") in JUDGED and judged.get("n_ls", 0) >= MIN_LS:
+                yield int(fill), name, entry
+
+
+def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
+    """Per luminometer, its log fill offset in every fill where it was judged."""
+    offsets: dict[str, dict[int, float]] = {}
+    for fill, name, entry in judged_entries(results):
+        ratio = entry.get("median_ratio")
+        if ratio and ratio > 0:
+            offsets.setdefault(name, {})[fill] = math.log(ratio)
     return offsets
 
 
