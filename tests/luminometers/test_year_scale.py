@@ -186,3 +186,27 @@ def test_the_main_report_takes_the_years_luminometer_verdicts(tmp_path):
     anomalous = report.to_pandas().set_index("fill")["anomalous_luminometers"]
     assert list(anomalous[104]) == ["dt"]
     assert not any(len(v) for fill, v in anomalous.items() if fill != 104)
+
+
+def test_plt_off_against_the_year_says_which_channels_explain_it(tmp_path):
+    from pltanomaly.core.atomic import write_json_atomic
+    from pltanomaly.luminometers.report import aggregate_lumi
+
+    lumi_dir, results = _written_year(tmp_path)
+    plt = results[105]["luminometers"]["pltzero"]
+    plt["median_ratio"] *= 0.92
+    write_json_atomic(lumi_dir / "105.json", results[105])
+    judged = plt["judged"]
+    drop = {"type": "step", "start": judged["start"], "end": judged["end"], "magnitude": -0.5}
+    channels = {str(c): {"status": "normal", "events": []} for c in range(16)}
+    channels["3"] = {"status": "anomalous", "events": [drop]}
+    channels_dir = tmp_path / "2022" / "fills"
+    write_json_atomic(channels_dir / "105.json", {"fill": 105, "channels": channels})
+    aggregate_lumi(2022, list(results), lumi_dir, channels_dir=channels_dir)
+    listed = json.loads((lumi_dir / "year-scale.json").read_text())["fills"]
+    assert listed["105"]["pltzero"]["explained_by_channels"] is True
+    assert [c["channel"] for c in listed["105"]["pltzero"]["channels"]] == [3]
+    assert "channels" not in listed["104"]["dt"]  # only PLT's events have channels
+    aggregate_lumi(2022, list(results), lumi_dir)  # a year without channel results
+    listed = json.loads((lumi_dir / "year-scale.json").read_text())["fills"]
+    assert "explained_by_channels" not in listed["105"]["pltzero"]

@@ -60,5 +60,11 @@ def plt_fill_job(wildcards):
     return []
 
 
+def channels_dir(wildcards):
+    """The PLT channel family's per-fill results of the year: they say which channels
+    explain a PLT event."""
+    return f"{RESULTS}/{wildcards.year}/fills"
+
+
 def channel_result(wildcards):
-    return f"{RESULTS}/{wildcards.year}/fills/{wildcards.fill}.json"
+    return f"{channels_dir(wildcards)}/{wildcards.fill}.json"

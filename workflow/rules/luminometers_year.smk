@@ -32,6 +32,7 @@ rule aggregate_lumi:
         htcondor_request_mem_mb=2000,
     params:
         lumi_dir=lumi_dir,
+        channels_dir=channels_dir,
         fills=lumi_fills,
         settings=lambda wildcards: LUMI_SETTINGS[int(wildcards.year)],
         settings_hash=lambda wildcards: LUMI_SETTINGS_HASH[int(wildcards.year)],

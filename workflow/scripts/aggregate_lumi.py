@@ -17,4 +17,5 @@ aggregate_lumi(
     smk.params.lumi_dir,
     meta={"settings_hash": smk.params.settings_hash},
     settings=smk.params.settings,
+    channels_dir=smk.params.channels_dir,
 )

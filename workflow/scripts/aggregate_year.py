@@ -21,6 +21,7 @@ if smk.params.lumi_fills:  # first: the report takes the year's luminometer verd
         smk.params.lumi_fills,
         f"{smk.params.year_dir}/lumi",
         settings=smk.params.lumi_settings,
+        channels_dir=f"{smk.params.year_dir}/fills",
     )
     lumi_rows = {row["fill"]: row for row in lumi.to_pylist()}
 aggregate_year(

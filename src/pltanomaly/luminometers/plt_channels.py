@@ -10,7 +10,7 @@ together (thresholds, timing, calibration): a fault only the cross-check can see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pltanomaly.core.bril import LS_SECONDS
@@ -70,8 +70,24 @@ def explain_with_channels(
     if entry is None or channel_result is None:
         return lumi_result
     entry["channels_checked"] = True
-    for event in entry.get("events") or []:
+    explain_events(entry.get("events") or [], channel_result)
+    return lumi_result
+
+
+def explain_events(events: Iterable[dict[str, Any]], channel_result: Mapping[str, Any]) -> None:
+    """Mark each PLT event (in place) with the channels that explain it: ``channels`` and
+    ``explained_by_channels``."""
+    for event in events:
         channels = overlapping_channels(event, channel_result)
         event["channels"] = channels
         event["explained_by_channels"] = bool(channels)
-    return lumi_result
+
+
+def explain_year_events(named: Mapping[str, Any], channel_result: Mapping[str, Any] | None) -> None:
+    """Mark (in place) the PLT events of a fill found against the year (luminometer -> an
+    event, or a list of them) with the channels of the fill's per-channel result that
+    explain them; without a channel result nothing is said."""
+    added = named.get(PLT)
+    if added is None or channel_result is None:
+        return
+    explain_events([added] if isinstance(added, dict) else list(added), channel_result)

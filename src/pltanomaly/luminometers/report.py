@@ -19,6 +19,7 @@ from pltanomaly.core.atomic import atomic_path, write_json_atomic
 from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
 from pltanomaly.luminometers.crosscheck import CrosscheckConfig
+from pltanomaly.luminometers.plt_channels import PLT, explain_year_events
 from pltanomaly.luminometers.results import kept_table
 from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row, table_path
 from pltanomaly.luminometers.year_normals import rejudged_events
@@ -79,10 +80,13 @@ def aggregate_lumi(
     *,
     meta: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
+    channels_dir: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Write ``report.parquet``, ``logs.json``, ``offsets.png`` and ``year-scale.json`` of a
     year's ``lumi`` folder (the fills judged again with the year's usual measures of normal
-    use the cross-check ``settings`` of the year); returns the report as an Arrow table."""
+    use the cross-check ``settings`` of the year; PLT's events against the year say which
+    channels explain them from the fill's per-channel result, ``{channels_dir}/{fill}.json``,
+    when the year has one); returns the report as an Arrow table."""
     import pyarrow.parquet as pq
 
     lumi_dir = Path(lumi_dir)
@@ -107,6 +111,10 @@ def aggregate_lumi(
     rejudged = rejudged_events(results, lambda fill: kept_table(table_path(lumi_dir, fill)), config)
     for row in rows:
         named, again = year_scale.get(row["fill"]), rejudged.get(row["fill"])
+        if channels_dir is not None and PLT in {*(named or {}), *(again or {})}:
+            channel_result = read_record(Path(channels_dir) / f"{row['fill']}.json")
+            for found in (named, again):
+                explain_year_events(found or {}, channel_result)
         if named or again:
             result = add_events(add_events(results[row["fill"]], named or {}), again or {})
             row.update(report_row(result))
