@@ -459,3 +459,19 @@ def test_departures_under_one_percent_are_not_reported():
 
     assert not pltzero_events(0.994)
     assert [e["first"] for e in pltzero_events(0.985)] == ["300000:1501"]
+
+
+def test_a_fill_off_leaves_no_echo_and_a_chain_echoes_only_where_its_jumps_are():
+    table = make_fill(FIVE, n_ls=600, noise=0.002)
+    table["hfoc"] *= 0.8
+    rng = np.random.default_rng(21)
+    table.loc[300:339, "pcc"] *= 1 + 0.012 * rng.standard_normal(40)
+    for ls in (100, 160, 220, 280):
+        table.loc[ls, "dt"] *= 0.7
+    table.loc[190:194, "ramses"] *= 1.04
+    result = crosscheck_fill(table, 7000)
+    assert [e["type"] for e in events_of(result, "hfoc")] == ["scale"]
+    assert "noise" in [e["type"] for e in events_of(result, "pcc")]
+    assert [e["type"] for e in events_of(result, "dt")] == ["noise"]
+    (spike,) = events_of(result, "ramses")
+    assert spike["type"] == "spike" and spike["first"] == "300000:191"

@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -908,16 +909,31 @@ def confirmed_by_pairs(
     return attributable(available, others) and agree >= needed
 
 
+def echo_kind(event: Mapping[str, Any]) -> str | None:
+    """What an event can echo as in another luminometer: a local shift (dip, spike, step,
+    drift, wave) as a local shift of the other sign; a run off (``scale``) as a run off,
+    before runs are anchored. ``noise`` (a spread, no sign) and ``gap`` (no data, which
+    leaves the consensus to the others) echo as nothing: None."""
+    kind = event.get("type")
+    if kind in ("noise", "gap"):
+        return None
+    return "scale" if kind == "scale" else "shift"
+
+
 def suppress_echoes(found: dict[str, list[dict]], ratio: float) -> None:
     """Drop, in place, an event that lies within (30 s) an opposite event of another
-    luminometer at least ``ratio`` times larger: a huge excursion of one luminometer moves
-    the consensus the others are judged against, and they show its echo."""
+    luminometer at least ``ratio`` times larger, of the same :func:`echo_kind`: a huge
+    excursion of one luminometer moves the consensus the others are judged against, and
+    they show its echo. Run before short excursions are chained into ``noise``, so that an
+    echo lies on one of the jumps, not anywhere in their chain."""
     flat = [(name, e) for name, events in found.items() for e in events]
     echoes = {
         id(event)
         for name, event in flat
         for other, big in flat
         if other != name
+        and echo_kind(big) is not None
+        and echo_kind(big) == echo_kind(event)
         and big["start"] - 30 <= event["start"]
         and event["end"] <= big["end"] + 30
         and np.sign(big["magnitude"]) != np.sign(event["magnitude"])
@@ -995,10 +1011,11 @@ def _crosscheck(
             events.append(
                 _event("gap", first, last, stable, -1.0, 10 * config.threshold, config.threshold)
             )
-        found[names[i]] = merge_noise(events, config)
+        found[names[i]] = events
         entries[names[i]].update(summary)
     suppress_echoes(found, config.echo_ratio)
     for name, events in found.items():
+        events = merge_noise(events, config)
         events.sort(key=lambda e: e["start"])
         status = "normal"
         if events:
