@@ -210,3 +210,33 @@ def test_plt_off_against_the_year_says_which_channels_explain_it(tmp_path):
     aggregate_lumi(2022, list(results), lumi_dir)  # a year without channel results
     listed = json.loads((lumi_dir / "year-scale.json").read_text())["fills"]
     assert "explained_by_channels" not in listed["105"]["pltzero"]
+
+
+def test_two_luminometers_off_together_are_named_not_the_others_their_median_moved():
+    names = ("pltzero", "hfoc", "hfet", "bcm1f", "dt", "ramses")
+    rng = np.random.default_rng(3)
+    results = {
+        fill: _result(fill, {n: 1 + 0.002 * rng.standard_normal() for n in names})
+        for fill in range(100, 115)
+    }
+    # hfet 8 % and BCM1F 7 % low: the fill's median luminometer, which every ratio is taken
+    # to, sits 3 % lower than the usual one
+    for name, ratio in zip(names, (1.03, 1.03, 0.95, 0.96, 1.03, 1.03), strict=True):
+        results[107]["luminometers"][name]["median_ratio"] = ratio
+    events = year_scale_events(results)
+    assert list(events) == [107] and sorted(events[107]) == ["bcm1f", "hfet"]
+    assert events[107]["hfet"]["magnitude"] == pytest.approx(-0.08, abs=0.005)
+
+
+def test_a_luminometer_at_its_background_floor_has_no_offset_to_judge():
+    results = _year()
+    for result in results.values():
+        result["luminometers"]["pcc"]["noise"] = 0.01
+    floor = results[104]["luminometers"]["pcc"]
+    floor.update(noise=0.4, median_ratio=2.0)  # RAMSES in a van-der-Meer fill: 27-62 % per LS
+    assert 104 not in fill_offsets(results)["pcc"]
+    assert year_scale_events(results) == {}
+    for name in ("pltzero", "hfoc", "dt"):  # and a fill left with one offset names nobody
+        results[105]["luminometers"][name]["noise"] = 0.2
+    results[105]["luminometers"]["pcc"]["median_ratio"] *= 1.08
+    assert year_scale_events(results) == {}

@@ -9,25 +9,31 @@ luminometer keeps its calibration from fill to fill (in the 2015 and 2017 sets o
 next), so a fill where it sits far from its usual offset is off.
 
 Per luminometer, over the year's fills where it was judged (at least :data:`MIN_LS` LS, three
-or more luminometers, status ``normal`` or ``anomalous``): its fill offset is the log of the
-cross-check's ``median_ratio``; the usual offset is their median, and the normal spread their
-robust standard deviation. A fill is off when its offset departs from the usual one by more
+or more luminometers, status ``normal`` or ``anomalous``, LS-to-LS noise under the
+cross-check's ``scale_limit``: one noisier is at its background floor, where its median means
+no calibration): its fill offset is the log of the cross-check's ``median_ratio``. A fill's
+ratios are taken to its median luminometer, which moves when some of its luminometers are off
+(two of six 8 % low move the others' offsets by up to 3 %); so each fill's common shift, the
+median over its luminometers of their departures from their usual offsets, is taken out first
+(:func:`recentred_offsets`). The usual offset is then their median, and the normal spread
+their robust standard deviation. A fill is off when its offset departs from the usual one by more
 than :data:`Z` normal spreads and at least ``min_change``, and the luminometers of the fill
-that do are fewer than half of those judged in it (when half or more do, the consensus of
-that fill is in doubt, and nobody is named). Each gets a ``scale`` event over its judged
-LS, marked ``"against": "year"``, unless its fill already has one.
+that do are fewer than half of those compared in it, three at least (when half or more do,
+the consensus of that fill is in doubt, and nobody is named). Each gets a ``scale`` event
+over its judged LS, marked ``"against": "year"``, unless its fill already has one.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from pltanomaly.core.robust import robust_sigma
+from pltanomaly.luminometers.crosscheck import CrosscheckConfig
 
 MIN_FILLS = 5
 """Fewest fills with a judged offset for a luminometer's usual offset to be known."""
@@ -65,13 +71,47 @@ def judged_entries(
 
 
 def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
-    """Per luminometer, its log fill offset in every fill where it was judged."""
+    """Per luminometer, its log fill offset in every fill where it was judged above its
+    background floor."""
     offsets: dict[str, dict[int, float]] = {}
     for fill, name, entry in judged_entries(results):
         ratio = entry.get("median_ratio")
-        if ratio and ratio > 0:
+        if ratio and ratio > 0 and entry.get("noise", 0.0) < CrosscheckConfig.scale_limit:
             offsets.setdefault(name, {})[fill] = math.log(ratio)
     return offsets
+
+
+def common_shift(departures: Sequence[float]) -> float:
+    """The median of a fill's departures from the usual offsets, when three or more
+    luminometers give one and most of them lie within :data:`MIN_CHANGE` of it; else 0 (the
+    luminometers of the fill disagree: which one is off is in doubt)."""
+    if len(departures) < 3:
+        return 0.0
+    shift = float(np.median(departures))
+    close = np.abs(np.asarray(departures) - shift) <= math.log1p(MIN_CHANGE)
+    return shift if 2 * int(close.sum()) > len(departures) else 0.0
+
+
+def recentred_offsets(
+    offsets: Mapping[str, Mapping[int, float]], iterations: int = 3
+) -> dict[str, dict[int, float]]:
+    """``offsets`` (luminometer -> fill -> log offset) less each fill's common shift
+    (:func:`common_shift` of the departures from their usual offsets of the fill's
+    luminometers that have one, :data:`MIN_FILLS` fills; the usual offsets are learnt again
+    from the recentred ones, ``iterations`` times)."""
+    known = [name for name, by_fill in offsets.items() if len(by_fill) >= MIN_FILLS]
+    shift: dict[int, float] = {}
+    for _ in range(iterations):
+        departures: dict[int, list[float]] = {}
+        for name in known:
+            usual = float(np.median([v - shift.get(f, 0.0) for f, v in offsets[name].items()]))
+            for fill, value in offsets[name].items():
+                departures.setdefault(fill, []).append(value - usual)
+        shift = {f: common_shift(d) for f, d in departures.items()}
+    return {
+        name: {fill: value - shift.get(fill, 0.0) for fill, value in by_fill.items()}
+        for name, by_fill in offsets.items()
+    }
 
 
 def year_scale_events(
@@ -80,7 +120,8 @@ def year_scale_events(
     """Per fill and luminometer, the ``scale`` event of a fill off against the year (none
     where the fill's own cross-check already found a ``scale``)."""
     departures: dict[int, dict[str, tuple[float, float]]] = {}
-    for name, by_fill in fill_offsets(results).items():
+    compared: dict[int, int] = {}
+    for name, by_fill in recentred_offsets(fill_offsets(results)).items():
         if len(by_fill) < MIN_FILLS:
             continue
         values = np.array(list(by_fill.values()))
@@ -88,12 +129,13 @@ def year_scale_events(
         spread = robust_sigma(values)
         limit = max(Z * spread, math.log1p(min_change))
         for fill, value in by_fill.items():
+            compared[fill] = compared.get(fill, 0) + 1
             if abs(value - usual) > limit:
                 departures.setdefault(fill, {})[name] = (value - usual, spread)
     events: dict[int, dict[str, dict[str, Any]]] = {}
     for fill, off in departures.items():
         entries = results[fill]["luminometers"]
-        if 2 * len(off) >= _judged(entries):
+        if compared[fill] < 3 or 2 * len(off) >= compared[fill]:
             continue
         for name, (departure, spread) in off.items():
             entry = entries[name]
