@@ -22,6 +22,7 @@ from pltanomaly.luminometers.crosscheck import (
     nanmedian_rows,
     noisy_stretches,
     report_fields,
+    swings,
     write_result,
 )
 from tests.luminometers.conftest import make_fill
@@ -475,3 +476,12 @@ def test_a_fill_off_leaves_no_echo_and_a_chain_echoes_only_where_its_jumps_are()
     assert [e["type"] for e in events_of(result, "dt")] == ["noise"]
     (spike,) = events_of(result, "ramses")
     assert spike["type"] == "spike" and spike["first"] == "300000:191"
+
+
+def test_an_excursion_swinging_both_ways_is_cut_into_its_lobes():
+    z = np.array([6, 7, 6, 1, -6, -7, -1, 6, 0, 6, -6, -6.0])
+    flags = np.abs(z) > 5
+    assert swings(z, flags, merge_gap=5) == [(0, 2), (4, 5), (7, 9), (10, 11)]
+    one_way = np.array([6, 7, -6, 7, 6, 6, 6, 6, 6, 6.0])
+    assert swings(one_way, np.abs(one_way) > 5, merge_gap=5) == [(0, 9)]
+    assert swings(np.ones(4), np.zeros(4, dtype=bool), merge_gap=5) == [(0, 3)]

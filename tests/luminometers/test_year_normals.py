@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pltanomaly.luminometers.crosscheck import crosscheck_fill, crosscheck_fills
 from pltanomaly.luminometers.year_normals import MEASURES, usual_measures, with_year
@@ -99,3 +100,51 @@ def test_a_luminometer_with_events_of_its_own_keeps_its_own_judgement():
     own = results[7010]["luminometers"]["dt"]["events"]
     assert [e["first"] for e in own] == ["300000:21"]
     assert with_year(results, tables)[7010]["luminometers"]["dt"]["events"] == own
+
+
+def _short_year(seed: int, names: list[str], anomaly) -> dict[int, pd.DataFrame]:
+    """Six quiet 1-h fills of ``names`` and fill 7010, changed in place by ``anomaly``."""
+    tables = {
+        7000 + k: make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=100 * seed + k)
+        for k in range(6)
+    }
+    tables[7010] = make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=seed)
+    anomaly(tables[7010])
+    return tables
+
+
+def _found_against_the_year(names: list[str], name: str, anomaly) -> tuple[int, int]:
+    """(seeds of 10 where fill 7010's ``name`` has events, events in the quiet fills)."""
+    found = quiet = 0
+    for seed in range(1, 11):
+        year = crosscheck_fills(_short_year(seed, names, anomaly))
+        found += bool(year[7010]["luminometers"][name]["events"])
+        quiet += sum(
+            len(entry["events"])
+            for fill, result in year.items()
+            if fill != 7010
+            for entry in result["luminometers"].values()
+        )
+    return found, quiet
+
+
+def _wave(table: pd.DataFrame) -> None:
+    ls = np.arange(95, 137)
+    table.loc[95:136, "pltzero"] *= 1 + 0.03 * np.sin(2 * np.pi * (ls - 95) / 19)
+
+
+@pytest.mark.parametrize("names", [FIVE, ["pltzero", "hfoc", "ramses"]])
+def test_a_quick_wave_is_judged_lobe_by_lobe(names):
+    # two periods of a 3 % wave: its median departure is nothing
+    found, quiet = _found_against_the_year(names, "pltzero", _wave)
+    assert found >= 8 and quiet == 0, (found, quiet)  # 10 of 10 when written, 0-1 before
+
+
+def _two_dips(table: pd.DataFrame) -> None:
+    table.loc[30:44, "dt"] *= 0.96
+    table.loc[100:114, "dt"] *= 0.96
+
+
+def test_two_dips_of_a_short_fill_are_not_each_others_slow_wander():
+    found, quiet = _found_against_the_year(FIVE, "dt", _two_dips)
+    assert found >= 8 and quiet == 0, (found, quiet)  # 10 of 10 when written, 0 before

@@ -42,6 +42,7 @@ With two luminometers only the disagreement is known: both are ``undecided``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -462,6 +463,27 @@ def _event_type(residual: np.ndarray, length: int, at_run_end: bool, short_max: 
     return "drift" if abs(trend) > (0.8 if at_run_end else 0.6) else "step"
 
 
+def swings(z: np.ndarray, flags: np.ndarray, merge_gap: int) -> list[tuple[int, int]]:
+    """The lobes of an excursion that swings both ways: the flagged LS of each stretch where
+    ``z`` keeps its sign, merged within ``merge_gap`` LS but never across a change of sign;
+    one lobe (the whole excursion) when fewer than a fifth of its flagged LS, or two, go
+    the minority's way."""
+    signs = np.sign(z) * flags
+    up, down = int((signs > 0).sum()), int((signs < 0).sum())
+    if min(up, down) < max(2, 0.2 * (up + down)):
+        return [(0, len(z) - 1)]
+    lobes: list[tuple[int, int]] = []
+    for sign in (1, -1):
+        for a, b in _segments(signs == sign, merge_gap):
+            cut = np.flatnonzero(signs[a : b + 1] == -sign)
+            edges = [a, *(a + int(c) for c in cut), b + 1]
+            for lo, hi in itertools.pairwise(edges):
+                kept = np.flatnonzero(signs[lo:hi] == sign)
+                if kept.size:
+                    lobes.append((lo + int(kept[0]), lo + int(kept[-1])))
+    return sorted(lobes)
+
+
 def _score(z: float, threshold: float) -> float:
     return float(1.0 - 0.5 ** (abs(z) / threshold))
 
@@ -506,7 +528,8 @@ def _luminometer_events(
     with one that is itself off there neither confirms nor vetoes an excursion. ``usual``
     holds the luminometer's usual ``wander``, ``tail`` and ``long_tail`` of the year
     (:mod:`~pltanomaly.luminometers.year_normals`): the fill's own count at most
-    ``config.usual_wander_cap`` times the wander and the tails themselves (an anomaly
+    ``config.usual_wander_cap`` times the wander (both the lagged one and the
+    :func:`slow_wander` an excursion must leave) and the tails themselves (an anomaly
     covering much of a short fill sets its own measures of normal otherwise)."""
     threshold = config.threshold
     times = stable["time"].to_numpy(float)
@@ -637,10 +660,19 @@ def _luminometer_events(
             # an excursion longer than a blip that comes back, or a dip or spike (ending
             # with its run or not), must leave the slow wander
             slow = slow_wander(smooth, config, (first, last))
+            if usual:
+                slow = min(slow, usual_cap("wander", usual, config))
             beyond = flags[first : last + 1] & (size[first : last + 1] > threshold * slow)
             inner = _segments(beyond, config.merge_gap)
             queue += [(first + a, first + b, "wander") for a, b in inner]
             continue
+        if stage != "lobe":
+            # an excursion that swings both ways (a wave) has no median departure: each
+            # lobe is judged on its own
+            lobes = swings(z[first : last + 1], flags[first : last + 1], config.merge_gap)
+            if len(lobes) > 1:
+                queue += [(first + a, first + b, "lobe") for a, b in lobes]
+                continue
         part = residual[first : last + 1]
         magnitude = math.expm1(float(np.median(part)))
         peak = float(np.max(np.abs(z[first : last + 1])))
