@@ -170,6 +170,31 @@ def test_merge_noise_keeps_isolated_excursions():
     assert merge_noise(far, config) == far
 
 
+def _excursion(first_ls: int, n_ls: int, magnitude: float) -> dict:
+    return {
+        "type": "spike" if magnitude > 0 else "dip",
+        "first": f"1:{first_ls}",
+        "last": f"1:{first_ls + n_ls - 1}",
+        "start": 23.31 * first_ls,
+        "end": 23.31 * (first_ls + n_ls),
+        "magnitude": magnitude,
+        "score": 0.9,
+        "n_ls": n_ls,
+    }
+
+
+def test_lobes_that_swing_each_way_side_by_side_are_a_wave_jumps_apart_are_noise():
+    config = CrosscheckConfig()
+    lobes = [_excursion(100 + 10 * k, 7, 0.03 * (-1) ** k) for k in range(4)]
+    (wave,) = merge_noise(lobes, config)
+    assert wave["type"] == "wave" and wave["magnitude"] == pytest.approx(0.03)
+    assert (wave["first"], wave["last"], wave["n_excursions"]) == ("1:100", "1:136", 4)
+    apart = [_excursion(100 + 60 * k, 2, 0.05 * (-1) ** k) for k in range(4)]
+    assert [e["type"] for e in merge_noise(apart, config)] == ["noise"]
+    one_way = [_excursion(100 + 10 * k, 7, 0.03) for k in range(4)]
+    assert [e["type"] for e in merge_noise(one_way, config)] == ["noise"]
+
+
 def test_report_fields_list_compared_and_anomalous_luminometers():
     table = make_fill(FIVE)
     table["dt"] = 0.0

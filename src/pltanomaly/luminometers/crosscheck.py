@@ -777,10 +777,22 @@ def noise_confirmed_by_pairs(
     return attributable(available, others) and agree == available
 
 
+def is_wave(chain: Sequence[Mapping[str, Any]], config: CrosscheckConfig) -> bool:
+    """Whether a chain of short excursions (sorted by time) is a wave: each goes the other
+    way from the one before, and starts within ``2 * config.merge_gap`` LS of its end (a
+    jumpy luminometer's jumps go either way, minutes apart)."""
+    return all(
+        np.sign(a["magnitude"]) != np.sign(b["magnitude"])
+        and b["start"] - a["end"] <= 2 * config.merge_gap * LS_SECONDS
+        for a, b in itertools.pairwise(chain)
+    )
+
+
 def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
     """Chains of short excursions (dips, spikes, waves) of one luminometer, each within
-    ``config.noise_gap`` LS of the previous, become one ``noise`` event when they count
-    ``config.noise_min_events`` or more; other events are kept as they are."""
+    ``config.noise_gap`` LS of the previous, become one event when they count
+    ``config.noise_min_events`` or more: a ``wave`` (:func:`is_wave`; its magnitude the
+    median size of its lobes) or ``noise``; other events are kept as they are."""
     short = sorted(
         (e for e in events if e["type"] in ("dip", "spike", "wave")), key=lambda e: e["start"]
     )
@@ -790,10 +802,16 @@ def merge_noise(events: list[dict], config: CrosscheckConfig) -> list[dict]:
     def close() -> None:
         if len(chain) >= config.noise_min_events:
             biggest = max(chain, key=lambda e: abs(e["magnitude"]))
+            wave = is_wave(chain, config)
             kept.append(
                 {
                     **biggest,
-                    "type": "noise",
+                    "type": "wave" if wave else "noise",
+                    "magnitude": (
+                        float(np.median([abs(e["magnitude"]) for e in chain]))
+                        if wave
+                        else biggest["magnitude"]
+                    ),
                     "first": chain[0]["first"],
                     "last": chain[-1]["last"],
                     "start": chain[0]["start"],
