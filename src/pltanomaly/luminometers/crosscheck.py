@@ -248,24 +248,31 @@ def lagged_wander(residual: np.ndarray, config: CrosscheckConfig) -> float:
 
 
 def long_sigma(
-    smooth: np.ndarray, noise: np.ndarray, wander: float, config: CrosscheckConfig
+    smooth: np.ndarray,
+    noise: np.ndarray,
+    wander: float,
+    config: CrosscheckConfig,
+    smooth_wander: float | None = None,
 ) -> np.ndarray:
     """Per LS, the spread of the smoothed residual ``smooth`` (a running median over
     ``config.long_window`` LS) that a long excursion is judged on: the running median
     averages the LS-to-LS ``noise`` down (its standard error is sqrt(pi/2) / sqrt(window) of
     it) but not the slow wander, which the lagged differences of ``smooth`` itself measure
     (:func:`lagged_wander`), at most the residual's own ``wander`` (smoothing adds none: more
-    is an excursion spreading over many of the lagged differences); the larger of the two."""
+    is an excursion spreading over many of the lagged differences); the larger of the two.
+    ``smooth_wander``: that lagged wander of ``smooth``, when already known (or capped)."""
     averaged = noise * math.sqrt(math.pi / 2 / config.long_window)
-    return np.maximum(averaged, min(lagged_wander(smooth, config), wander))
+    if smooth_wander is None:
+        smooth_wander = lagged_wander(smooth, config)
+    return np.maximum(averaged, min(smooth_wander, wander))
 
 
 def usual_cap(measure: str, usual: Mapping[str, float], config: CrosscheckConfig) -> float:
     """The most a fill's own ``measure`` of normal (``wander``, ``tail`` or ``long_tail``)
     counts when the fill is judged against the luminometer's ``usual`` ones of the year:
     ``config.usual_wander_cap`` times the usual wander, the usual tail factors themselves."""
-    if measure == "wander":
-        return config.usual_wander_cap * usual["wander"]
+    if measure in ("wander", "smooth_wander"):
+        return config.usual_wander_cap * usual[measure]
     return max(usual[measure], 1.0)
 
 
@@ -618,7 +625,10 @@ def _luminometer_events(
         long_tail = min(long_tail, usual_cap("long_tail", usual, config))
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
-    long = smooth / (long_sigma(smooth, per_ls, wander, config) * long_tail)
+    own_smooth_wander = smooth_wander = lagged_wander(smooth, config)
+    if usual:
+        smooth_wander = min(smooth_wander, usual_cap("smooth_wander", usual, config))
+    long = smooth / (long_sigma(smooth, per_ls, wander, config, smooth_wander) * long_tail)
     near = config.tail_quantile
     if near and quiet_beam.sum() * (1 - near) >= config.short_max:
         # and on the long score's own tail, where no dip or spike can fill it: a run sitting a
@@ -639,6 +649,7 @@ def _luminometer_events(
         slope=round(slope, 6),
         noise=round(noise_floor, 6),
         wander=round(own_wander, 6),
+        smooth_wander=round(own_smooth_wander, 6),
         tail=round(own_tail, 3),
         long_tail=round(own_long_tail, 3),
         spike_tail=round(spiky, 3),
@@ -661,7 +672,7 @@ def _luminometer_events(
             # with its run or not), must leave the slow wander
             slow = slow_wander(smooth, config, (first, last))
             if usual:
-                slow = min(slow, usual_cap("wander", usual, config))
+                slow = min(slow, usual_cap("smooth_wander", usual, config))
             beyond = flags[first : last + 1] & (size[first : last + 1] > threshold * slow)
             inner = _segments(beyond, config.merge_gap)
             queue += [(first + a, first + b, "wander") for a, b in inner]

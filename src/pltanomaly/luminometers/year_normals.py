@@ -3,7 +3,9 @@
 A fill's cross-check learns each luminometer's noise, slow wander and heavy-tail factors
 from the fill itself. An anomaly covering much of a short fill (a wave over half of a 1-h
 fill, a drift from its middle to its end) sets those measures itself and hides. Across a
-year it cannot: per luminometer, its usual slow ``wander`` and its usual ``tail`` and
+year it cannot: per luminometer, its usual slow ``wander`` (of the residual, and
+``smooth_wander`` of the smoothed residual a long excursion is judged on, where the
+LS-to-LS noise that dominates the first is averaged away) and its usual ``tail`` and
 ``long_tail`` factors are their medians over the year's fills where it was judged
 (:func:`~.year_scale.judged_entries`; at least :data:`~.year_scale.MIN_FILLS` fills). A fill
 where a luminometer's own measure exceeds what its usual one allows
@@ -36,7 +38,7 @@ from pltanomaly.luminometers.year_scale import (
 
 log = logging.getLogger(__name__)
 
-MEASURES = ("wander", "tail", "long_tail")
+MEASURES = ("wander", "smooth_wander", "tail", "long_tail")
 """The measures of normal a fill's summary gives per luminometer, and the year's usual."""
 
 
