@@ -268,9 +268,10 @@ def long_sigma(
 
 
 def usual_cap(measure: str, usual: Mapping[str, float], config: CrosscheckConfig) -> float:
-    """The most a fill's own ``measure`` of normal (``wander``, ``tail`` or ``long_tail``)
-    counts when the fill is judged against the luminometer's ``usual`` ones of the year:
-    ``config.usual_wander_cap`` times the usual wander, the usual tail factors themselves."""
+    """The most a fill's own ``measure`` of normal (``wander``, ``smooth_wander``, ``tail``
+    or ``long_tail``) counts when the fill is judged against the luminometer's ``usual``
+    ones of the year: ``config.usual_wander_cap`` times the usual wanders, the usual tail
+    factors themselves."""
     if measure in ("wander", "smooth_wander"):
         return config.usual_wander_cap * usual[measure]
     return max(usual[measure], 1.0)
@@ -533,11 +534,12 @@ def _luminometer_events(
     """Events of one luminometer against the consensus of the others, and its summary.
     ``busy`` holds, per other luminometer, the (start, end) times of its own events: a pair
     with one that is itself off there neither confirms nor vetoes an excursion. ``usual``
-    holds the luminometer's usual ``wander``, ``tail`` and ``long_tail`` of the year
-    (:mod:`~pltanomaly.luminometers.year_normals`): the fill's own count at most
-    ``config.usual_wander_cap`` times the wander (both the lagged one and the
-    :func:`slow_wander` an excursion must leave) and the tails themselves (an anomaly
-    covering much of a short fill sets its own measures of normal otherwise)."""
+    holds the luminometer's usual measures of the year
+    (:data:`~pltanomaly.luminometers.year_normals.MEASURES`): the fill's own count at most
+    ``config.usual_wander_cap`` times the usual wanders (the residual's ``wander``; the
+    smoothed residual's ``smooth_wander``, for the long test and the :func:`slow_wander` an
+    excursion must leave) and the usual tails themselves (an anomaly covering much of a
+    short fill sets its own measures of normal otherwise)."""
     threshold = config.threshold
     times = stable["time"].to_numpy(float)
     others = [c for c in present if c != column]
