@@ -15,36 +15,57 @@ from tests.luminometers.conftest import make_fill
 FIVE = ["pltzero", "hfoc", "dt", "ramses", "pcc"]
 
 
-def _year(seed: int) -> dict[int, pd.DataFrame]:
-    """Six quiet 1-h fills, and fill 7010 where DT waves by 3 % over half of it."""
+def _dt_wave(table: pd.DataFrame) -> None:
+    """DT waves by 3 % over half of the fill."""
+    ls = np.arange(70, 140)
+    table.loc[70:139, "dt"] *= 1 + 0.03 * np.sin(2 * np.pi * (ls - 70) / 30)
+
+
+def _short_year(seed: int, names: list[str], anomaly, normal=None) -> dict[int, pd.DataFrame]:
+    """Six quiet 1-h fills of ``names`` and fill 7010, changed in place by ``anomaly``;
+    ``normal(table, key)`` changes every fill first."""
     tables = {
-        7000 + k: make_fill(FIVE, n_ls=155, run_length=155, noise=0.002, seed=100 * seed + k)
+        7000 + k: make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=100 * seed + k)
         for k in range(6)
     }
-    wave = make_fill(FIVE, n_ls=155, run_length=155, noise=0.002, seed=seed)
-    ls = np.arange(70, 140)
-    wave.loc[70:139, "dt"] *= 1 + 0.03 * np.sin(2 * np.pi * (ls - 70) / 30)
-    tables[7010] = wave
+    tables[7010] = make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=seed)
+    for fill, table in tables.items():
+        if normal is not None:
+            normal(table, 10 * seed + fill)
+    anomaly(tables[7010])
     return tables
 
 
-def test_a_wave_over_half_a_short_fill_is_found_against_the_year():
-    alone = against_year = quiet_events = 0
+def _year(seed: int) -> dict[int, pd.DataFrame]:
+    return _short_year(seed, FIVE, _dt_wave)
+
+
+def _judged_over_ten_seeds(names: list[str], name: str, anomaly, normal=None) -> dict[str, int]:
+    """Over seeds 1-10 of :func:`_short_year`: the seeds where fill 7010's ``name`` has
+    events judged alone (``alone``) and with the year (``found``, all against the year:
+    ``against_year``), and the events of the quiet fills (``quiet``)."""
+    counts = dict.fromkeys(("alone", "found", "against_year", "quiet"), 0)
     for seed in range(1, 11):
-        tables = _year(seed)
-        alone += bool(crosscheck_fill(tables[7010], 7010)["luminometers"]["dt"]["events"])
+        tables = _short_year(seed, names, anomaly, normal)
+        counts["alone"] += bool(crosscheck_fill(tables[7010], 7010)["luminometers"][name]["events"])
         year = crosscheck_fills(tables)
-        events = year[7010]["luminometers"]["dt"]["events"]
-        against_year += bool(events) and all(e["against"] == "year" for e in events)
-        quiet_events += sum(
+        events = year[7010]["luminometers"][name]["events"]
+        counts["found"] += bool(events)
+        counts["against_year"] += bool(events) and all(e.get("against") == "year" for e in events)
+        counts["quiet"] += sum(
             len(entry["events"])
             for fill, result in year.items()
             if fill != 7010
             for entry in result["luminometers"].values()
         )
-    assert alone == 0  # the wave sets the fill's own wander and tails
-    assert against_year >= 5, against_year  # 6 of these 10 seeds when written
-    assert quiet_events == 0
+    return counts
+
+
+def test_a_wave_over_half_a_short_fill_is_found_against_the_year():
+    counts = _judged_over_ten_seeds(FIVE, "dt", _dt_wave)
+    assert counts["alone"] == 0  # the wave sets the fill's own wander and tails
+    assert counts["against_year"] >= 5, counts  # 6 of these 10 seeds when first written
+    assert counts["quiet"] == 0
 
 
 def test_usual_measures_need_enough_judged_fills():
@@ -102,33 +123,7 @@ def test_a_luminometer_with_events_of_its_own_keeps_its_own_judgement():
     assert with_year(results, tables)[7010]["luminometers"]["dt"]["events"] == own
 
 
-def _short_year(seed: int, names: list[str], anomaly) -> dict[int, pd.DataFrame]:
-    """Six quiet 1-h fills of ``names`` and fill 7010, changed in place by ``anomaly``."""
-    tables = {
-        7000 + k: make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=100 * seed + k)
-        for k in range(6)
-    }
-    tables[7010] = make_fill(names, n_ls=155, run_length=155, noise=0.002, seed=seed)
-    anomaly(tables[7010])
-    return tables
-
-
-def _found_against_the_year(names: list[str], name: str, anomaly) -> tuple[int, int]:
-    """(seeds of 10 where fill 7010's ``name`` has events, events in the quiet fills)."""
-    found = quiet = 0
-    for seed in range(1, 11):
-        year = crosscheck_fills(_short_year(seed, names, anomaly))
-        found += bool(year[7010]["luminometers"][name]["events"])
-        quiet += sum(
-            len(entry["events"])
-            for fill, result in year.items()
-            if fill != 7010
-            for entry in result["luminometers"].values()
-        )
-    return found, quiet
-
-
-def _wave(table: pd.DataFrame) -> None:
+def _quick_wave(table: pd.DataFrame) -> None:
     ls = np.arange(95, 137)
     table.loc[95:136, "pltzero"] *= 1 + 0.03 * np.sin(2 * np.pi * (ls - 95) / 19)
 
@@ -136,8 +131,10 @@ def _wave(table: pd.DataFrame) -> None:
 @pytest.mark.parametrize("names", [FIVE, ["pltzero", "hfoc", "ramses"]])
 def test_a_quick_wave_is_judged_lobe_by_lobe(names):
     # two periods of a 3 % wave: its median departure is nothing
-    found, quiet = _found_against_the_year(names, "pltzero", _wave)
-    assert found >= 8 and quiet == 0, (found, quiet)  # 10 of 10 when written, 0-1 before
+    counts = _judged_over_ten_seeds(names, "pltzero", _quick_wave)
+    assert counts["found"] >= 8 and counts["quiet"] == 0, (
+        counts
+    )  # 10 of 10 when written, 0-1 before
 
 
 def _two_dips(table: pd.DataFrame) -> None:
@@ -146,8 +143,8 @@ def _two_dips(table: pd.DataFrame) -> None:
 
 
 def test_two_dips_of_a_short_fill_are_not_each_others_slow_wander():
-    found, quiet = _found_against_the_year(FIVE, "dt", _two_dips)
-    assert found >= 8 and quiet == 0, (found, quiet)  # 10 of 10 when written, 0 before
+    counts = _judged_over_ten_seeds(FIVE, "dt", _two_dips)
+    assert counts["found"] >= 8 and counts["quiet"] == 0, counts  # 10 of 10 when written, 0 before
 
 
 def _noisy_hfoc(table: pd.DataFrame, seed: int) -> None:
@@ -155,20 +152,11 @@ def _noisy_hfoc(table: pd.DataFrame, seed: int) -> None:
     table["hfoc"] *= 1 + 0.005 * np.random.default_rng(seed).standard_normal(len(table))
 
 
+def _hfoc_wave(table: pd.DataFrame) -> None:
+    ls = np.arange(69, 140)
+    table.loc[69:139, "hfoc"] *= 1 + 0.04 * np.sin(2 * np.pi * (ls - 69) / 22)
+
+
 def test_a_wave_of_a_noisy_luminometer_is_judged_on_its_usual_smoothed_wander():
-    found = quiet = 0
-    for seed in range(1, 11):
-        tables = _short_year(seed, FIVE, lambda table: None)
-        for fill, table in tables.items():
-            _noisy_hfoc(table, 10 * seed + fill)
-        ls = np.arange(69, 140)
-        tables[7010].loc[69:139, "hfoc"] *= 1 + 0.04 * np.sin(2 * np.pi * (ls - 69) / 22)
-        year = crosscheck_fills(tables)
-        found += bool(year[7010]["luminometers"]["hfoc"]["events"])
-        quiet += sum(
-            len(entry["events"])
-            for fill, result in year.items()
-            if fill != 7010
-            for entry in result["luminometers"].values()
-        )
-    assert found >= 3 and quiet == 0, (found, quiet)  # 5 of 10 when written, 0 before
+    counts = _judged_over_ten_seeds(FIVE, "hfoc", _hfoc_wave, normal=_noisy_hfoc)
+    assert counts["found"] >= 3 and counts["quiet"] == 0, counts  # 5 of 10 when written, 0 before
