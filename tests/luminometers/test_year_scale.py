@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pltanomaly.luminometers import year_scale
+from pltanomaly.luminometers.crosscheck import CrosscheckConfig
 from pltanomaly.luminometers.year_scale import fill_offsets, with_year_scale, year_scale_events
 
 NAMES = ("pltzero", "hfoc", "dt", "pcc")
@@ -236,6 +237,8 @@ def test_a_luminometer_at_its_background_floor_has_no_offset_to_judge():
     floor.update(noise=0.4, median_ratio=2.0)  # RAMSES in a van-der-Meer fill: 27-62 % per LS
     assert 104 not in fill_offsets(results)["pcc"]
     assert year_scale_events(results) == {}
+    floor_above = CrosscheckConfig(scale_limit=0.5)  # a year configured otherwise
+    assert list(year_scale_events(results, config=floor_above)) == [104]
     for name in ("pltzero", "hfoc", "dt"):  # and a fill left with one offset names nobody
         results[105]["luminometers"][name]["noise"] = 0.2
     results[105]["luminometers"]["pcc"]["median_ratio"] *= 1.08

@@ -106,8 +106,8 @@ def aggregate_lumi(
         result_path = lumi_dir / f"{fill}.json"
         if entry["status"] == "ok" and result_path.is_file():
             results[fill] = json.loads(result_path.read_text())
-    year_scale = year_scale_events(results)
     config = CrosscheckConfig(**(settings or {}))
+    year_scale = year_scale_events(results, config=config)
     rejudged = rejudged_events(results, lambda fill: kept_table(table_path(lumi_dir, fill)), config)
     for row in rows:
         named, again = year_scale.get(row["fill"]), rejudged.get(row["fill"])

@@ -111,7 +111,7 @@ def with_year(
 ) -> dict[int, dict[str, Any]]:
     """``results`` with the year's ``scale`` events (:mod:`~.year_scale`) and the events of
     the fills judged again with the year's usual measures added; the input is not changed."""
-    out = with_year_scale(results)
+    out = with_year_scale(results, config=config)
     for fill, named in rejudged_events(results, tables.get, config).items():
         out[fill] = add_events(out[fill], named)
     return out

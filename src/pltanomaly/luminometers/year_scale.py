@@ -70,13 +70,15 @@ def judged_entries(
                 yield int(fill), name, entry
 
 
-def fill_offsets(results: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[int, float]]:
+def fill_offsets(
+    results: Mapping[int, Mapping[str, Any]], scale_limit: float = CrosscheckConfig.scale_limit
+) -> dict[str, dict[int, float]]:
     """Per luminometer, its log fill offset in every fill where it was judged above its
-    background floor."""
+    background floor (LS-to-LS noise under the cross-check's ``scale_limit``)."""
     offsets: dict[str, dict[int, float]] = {}
     for fill, name, entry in judged_entries(results):
         ratio = entry.get("median_ratio")
-        if ratio and ratio > 0 and entry.get("noise", 0.0) < CrosscheckConfig.scale_limit:
+        if ratio and ratio > 0 and entry.get("noise", 0.0) < scale_limit:
             offsets.setdefault(name, {})[fill] = math.log(ratio)
     return offsets
 
@@ -115,13 +117,16 @@ def recentred_offsets(
 
 
 def year_scale_events(
-    results: Mapping[int, Mapping[str, Any]], min_change: float = MIN_CHANGE
+    results: Mapping[int, Mapping[str, Any]],
+    min_change: float = MIN_CHANGE,
+    config: CrosscheckConfig | None = None,
 ) -> dict[int, dict[str, dict[str, Any]]]:
     """Per fill and luminometer, the ``scale`` event of a fill off against the year (none
-    where the fill's own cross-check already found a ``scale``)."""
+    where the fill's own cross-check, with ``config``, already found a ``scale``)."""
+    scale_limit = (config or CrosscheckConfig()).scale_limit
     departures: dict[int, dict[str, tuple[float, float]]] = {}
     compared: dict[int, int] = {}
-    for name, by_fill in recentred_offsets(fill_offsets(results)).items():
+    for name, by_fill in recentred_offsets(fill_offsets(results, scale_limit)).items():
         if len(by_fill) < MIN_FILLS:
             continue
         values = np.array(list(by_fill.values()))
@@ -153,12 +158,14 @@ def year_scale_events(
 
 
 def with_year_scale(
-    results: Mapping[int, Mapping[str, Any]], min_change: float = MIN_CHANGE
+    results: Mapping[int, Mapping[str, Any]],
+    min_change: float = MIN_CHANGE,
+    config: CrosscheckConfig | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """``results`` (fill -> cross-check result) with the year's ``scale`` events added
-    (:func:`add_events`); the input is not changed."""
+    """``results`` (fill -> cross-check result, with ``config``) with the year's ``scale``
+    events added (:func:`add_events`); the input is not changed."""
     out = {fill: dict(result) for fill, result in results.items()}
-    for fill, named in year_scale_events(results, min_change).items():
+    for fill, named in year_scale_events(results, min_change, config).items():
         out[fill] = add_events(results[fill], named)
     return out
 
