@@ -25,5 +25,10 @@ def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
         yield url(host, srv.effective_port).rstrip("/")
     finally:
         srv.task_dispatcher.shutdown()
-        wasyncore.close_all(sockets)
+        # the sockets are closed by the server's own loop, between two polls: closed from
+        # here, a poll under way fails on them (EBADF)
+        srv.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
         thread.join(5)
+        if thread.is_alive():
+            wasyncore.close_all(sockets)
+            thread.join(5)
