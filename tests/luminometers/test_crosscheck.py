@@ -152,24 +152,6 @@ def test_chain_of_short_excursions_is_one_noise_event():
     assert events[0]["n_excursions"] == 4
 
 
-def test_merge_noise_keeps_isolated_excursions():
-    config = CrosscheckConfig()
-    far = [
-        {
-            "type": "dip",
-            "first": "1:1",
-            "last": "1:1",
-            "start": t,
-            "end": t + 23.31,
-            "magnitude": -0.1,
-            "score": 0.9,
-            "n_ls": 1,
-        }
-        for t in (0.0, 1e5)
-    ]
-    assert merge_noise(far, config) == far
-
-
 def _excursion(first_ls: int, n_ls: int, magnitude: float) -> dict:
     return {
         "type": "spike" if magnitude > 0 else "dip",
@@ -181,6 +163,12 @@ def _excursion(first_ls: int, n_ls: int, magnitude: float) -> dict:
         "score": 0.9,
         "n_ls": n_ls,
     }
+
+
+def test_merge_noise_keeps_isolated_excursions():
+    config = CrosscheckConfig()
+    far = [_excursion(first_ls, 1, -0.1) for first_ls in (1, 4300)]
+    assert merge_noise(far, config) == far
 
 
 def test_lobes_that_swing_each_way_side_by_side_are_a_wave_jumps_apart_are_noise():

@@ -277,6 +277,14 @@ def usual_cap(measure: str, usual: Mapping[str, float], config: CrosscheckConfig
     return max(usual[measure], 1.0)
 
 
+def capped(
+    value: float, measure: str, usual: Mapping[str, float] | None, config: CrosscheckConfig
+) -> float:
+    """A fill's own ``measure`` of normal, at most what the year's ``usual`` ones allow
+    (:func:`usual_cap`); as it is without them."""
+    return min(value, usual_cap(measure, usual, config)) if usual else value
+
+
 def slow_wander(
     smooth: np.ndarray, config: CrosscheckConfig, excursion: tuple[int, int] | None = None
 ) -> float:
@@ -603,9 +611,8 @@ def _luminometer_events(
         .to_numpy()
     )
     per_ls = np.maximum(local, noise_floor)
-    own_wander = wander = lagged_wander(residual, config)
-    if usual:
-        wander = min(wander, usual_cap("wander", usual, config))
+    own_wander = lagged_wander(residual, config)
+    wander = capped(own_wander, "wander", usual, config)
     sigma = np.maximum(per_ls, max(wander, noise_floor))
     short = (residual - _rolling_median(residual, config.local_window)) / sigma
     lit = reference[valid] - np.median(reference[valid]) > math.log(config.min_relative_lumi)
@@ -622,14 +629,12 @@ def _luminometer_events(
         far_tail=quiet_beam.sum() * (1 - config.far_tail_quantile) >= config.short_max,
     )
     own_tail, own_long_tail = tail, long_tail
-    if usual:
-        tail = min(tail, usual_cap("tail", usual, config))
-        long_tail = min(long_tail, usual_cap("long_tail", usual, config))
+    tail = capped(own_tail, "tail", usual, config)
+    long_tail = capped(own_long_tail, "long_tail", usual, config)
     short /= tail
     smooth = _rolling_median(residual, config.long_window)
-    own_smooth_wander = smooth_wander = lagged_wander(smooth, config)
-    if usual:
-        smooth_wander = min(smooth_wander, usual_cap("smooth_wander", usual, config))
+    own_smooth_wander = lagged_wander(smooth, config)
+    smooth_wander = capped(own_smooth_wander, "smooth_wander", usual, config)
     long = smooth / (long_sigma(smooth, per_ls, wander, config, smooth_wander) * long_tail)
     near = config.tail_quantile
     if near and quiet_beam.sum() * (1 - near) >= config.short_max:
@@ -672,9 +677,9 @@ def _luminometer_events(
         ):
             # an excursion longer than a blip that comes back, or a dip or spike (ending
             # with its run or not), must leave the slow wander
-            slow = slow_wander(smooth, config, (first, last))
-            if usual:
-                slow = min(slow, usual_cap("smooth_wander", usual, config))
+            slow = capped(
+                slow_wander(smooth, config, (first, last)), "smooth_wander", usual, config
+            )
             beyond = flags[first : last + 1] & (size[first : last + 1] > threshold * slow)
             inner = _segments(beyond, config.merge_gap)
             queue += [(first + a, first + b, "wander") for a, b in inner]

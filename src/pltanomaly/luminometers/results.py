@@ -69,11 +69,6 @@ class LumiResults:
                 data = add_events(data, named)
         return data
 
-    def year_scale(self, year: int) -> dict[str, Any]:
-        """Fill -> luminometer -> event of the year's fills off against the year (empty when
-        the year was not aggregated yet or the file cannot be read)."""
-        return self.year_events(year, "fills")
-
     def year_events(self, year: int, part: str) -> dict[str, Any]:
         """One ``part`` of the year's ``year-scale.json``: ``fills`` (fill -> luminometer ->
         the event of a fill off against the year) or ``rejudged`` (fill -> luminometer ->
