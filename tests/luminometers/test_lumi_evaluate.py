@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from pltanomaly.cli import main
+from pltanomaly.core.atomic import write_json_atomic
 from pltanomaly.core.bril import LS_SECONDS
 from pltanomaly.luminometers.brilcalc import read_fills
-from pltanomaly.luminometers.crosscheck import crosscheck_fills
+from pltanomaly.luminometers.crosscheck import crosscheck_fill, crosscheck_fills, write_result
 from pltanomaly.luminometers.evaluate import (
     evaluate,
+    evaluate_against_log,
     format_table,
     public_rule_result,
     score_fill,
@@ -191,3 +194,26 @@ def test_beam_changes_mark_scans_and_fill_edges_only():
     assert at[:3].all() and at[-3:].all()
     assert at[97:113].all()
     assert not at[3:96].any() and not at[115:297].any()
+
+
+def test_the_years_published_events_are_scored_unless_older_than_a_fill(tmp_path, caplog):
+    csvs = sorted(DATA.glob("2017-*.csv.gz"))
+    log = DATA / "2017-validation-log.json"
+    folder = tmp_path / "2017" / "lumi"
+    for fill, table in read_fills(csvs).tables.items():
+        write_result(crosscheck_fill(table, fill, 2017), folder)
+    computed, _ = evaluate_against_log(folder.parent, log, csvs)
+    assert "year-scale.json" in caplog.text, "computed here: said so"
+    fill = min(int(p.stem) for p in folder.glob("*.json"))
+    first, last = "1:1", "1:2"
+    added = {"type": "scale", "first": first, "last": last, "start": 0.0, "end": 1.0}
+    added.update(magnitude=0.05, score=0.9, against="year")
+    write_json_atomic(
+        folder / "year-scale.json",
+        {"year": 2017, "fills": {str(fill): {"hfoc": added}}, "rejudged": {}},
+    )
+    published, _ = evaluate_against_log(folder.parent, log, csvs)
+    assert published.total.events == computed.total.events + 1
+    later = (folder / "year-scale.json").stat().st_mtime + 1
+    os.utime(folder / f"{fill}.json", (later, later))  # checked again since the aggregation
+    assert evaluate_against_log(folder.parent, log, csvs)[0].total.events == computed.total.events

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,8 +45,11 @@ from pltanomaly.core.errors import InputError
 from pltanomaly.luminometers.brilcalc import luminometer_columns, read_fills, stable_values
 from pltanomaly.luminometers.crosscheck import nanmedian_rows
 from pltanomaly.luminometers.names import log_name
+from pltanomaly.luminometers.results import published_year
 from pltanomaly.luminometers.validation_log import FillEntry, read_validation_log
 from pltanomaly.luminometers.year_normals import with_year
+
+logger = logging.getLogger(__name__)
 
 KEY = 1_000_000
 BEAM_STEP = 0.05
@@ -375,16 +379,26 @@ def lumi_folder(results: str | Path) -> Path:
 def evaluate_against_log(
     results: str | Path, log_path: str | Path, csv: Iterable[str | Path] = ()
 ) -> tuple[Evaluation, Evaluation]:
-    """Ours (with the year's events, :func:`~.year_normals.with_year`) and the public rule's
-    scores of a results folder against a validation log, on the LS of the brilcalc ``csv``
-    files, or by default of the tables the workflow kept."""
+    """Ours (with the year's events the aggregation published, :func:`~.results.published_year`;
+    else computed here, :func:`~.year_normals.with_year`) and the public rule's scores of a
+    results folder against a validation log, on the LS of the brilcalc ``csv`` files, or by
+    default of the tables the workflow kept."""
     folder = lumi_folder(results)
     csv = list(csv)
     tables = read_fills(csv).tables if csv else read_tables(folder)
     if not tables:
         raise InputError(f"{folder}: no per-LS table (tables/*.parquet) and no CSV given")
     log = read_validation_log(log_path)
-    ours = evaluate(tables, with_year(read_results(folder), tables), log)
+    fills = read_results(folder)
+    checked = published_year(folder, fills)
+    if checked is None:
+        logger.warning(
+            "%s: no year-scale.json as new as its fill results: the year's events are "
+            "computed here, with the default settings",
+            folder,
+        )
+        checked = with_year(fills, tables)
+    ours = evaluate(tables, checked, log)
     rule = evaluate(tables, {f: public_rule_result(t, f) for f, t in tables.items()}, log)
     return ours, rule
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,9 @@ class LumiResults:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("luminometers"), dict):
             return None
-        for part in ("fills", "rejudged"):
-            named = self.year_events(year, part).get(str(int(fill)))
-            if isinstance(named, dict):
-                data = add_events(data, named)
-        return data
+        return with_year_events(
+            data, fill, self.year_events(year, "fills"), self.year_events(year, "rejudged")
+        )
 
     def year_events(self, year: int, part: str) -> dict[str, Any]:
         """One ``part`` of the year's ``year-scale.json``: ``fills`` (fill -> luminometer ->
@@ -90,6 +89,41 @@ class LumiResults:
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""
         return kept_table(self.table_path(year, fill))
+
+
+def with_year_events(
+    result: dict[str, Any], fill: int, *parts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A fill's ``result`` with its events in each of ``parts`` of ``year-scale.json``
+    (``fills``, ``rejudged``: fill -> luminometer -> events) added."""
+    for part in parts:
+        named = part.get(str(int(fill)))
+        if isinstance(named, dict):
+            result = add_events(result, named)
+    return result
+
+
+def published_year(
+    folder: str | os.PathLike[str], results: Mapping[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]] | None:
+    """``results`` (fill -> its ``{fill}.json``) of a ``results/{year}/lumi`` ``folder`` with
+    the year's events its aggregation published in ``year-scale.json``; None when there is
+    no readable one, or one older than a fill's result (the year was not aggregated since)."""
+    folder = Path(folder)
+    path = folder / "year-scale.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+        data = json.loads(path.read_text("utf-8"))
+        newest = max(
+            (p.stat().st_mtime_ns for p in folder.glob("*.json") if p.stem.isdigit()),
+            default=0,
+        )
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or newest > stamp:
+        return None
+    parts = [data[part] for part in ("fills", "rejudged") if isinstance(data.get(part), dict)]
+    return {fill: with_year_events(result, fill, *parts) for fill, result in results.items()}
 
 
 def kept_table(path: str | os.PathLike[str]) -> pd.DataFrame | None:
