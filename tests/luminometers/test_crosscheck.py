@@ -498,3 +498,14 @@ def test_an_excursion_swinging_both_ways_is_cut_into_its_lobes():
     one_way = np.array([6, 7, -6, 7, 6, 6, 6, 6, 6, 6.0])
     assert swings(one_way, np.abs(one_way) > 5, merge_gap=5) == [(0, 9)]
     assert swings(np.ones(4), np.zeros(4, dtype=bool), merge_gap=5) == [(0, 3)]
+
+
+def test_a_burst_of_noise_shorter_than_the_noise_window_in_a_1_h_fill_is_found():
+    table = make_fill(FIVE, n_ls=155, run_length=155, noise=0.002, seed=5)
+    rng = np.random.default_rng(23)
+    table.loc[60:89, "hfoc"] *= 1 + 0.03 * rng.standard_normal(30)  # 30 LS, x15 the noise
+    result = crosscheck_fill(table, 7000)
+    (event,) = events_of(result, "hfoc")
+    assert event["type"] == "noise", event
+    assert table["time"][60] <= event["start"] < event["end"] <= table["time"][90], event
+    assert all(not events_of(result, n) for n in FIVE if n != "hfoc")

@@ -744,19 +744,20 @@ NOISE_MAD_SE = 1.17
 def noisy_stretches(
     local: np.ndarray, expected: np.ndarray, judged: np.ndarray, config: CrosscheckConfig
 ) -> list[tuple[int, int, float]]:
-    """Stretches of at least ``config.noise_window // 2`` judged LS where the local noise
+    """Stretches of at least ``config.noise_window // 4`` judged LS where the local noise
     (a running robust spread over ``config.noise_window`` LS) exceeds what the luminometer's
     own noise leads one to expect there (its fill-level LS-to-LS noise, growing as
     1/sqrt(luminosity) where the luminosity is under its fill median) by more than the
     false-alarm rate allows a MAD of that many values; as (first, last, excess in units of
-    that allowance)."""
+    that allowance). A burst of noise raises a running median over only some
+    ``noise_window / 2`` LS fewer than it lasts: a half-hour burst is a stretch of 10-20 LS."""
     allowance = NOISE_MAD_SE / math.sqrt(config.noise_window)
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = np.log(local / expected) / allowance
     noisy = judged & (excess > config.threshold)
     out = []
     for first, last in _segments(noisy, config.merge_gap):
-        if last - first + 1 >= config.noise_window // 2:
+        if last - first + 1 >= config.noise_window // 4:
             out.append((first, last, float(np.nanmax(excess[first : last + 1]))))
     return out
 
