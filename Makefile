@@ -55,6 +55,7 @@ evaluation: env
 	$(BIN)/python benchmarks/eval_set.py build/eval-matrix --use evaluation
 	$(BIN)/python benchmarks/luminometers_eval.py
 	$(BIN)/python benchmarks/lumi_2015_events.py
+	$(BIN)/python benchmarks/lumi_scan_departures.py
 	$(BIN)/python benchmarks/chambers_eval.py --use evaluation
 	$(BIN)/python benchmarks/luminometers_generated.py --fills 20
 
