@@ -205,13 +205,10 @@ def test_the_years_published_events_are_scored_unless_older_than_a_fill(tmp_path
     computed, _ = evaluate_against_log(folder.parent, log, csvs)
     assert "year-scale.json" in caplog.text, "computed here: said so"
     fill = min(int(p.stem) for p in folder.glob("*.json"))
-    first, last = "1:1", "1:2"
-    added = {"type": "scale", "first": first, "last": last, "start": 0.0, "end": 1.0}
+    added = {"type": "scale", "first": "1:1", "last": "1:2", "start": 0.0, "end": 1.0}
     added.update(magnitude=0.05, score=0.9, against="year")
-    write_json_atomic(
-        folder / "year-scale.json",
-        {"year": 2017, "fills": {str(fill): {"hfoc": added}}, "rejudged": {}},
-    )
+    year = {"year": 2017, "fills": {str(fill): {"hfoc": added}}, "rejudged": {}}
+    write_json_atomic(folder / "year-scale.json", year)
     published, _ = evaluate_against_log(folder.parent, log, csvs)
     assert published.total.events == computed.total.events + 1
     later = (folder / "year-scale.json").stat().st_mtime + 1
