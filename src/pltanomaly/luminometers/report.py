@@ -20,7 +20,7 @@ from pltanomaly.core.report import status_counts
 from pltanomaly.core.steps import now, read_record, record_path
 from pltanomaly.luminometers.crosscheck import CrosscheckConfig
 from pltanomaly.luminometers.plt_channels import PLT, explain_year_events
-from pltanomaly.luminometers.results import kept_table
+from pltanomaly.luminometers.results import YEAR_SCALE_FILE, kept_table
 from pltanomaly.luminometers.steps import CROSSCHECK_STEP, TABLE_STEP, report_row, table_path
 from pltanomaly.luminometers.year_normals import rejudged_events
 from pltanomaly.luminometers.year_scale import add_events, year_scale_events
@@ -123,7 +123,7 @@ def aggregate_lumi(
         if again:
             logs[str(row["fill"])]["rejudged"] = again
     write_json_atomic(
-        lumi_dir / "year-scale.json",
+        lumi_dir / YEAR_SCALE_FILE,
         {
             "year": int(year),
             "fills": {str(f): named for f, named in sorted(year_scale.items())},

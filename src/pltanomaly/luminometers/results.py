@@ -16,6 +16,10 @@ import pandas as pd
 from pltanomaly.luminometers.year_scale import add_events
 
 YEAR_RE = re.compile(r"^(19|20)\d\d$")
+YEAR_SCALE_FILE = "year-scale.json"
+"""A year's events against the year, in its ``lumi`` folder (written by the aggregation)."""
+YEAR_PARTS = ("fills", "rejudged")
+"""Its parts that hold events, fill -> luminometer -> events."""
 
 
 class LumiResults:
@@ -23,9 +27,8 @@ class LumiResults:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self._year_scale: dict[int, tuple[int, dict[str, Any]]] = {}
-        """Year -> (mtime of its ``year-scale.json``, its content): read once per change, not
-        once per fill loaded."""
+        self._year_scale: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+        """Year -> (mtime of its ``year-scale.json``, its parts)."""
 
     def folder(self, year: int) -> Path:
         return self.root / f"{int(year):d}" / "lumi"
@@ -64,31 +67,38 @@ class LumiResults:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("luminometers"), dict):
             return None
-        return with_year_events(
-            data, fill, self.year_events(year, "fills"), self.year_events(year, "rejudged")
-        )
+        return with_year_events(data, fill, *self.year_parts(year))
 
-    def year_events(self, year: int, part: str) -> dict[str, Any]:
-        """One ``part`` of the year's ``year-scale.json``: ``fills`` (fill -> luminometer ->
-        the event of a fill off against the year) or ``rejudged`` (fill -> luminometer ->
-        the events of the fill judged again with the year's usual measures); empty when the
-        year was not aggregated yet or the file cannot be read."""
-        path = self.folder(year) / "year-scale.json"
+    def year_parts(self, year: int) -> list[dict[str, Any]]:
+        """The year's events in its ``year-scale.json`` (:func:`read_year_parts`), read once
+        per change of the file, not once per fill loaded; none when the year was not
+        aggregated yet or the file cannot be read."""
+        path = self.folder(year) / YEAR_SCALE_FILE
         try:
             stamp = path.stat().st_mtime_ns
             cached = self._year_scale.get(year)
             if cached is None or cached[0] != stamp:
-                data = json.loads(path.read_text("utf-8"))
-                cached = (stamp, data if isinstance(data, dict) else {})
+                cached = (stamp, read_year_parts(path) or [])
                 self._year_scale[year] = cached
         except (OSError, ValueError):
-            return {}
-        events = cached[1].get(part)
-        return events if isinstance(events, dict) else {}
+            return []
+        return cached[1]
 
     def table(self, year: int, fill: int) -> pd.DataFrame | None:
         """The per-LS table the cross-check saw, or None when it was not kept."""
         return kept_table(self.table_path(year, fill))
+
+
+def read_year_parts(path: str | os.PathLike[str]) -> list[dict[str, Any]] | None:
+    """The parts of a ``year-scale.json`` that hold events, in :data:`YEAR_PARTS` order:
+    ``fills`` (fill -> luminometer -> the event of a fill off against the year) and
+    ``rejudged`` (fill -> luminometer -> the events of the fill judged again with the year's
+    usual measures); None when the file holds no object. Raises ``OSError`` or
+    ``ValueError`` when it cannot be read."""
+    data = json.loads(Path(path).read_text("utf-8"))
+    if not isinstance(data, dict):
+        return None
+    return [data[part] for part in YEAR_PARTS if isinstance(data.get(part), dict)]
 
 
 def with_year_events(
@@ -110,19 +120,18 @@ def published_year(
     the year's events its aggregation published in ``year-scale.json``; None when there is
     no readable one, or one older than a fill's result (the year was not aggregated since)."""
     folder = Path(folder)
-    path = folder / "year-scale.json"
+    path = folder / YEAR_SCALE_FILE
     try:
         stamp = path.stat().st_mtime_ns
-        data = json.loads(path.read_text("utf-8"))
+        parts = read_year_parts(path)
         newest = max(
             (p.stat().st_mtime_ns for p in folder.glob("*.json") if p.stem.isdigit()),
             default=0,
         )
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or newest > stamp:
+    if parts is None or newest > stamp:
         return None
-    parts = [data[part] for part in ("fills", "rejudged") if isinstance(data.get(part), dict)]
     return {fill: with_year_events(result, fill, *parts) for fill, result in results.items()}
 
 
